@@ -1,0 +1,3 @@
+module github.com/twinlog/twinlog
+
+go 1.26.8
