@@ -1,0 +1,190 @@
+package dtdl
+
+import (
+	"strings"
+)
+
+// Options adjust how documents are parsed. The zero value applies each DTDL
+// version's defaults.
+type Options struct {
+	// UndefinedExtensions decides whether contexts that name undefined
+	// extensions (and the undefined terms they bring) are accepted.
+	// The default follows the language: allowed in v2, refused in v3.
+	UndefinedExtensions ExtensionPolicy
+}
+
+// ExtensionPolicy says whether undefined extensions are accepted.
+type ExtensionPolicy uint8
+
+// The extension policies.
+const (
+	// ExtensionsDefault follows the DTDL version: allow in v2, disallow in v3.
+	ExtensionsDefault ExtensionPolicy = iota
+	// ExtensionsAllow accepts undefined extension contexts.
+	ExtensionsAllow
+	// ExtensionsDisallow refuses undefined extension contexts.
+	ExtensionsDisallow
+)
+
+// Known extension contexts.
+const (
+	extQuantitative = 1 << iota
+	extHistorization
+	extAnnotation
+	extOverriding
+	extMQTT
+	extIoTCentral
+	extUndefined // some context the parser does not know
+)
+
+// scope is the JSON-LD context in force for an element.
+type scope struct {
+	version int
+	ext     uint32
+}
+
+// has reports whether the extension is in scope.
+func (s scope) has(ext uint32) bool { return s.ext&ext != 0 }
+
+// knownExtensionContext maps a versioned extension context DTMI to its bit
+// and the DTDL version it belongs to.
+var knownExtensionContext = map[string]struct {
+	bit     uint32
+	version int
+}{
+	"dtmi:dtdl:extension:quantitativeTypes;1": {extQuantitative, 3},
+	"dtmi:dtdl:extension:historization;1":     {extHistorization, 3},
+	"dtmi:dtdl:extension:annotation;1":        {extAnnotation, 3},
+	"dtmi:dtdl:extension:overriding;1":        {extOverriding, 3},
+	"dtmi:dtdl:extension:mqtt;1":              {extMQTT, 3},
+	"dtmi:iotcentral:context;2":               {extIoTCentral, 2},
+}
+
+// processContext reads an @context value. top is set for a document's root,
+// where the DTDL context is required; otherwise the value extends parent.
+func (p *parser) processContext(n *node, parent scope, top bool, elemID string) (scope, bool) {
+	s := parent
+	var items []*node
+	switch n.kind {
+	case jString:
+		items = []*node{n}
+	case jArray:
+		items = n.arr
+		if len(items) == 0 {
+			p.addf("emptyContext", elemID, "@context", n, "@context is empty")
+			return s, false
+		}
+	default:
+		p.addf("invalidContext", elemID, "@context", n, "@context must be a string or an array of strings")
+		return s, false
+	}
+	sawDTDL := false
+	ok := true
+	for idx, it := range items {
+		if it.kind == jObject {
+			if idx != len(items)-1 {
+				p.addf("localContextNotLast", elemID, "@context", it, "a local context definition must be the last element of @context")
+			}
+			p.addf("disallowedLocalContext", elemID, "@context", it, "local term definitions in @context are not supported")
+			ok = false
+			continue
+		}
+		if it.kind != jString {
+			p.addf("invalidContextSpecifier", elemID, "@context", it, "each @context entry must be a string")
+			ok = false
+			continue
+		}
+		v := it.str
+		if base, ver, hasVer := strings.Cut(v, ";"); base == "dtmi:dtdl:context" {
+			if !hasVer {
+				p.addf("missingContextVersion", elemID, "@context", it, "context %q has no version", v)
+				ok = false
+				continue
+			}
+			switch ver {
+			case "2", "3":
+				dv := int(ver[0] - '0')
+				if !top && s.version != 0 && dv != s.version {
+					p.addf("inconsistentContext", elemID, "@context", it, "context %q differs from the document's DTDL version %d", v, s.version)
+					ok = false
+					continue
+				}
+				if idx != 0 {
+					p.addf("dtdlContextFollowsAffiliate", elemID, "@context", it, "the DTDL context must come first in @context")
+					ok = false
+				}
+				s.version = dv
+				sawDTDL = true
+			default:
+				if _, _, vok := parseVersion(ver); !vok {
+					p.addf("invalidContextSpecifier", elemID, "@context", it, "context %q has an invalid version", v)
+				} else {
+					p.addf("unsupportedVersion", elemID, "@context", it, "context %q: DTDL version %s is not supported (only 2 and 3)", v, ver)
+				}
+				ok = false
+			}
+			continue
+		}
+		if !strings.HasPrefix(v, "dtmi:") {
+			p.addf("nonDtmiContextSpecifier", elemID, "@context", it, "context %q is not a DTMI", v)
+			ok = false
+			continue
+		}
+		d, valid := ParseDTMI(v)
+		if !valid {
+			p.addf("invalidContextSpecifier", elemID, "@context", it, "context %q is not a valid DTMI", v)
+			ok = false
+			continue
+		}
+		if d.Fragment != "" {
+			p.addf("disallowedContextFragment", elemID, "@context", it, "context %q may not have a fragment", v)
+			ok = false
+			continue
+		}
+		if d.MajorVersion == 0 {
+			p.addf("missingContextVersion", elemID, "@context", it, "context %q has no version", v)
+			ok = false
+			continue
+		}
+		if k, known := knownExtensionContext[v]; known {
+			ver := s.version
+			if ver == 0 {
+				ver = parent.version
+			}
+			if ver != 0 && k.version != ver {
+				p.addf("invalidContextSpecifierForVersion", elemID, "@context", it, "context %q cannot be used in DTDL v%d", v, ver)
+				ok = false
+				continue
+			}
+			s.ext |= k.bit
+			continue
+		}
+		if strings.HasPrefix(v, "dtmi:dtdl:") {
+			p.addf("unrecognizedContextVersion", elemID, "@context", it, "context %q is not a known DTDL context", v)
+			ok = false
+			continue
+		}
+		s.ext |= extUndefined
+		if !p.allowUndefined(s.version) {
+			p.addf("unresolvableContextSpecifier", elemID, "@context", it, "context %q names an undefined extension", v)
+			ok = false
+		}
+	}
+	if top && !sawDTDL {
+		p.addf("missingDtdlContext", elemID, "@context", n, "@context must include the DTDL context (dtmi:dtdl:context;2 or ;3)")
+		return s, false
+	}
+	return s, ok
+}
+
+// allowUndefined reports whether undefined extensions are accepted in the
+// given DTDL version.
+func (p *parser) allowUndefined(version int) bool {
+	switch p.opts.UndefinedExtensions {
+	case ExtensionsAllow:
+		return true
+	case ExtensionsDisallow:
+		return false
+	}
+	return version == 2
+}

@@ -1,0 +1,667 @@
+package dtdl
+
+import (
+	"strconv"
+	"strings"
+)
+
+// parseInterface parses an Interface, top-level or inline (in extends or a
+// Component schema).
+func (p *parser) parseInterface(n *node, s scope, parentID, prop string, inline bool) *Interface {
+	e, ok := p.begin(n, s, parentID, prop, "", []string{"Interface"}, "")
+	if !ok {
+		return nil
+	}
+	if e.autoID {
+		p.addf("missingRequiredId", parentID, prop, n, "an Interface requires an @id")
+		return nil
+	}
+	v := e.s.version
+	if len(e.id) > 128 && !strings.Contains(e.id, "#") {
+		p.addf("idTooLongForType", e.id, "@id", n, "an Interface @id may be at most 128 characters")
+		return nil
+	}
+	itf := &Interface{ID: e.id, Version: v, Types: nil, elements: map[string]any{}}
+	if p.doc < len(p.docs) {
+		itf.File = p.docs[p.doc].Name
+	}
+	outer := p.root
+	if p.root == nil {
+		p.root = itf
+	}
+	defer func() { p.root = outer }()
+	for _, c := range e.cotypes {
+		itf.Types = append(itf.Types, strings.TrimPrefix(c, "?"))
+	}
+	p.register(e, "Interface", itf)
+	if el := p.elements[e.id]; el != nil && el.obj == any(itf) {
+		el.inline = inline
+	}
+	var good bool
+	itf.DisplayName, itf.Description, itf.Comment, good = p.entity(e)
+	ok = ok && good
+	if ext := e.props["extends"]; ext != nil {
+		vals := values(ext)
+		if v == 2 && len(vals) > 2 {
+			p.addf("objectCountAboveMax", e.id, "extends", ext, "extends may name at most 2 interfaces in DTDL v2")
+			ok = false
+		}
+		for _, x := range vals {
+			switch x.kind {
+			case jString:
+				if !validUserDTMI(x.str, v) {
+					p.addf("invalidId", e.id, "extends", x, "extends value %q is not a valid DTMI", x.str)
+					ok = false
+					continue
+				}
+				itf.Extends = append(itf.Extends, x.str)
+			case jObject:
+				if v == 3 {
+					p.addf("refObjectNotAllowed", e.id, "extends", x, "DTDL v3 extends must be a DTMI, not an inline Interface")
+					ok = false
+					continue
+				}
+				in := p.parseInterface(x, e.s, e.id, "extends", true)
+				if in == nil {
+					ok = false
+					continue
+				}
+				itf.Extends = append(itf.Extends, in.ID)
+			default:
+				p.addf("refNotStringOrObject", e.id, "extends", x, "extends values must be DTMIs or Interfaces")
+				ok = false
+			}
+		}
+	}
+	if sc := e.props["schemas"]; sc != nil {
+		for _, x := range values(sc) {
+			if x.kind != jObject {
+				p.addf("refObjectNotAllowed", e.id, "schemas", x, "schemas must hold complex schema definitions")
+				ok = false
+				continue
+			}
+			if x.get("@id") == nil {
+				p.addf("missingRequiredId", e.id, "schemas", x, "a schema in schemas requires an @id")
+				ok = false
+				continue
+			}
+			sch := p.parseComplexSchema(x, e.s, e.id, "schemas", "", 0)
+			if sch == nil {
+				ok = false
+				continue
+			}
+			itf.Schemas = append(itf.Schemas, sch)
+		}
+	}
+	if cn := e.props["contents"]; cn != nil {
+		vals := values(cn)
+		if v == 2 && len(vals) > 300 {
+			p.addf("objectCountAboveMax", e.id, "contents", cn, "an Interface may have at most 300 contents in DTDL v2")
+			ok = false
+		}
+		names := map[string]bool{}
+		for _, x := range vals {
+			c := p.parseContent(x, e.s, e.id)
+			if c == nil {
+				ok = false
+				continue
+			}
+			if names[c.Name] {
+				p.addf("nonUniquePropertyValue", e.id, "contents", x, "name %q is used by more than one content", c.Name)
+				ok = false
+				continue
+			}
+			names[c.Name] = true
+			c.DefinedIn = itf.ID
+			itf.Contents = append(itf.Contents, c)
+		}
+	}
+	if !ok {
+		return nil
+	}
+	p.ifaces = append(p.ifaces, itf)
+	if !inline && outer == nil {
+		p.roots = append(p.roots, itf)
+	}
+	return itf
+}
+
+var contentClasses = []string{"Property", "Telemetry", "Command", "Relationship", "Component"}
+
+func (p *parser) parseContent(n *node, s scope, parentID string) *Content {
+	if n.kind != jObject {
+		p.addf("refObjectNotAllowed", parentID, "contents", n, "contents must hold objects")
+		return nil
+	}
+	e, ok := p.begin(n, s, parentID, "contents", segmentOf(n, s.version), contentClasses, "")
+	if !ok {
+		return nil
+	}
+	c := &Content{ID: e.id}
+	switch e.class {
+	case "Property":
+		c.Kind = KindProperty
+	case "Telemetry":
+		c.Kind = KindTelemetry
+	case "Command":
+		c.Kind = KindCommand
+	case "Relationship":
+		c.Kind = KindRelationship
+	case "Component":
+		c.Kind = KindComponent
+	}
+	p.register(e, e.class, c)
+	if c.Name, ok = p.name(e); !ok {
+		return nil
+	}
+	var good bool
+	if c.DisplayName, c.Description, c.Comment, good = p.entity(e); !good {
+		return nil
+	}
+	if c.Types, c.Unit, good = p.semantics(e); !good {
+		return nil
+	}
+	if e.semantic != "" && c.Kind != KindProperty && c.Kind != KindTelemetry && !(c.Kind == KindRelationship && e.s.version == 2) {
+		p.addf("invalidCotype", e.id, "@type", n.get("@type"), "semantic type %s is not allowed on a %s", e.semantic, e.class)
+		return nil
+	}
+	if contains(e.cotypes, "Historized") && c.Kind != KindProperty && c.Kind != KindTelemetry {
+		p.addf("invalidCotype", e.id, "@type", n.get("@type"), "Historized is not allowed on a %s", e.class)
+		return nil
+	}
+	switch c.Kind {
+	case KindProperty, KindTelemetry:
+		c.Schema = p.schemaProp(e, "schema", c.Kind == KindProperty && e.s.version == 2, &c.Schema)
+		if c.Schema == nil {
+			return nil
+		}
+		if c.Kind == KindProperty {
+			if w := e.props["writable"]; w != nil {
+				if c.Writable, ok = p.literalBool(e, "writable", w); !ok {
+					return nil
+				}
+			}
+		}
+	case KindCommand:
+		for _, pr := range []string{"request", "response"} {
+			x := e.props[pr]
+			if x == nil {
+				continue
+			}
+			class := "CommandPayload"
+			if e.s.version == 3 {
+				class = "CommandRequest"
+				if pr == "response" {
+					class = "CommandResponse"
+				}
+			}
+			if x.kind == jArray {
+				if len(x.arr) != 1 {
+					p.addf("objectMultipleValues", e.id, pr, x, "%s must hold one payload", pr)
+					return nil
+				}
+				x = x.arr[0]
+			}
+			f := p.parseField(x, e.s, e.id, pr, "", class, 0)
+			if f == nil {
+				return nil
+			}
+			if pr == "request" {
+				c.Request = f
+			} else {
+				c.Response = f
+			}
+		}
+		if ct := e.props["commandType"]; ct != nil {
+			str, ok := p.literalString(e, "commandType", ct, 0)
+			if !ok {
+				return nil
+			}
+			str = strings.TrimPrefix(str, "dtmi:dtdl:instance:CommandType:")
+			str, _, _ = strings.Cut(str, ";")
+			if str != "synchronous" && str != "asynchronous" {
+				p.addf("notRequiredValue", e.id, "commandType", ct, "commandType must be synchronous or asynchronous")
+				return nil
+			}
+			c.CommandType = str
+		}
+	case KindRelationship:
+		if t := e.props["target"]; t != nil {
+			str, ok := p.literalString(e, "target", t, 0)
+			if !ok {
+				return nil
+			}
+			if !validUserDTMI(str, e.s.version) {
+				p.addf("invalidId", e.id, "target", t, "target %q is not a valid DTMI", str)
+				return nil
+			}
+			c.Target = str
+		}
+		if m := e.props["minMultiplicity"]; m != nil {
+			i, ok := p.literalInt(e, "minMultiplicity", m)
+			if !ok {
+				return nil
+			}
+			if i != 0 {
+				p.addf("valueNotExact", e.id, "minMultiplicity", m, "minMultiplicity must be 0")
+				return nil
+			}
+		}
+		if m := e.props["maxMultiplicity"]; m != nil {
+			i, ok := p.literalInt(e, "maxMultiplicity", m)
+			if !ok {
+				return nil
+			}
+			if i < 1 {
+				p.addf("valueBelowMin", e.id, "maxMultiplicity", m, "maxMultiplicity must be at least 1")
+				return nil
+			}
+			if e.s.version == 2 && i > 500 {
+				p.addf("valueAboveMax", e.id, "maxMultiplicity", m, "maxMultiplicity may be at most 500 in DTDL v2")
+				return nil
+			}
+			c.MaxMultiplicity = i
+		}
+		if w := e.props["writable"]; w != nil {
+			if c.Writable, ok = p.literalBool(e, "writable", w); !ok {
+				return nil
+			}
+		}
+		if ps := e.props["properties"]; ps != nil {
+			names := map[string]bool{}
+			for _, x := range values(ps) {
+				if x.kind != jObject {
+					p.addf("refObjectNotAllowed", e.id, "properties", x, "properties must hold Property objects")
+					return nil
+				}
+				pe, ok := p.begin(x, e.s, e.id, "properties", segmentOf(x, e.s.version), []string{"Property"}, "")
+				if !ok {
+					return nil
+				}
+				pc := &Content{ID: pe.id, Kind: KindProperty}
+				p.register(pe, "Property", pc)
+				if pc.Name, ok = p.name(pe); !ok {
+					return nil
+				}
+				var good bool
+				if pc.DisplayName, pc.Description, pc.Comment, good = p.entity(pe); !good {
+					return nil
+				}
+				if pc.Types, pc.Unit, good = p.semantics(pe); !good {
+					return nil
+				}
+				if pc.Schema = p.schemaProp(pe, "schema", pe.s.version == 2, &pc.Schema); pc.Schema == nil {
+					return nil
+				}
+				if w := pe.props["writable"]; w != nil {
+					if pc.Writable, ok = p.literalBool(pe, "writable", w); !ok {
+						return nil
+					}
+				}
+				if names[pc.Name] {
+					p.addf("nonUniquePropertyValue", e.id, "properties", x, "relationship property name %q is not unique", pc.Name)
+					return nil
+				}
+				names[pc.Name] = true
+				c.Properties = append(c.Properties, pc)
+			}
+		}
+	case KindComponent:
+		x := e.props["schema"]
+		if x == nil {
+			p.addf("missingObjectProperty", e.id, "schema", n, "a Component requires a schema")
+			return nil
+		}
+		if x.kind == jArray && len(x.arr) == 1 {
+			x = x.arr[0]
+		}
+		switch x.kind {
+		case jString:
+			if !validUserDTMI(x.str, e.s.version) {
+				p.addf("invalidId", e.id, "schema", x, "component schema %q is not a valid DTMI", x.str)
+				return nil
+			}
+			c.ComponentSchemaID = x.str
+		case jObject:
+			if e.s.version == 3 {
+				p.addf("refObjectNotAllowed", e.id, "schema", x, "a DTDL v3 Component schema must be a DTMI")
+				return nil
+			}
+			in := p.parseInterface(x, e.s, e.id, "schema", true)
+			if in == nil {
+				return nil
+			}
+			c.ComponentSchemaID = in.ID
+		default:
+			p.addf("refNotStringOrObject", e.id, "schema", x, "component schema must be a DTMI or an Interface")
+			return nil
+		}
+	}
+	return c
+}
+
+// schemaProp reads a schema-valued property: a primitive term, a DTMI
+// reference or an inline complex schema. noArray forbids Arrays (DTDL v2
+// Property schemas). slot is where a DTMI reference is later resolved.
+func (p *parser) schemaProp(e *elem, prop string, noArray bool, slot **Schema) *Schema {
+	x := e.props[prop]
+	if x == nil {
+		p.addf("missingObjectProperty", e.id, prop, e.n, "a %s requires %s", e.class, prop)
+		return nil
+	}
+	return p.schemaValue(e.id, e.s, prop, x, noArray, slot, 0)
+}
+
+// maxSchemaNesting bounds inline schema recursion on hostile input.
+const maxSchemaNesting = 64
+
+func (p *parser) schemaValue(ownerID string, s scope, prop string, x *node, noArray bool, slot **Schema, depth int) *Schema {
+	if x.kind == jArray {
+		if len(x.arr) != 1 {
+			p.addf("objectMultipleValues", ownerID, prop, x, "%s must hold exactly one schema", prop)
+			return nil
+		}
+		x = x.arr[0]
+	}
+	switch x.kind {
+	case jString:
+		if k, ok := primitiveTerm(x.str, s.version); ok {
+			return primitiveSchemas[s.version][k]
+		}
+		if !strings.HasPrefix(x.str, "dtmi:") {
+			p.addf("badDtmiOrTerm", ownerID, prop, x, "schema %q is neither a schema term nor a DTMI", x.str)
+			return nil
+		}
+		if !validUserDTMI(x.str, s.version) {
+			p.addf("invalidId", ownerID, prop, x, "schema %q is not a valid DTMI", x.str)
+			return nil
+		}
+		ref := &Schema{Kind: schemaRef, ref: x.str, line: x.line, doc: p.doc}
+		p.refs = append(p.refs, &schemaRefSite{slot: slot, ref: x.str, owner: ownerID, prop: prop, line: x.line, doc: p.doc})
+		if noArray {
+			p.refs[len(p.refs)-1].enumValue = true // reuse: marks "no Array" check
+		}
+		return ref
+	case jObject:
+		if depth > maxSchemaNesting {
+			p.addf("excessiveDepth", ownerID, prop, x, "schemas nest deeper than %d", maxSchemaNesting)
+			return nil
+		}
+		sch := p.parseComplexSchema(x, s, ownerID, prop, "", depth+1)
+		if sch == nil {
+			return nil
+		}
+		if noArray && sch.Kind == SchemaArray {
+			p.addf("excludedType", ownerID, prop, x, "a DTDL v2 Property may not have an Array schema")
+			return nil
+		}
+		return sch
+	}
+	p.addf("refNotStringOrObject", ownerID, prop, x, "%s must be a schema term, a DTMI or a schema object", prop)
+	return nil
+}
+
+// primitiveTerm maps a schema term or standard schema DTMI to its kind.
+func primitiveTerm(t string, v int) (SchemaKind, bool) {
+	name := t
+	if rest, ok := strings.CutPrefix(t, "dtmi:dtdl:instance:Schema:"); ok {
+		base, ver, _ := strings.Cut(rest, ";")
+		if ver != "2" && ver != strconv.Itoa(v) {
+			return 0, false
+		}
+		name = base
+	} else if rest, ok := strings.CutPrefix(t, "dtmi:standard:schema:geospatial:"); ok {
+		base, ver, _ := strings.Cut(rest, ";")
+		if ver != "2" && ver != strconv.Itoa(v) {
+			return 0, false
+		}
+		name = base
+	}
+	p, ok := primitiveSchemaTerms[name]
+	if !ok || p.version > v {
+		return 0, false
+	}
+	return p.kind, true
+}
+
+var complexClasses = []string{"Array", "Enum", "Map", "Object"}
+
+func (p *parser) parseComplexSchema(n *node, s scope, parentID, prop, segment string, depth int) *Schema {
+	e, ok := p.begin(n, s, parentID, prop, segment, complexClasses, "")
+	if !ok {
+		return nil
+	}
+	sch := &Schema{ID: e.id, line: n.line, doc: p.doc}
+	for _, c := range e.cotypes {
+		sch.Types = append(sch.Types, strings.TrimPrefix(c, "?"))
+	}
+	if e.semantic != "" {
+		p.addf("invalidCotype", e.id, "@type", n.get("@type"), "semantic type %s is not allowed on a %s", e.semantic, e.class)
+		return nil
+	}
+	p.register(e, e.class, sch)
+	var good bool
+	if sch.DisplayName, sch.Description, sch.Comment, good = p.entity(e); !good {
+		return nil
+	}
+	v := e.s.version
+	switch e.class {
+	case "Array":
+		sch.Kind = SchemaArray
+		x := e.props["elementSchema"]
+		if x == nil {
+			p.addf("missingObjectProperty", e.id, "elementSchema", n, "an Array requires elementSchema")
+			return nil
+		}
+		if sch.ElementSchema = p.schemaValue(e.id, e.s, "elementSchema", x, false, &sch.ElementSchema, depth); sch.ElementSchema == nil {
+			return nil
+		}
+	case "Map":
+		sch.Kind = SchemaMap
+		for _, pr := range []string{"mapKey", "mapValue"} {
+			x := e.props[pr]
+			if x == nil {
+				p.addf("missingObjectProperty", e.id, pr, n, "a Map requires %s", pr)
+				return nil
+			}
+			if x.kind == jArray {
+				if len(x.arr) != 1 {
+					p.addf("objectMultipleValues", e.id, pr, x, "%s must hold one object", pr)
+					return nil
+				}
+				x = x.arr[0]
+			}
+			class := "MapKey"
+			if pr == "mapValue" {
+				class = "MapValue"
+			}
+			f := p.parseField(x, e.s, e.id, pr, "", class, depth)
+			if f == nil {
+				return nil
+			}
+			if pr == "mapKey" {
+				if f.Schema.Kind != SchemaString {
+					p.addf("notRequiredValue", e.id, "mapKey", x, "a Map key schema must be string")
+					return nil
+				}
+				sch.MapKey = f
+			} else {
+				sch.MapValue = f
+			}
+		}
+	case "Object":
+		sch.Kind = SchemaObject
+		fs := values(e.props["fields"])
+		if v == 2 && len(fs) == 0 {
+			p.addf("objectCountBelowMin", e.id, "fields", n, "an Object requires at least one field in DTDL v2")
+			return nil
+		}
+		if v == 2 && len(fs) > 30 {
+			p.addf("objectCountAboveMax", e.id, "fields", n, "an Object may have at most 30 fields in DTDL v2")
+			return nil
+		}
+		names := map[string]bool{}
+		for _, x := range fs {
+			f := p.parseField(x, e.s, e.id, "fields", segmentOf(x, v), "Field", depth)
+			if f == nil {
+				return nil
+			}
+			if names[f.Name] {
+				p.addf("nonUniquePropertyValue", e.id, "fields", x, "field name %q is not unique", f.Name)
+				return nil
+			}
+			names[f.Name] = true
+			sch.Fields = append(sch.Fields, f)
+		}
+	case "Enum":
+		sch.Kind = SchemaEnum
+		vs := e.props["valueSchema"]
+		if vs == nil {
+			p.addf("missingObjectProperty", e.id, "valueSchema", n, "an Enum requires valueSchema")
+			return nil
+		}
+		if vs.kind == jArray && len(vs.arr) == 1 {
+			vs = vs.arr[0]
+		}
+		k, isPrim := SchemaKind(0), false
+		if vs.kind == jString {
+			k, isPrim = primitiveTerm(vs.str, v)
+		}
+		if !isPrim || (k != SchemaInteger && k != SchemaString) {
+			p.addf("notRequiredValue", e.id, "valueSchema", vs, "an Enum valueSchema must be integer or string")
+			return nil
+		}
+		sch.ValueSchema = k
+		evs := values(e.props["enumValues"])
+		if v == 2 && len(evs) == 0 {
+			p.addf("objectCountBelowMin", e.id, "enumValues", n, "an Enum requires at least one value in DTDL v2")
+			return nil
+		}
+		if v == 2 && len(evs) > 100 {
+			p.addf("objectCountAboveMax", e.id, "enumValues", n, "an Enum may have at most 100 values in DTDL v2")
+			return nil
+		}
+		names := map[string]bool{}
+		vals := map[string]bool{}
+		for _, x := range evs {
+			ev := p.parseEnumValue(x, e.s, e.id, k)
+			if ev == nil {
+				return nil
+			}
+			if names[ev.Name] {
+				p.addf("nonUniquePropertyValue", e.id, "enumValues", x, "enum value name %q is not unique", ev.Name)
+				return nil
+			}
+			names[ev.Name] = true
+			key := strconv.Quote(toString(ev.Value))
+			if vals[key] {
+				p.addf("nonUniquePropertyValue", e.id, "enumValues", x, "enum value %v is not unique", ev.Value)
+				return nil
+			}
+			vals[key] = true
+			sch.EnumValues = append(sch.EnumValues, ev)
+		}
+	}
+	return sch
+}
+
+func toString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return "s" + x
+	case int:
+		return "i" + strconv.Itoa(x)
+	}
+	return ""
+}
+
+func (p *parser) parseEnumValue(n *node, s scope, parentID string, k SchemaKind) *EnumValue {
+	if n.kind != jObject {
+		p.addf("refObjectNotAllowed", parentID, "enumValues", n, "enumValues must hold objects")
+		return nil
+	}
+	e, ok := p.begin(n, s, parentID, "enumValues", segmentOf(n, s.version), []string{"EnumValue"}, "EnumValue")
+	if !ok {
+		return nil
+	}
+	ev := &EnumValue{ID: e.id}
+	p.register(e, "EnumValue", ev)
+	if ev.Name, ok = p.name(e); !ok {
+		return nil
+	}
+	var good bool
+	if ev.DisplayName, ev.Description, ev.Comment, good = p.entity(e); !good {
+		return nil
+	}
+	x := e.props["enumValue"]
+	if x == nil {
+		p.addf("missingLiteralProperty", e.id, "enumValue", n, "an EnumValue requires enumValue")
+		return nil
+	}
+	if k == SchemaInteger {
+		i, ok := p.literalInt(e, "enumValue", x)
+		if !ok {
+			return nil
+		}
+		ev.Value = i
+	} else {
+		str, ok := p.literalString(e, "enumValue", x, 0)
+		if !ok {
+			return nil
+		}
+		ev.Value = str
+	}
+	return ev
+}
+
+// parseField parses an Object field, a Map key or value, or a Command payload.
+func (p *parser) parseField(n *node, s scope, parentID, prop, segment, class string, depth int) *Field {
+	if n.kind != jObject {
+		p.addf("refObjectNotAllowed", parentID, prop, n, "%s must hold an object", prop)
+		return nil
+	}
+	e, ok := p.begin(n, s, parentID, prop, segment, []string{class}, class)
+	if !ok {
+		return nil
+	}
+	f := &Field{ID: e.id}
+	p.register(e, class, f)
+	if f.Name, ok = p.name(e); !ok {
+		return nil
+	}
+	var good bool
+	if f.DisplayName, f.Description, f.Comment, good = p.entity(e); !good {
+		return nil
+	}
+	if f.Types, f.Unit, good = p.semantics(e); !good {
+		return nil
+	}
+	if e.semantic != "" && e.s.version == 2 {
+		p.addf("invalidCotype", e.id, "@type", n.get("@type"), "semantic types are not allowed on a %s in DTDL v2", class)
+		return nil
+	}
+	x := e.props["schema"]
+	if x == nil {
+		p.addf("missingObjectProperty", e.id, "schema", n, "a %s requires a schema", class)
+		return nil
+	}
+	if class == "MapKey" {
+		if x.kind == jArray && len(x.arr) == 1 {
+			x = x.arr[0]
+		}
+		if x.kind != jString {
+			p.addf("notRequiredValue", e.id, "schema", x, "a Map key schema must be string")
+			return nil
+		}
+		if k, ok := primitiveTerm(x.str, e.s.version); !ok || k != SchemaString {
+			p.addf("notRequiredValue", e.id, "schema", x, "a Map key schema must be string")
+			return nil
+		}
+		f.Schema = primitiveSchemas[e.s.version][SchemaString]
+		return f
+	}
+	if f.Schema = p.schemaValue(e.id, e.s, "schema", x, false, &f.Schema, depth); f.Schema == nil {
+		return nil
+	}
+	return f
+}

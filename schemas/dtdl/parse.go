@@ -1,0 +1,895 @@
+package dtdl
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Document is one model text of a batch.
+type Document struct {
+	// Name identifies the document in diagnostics, such as a file path.
+	Name string
+	// Data is the JSON text: one interface, or an array of interfaces.
+	Data []byte
+}
+
+// element records every identified element of a batch, for duplicate
+// detection and reference resolution.
+type element struct {
+	id      string
+	class   string
+	doc     int
+	line    int
+	version int
+	obj     any        // *Interface, *Content, *Schema, *Field or *EnumValue
+	root    *Interface // the top-level interface that contains it
+	inline  bool       // an interface defined inline inside another
+}
+
+// parser holds the state of parsing one batch.
+type parser struct {
+	opts     Options
+	docs     []Document
+	doc      int
+	diags    []Diagnostic
+	elements map[string]*element
+	order    []*element
+	roots    []*Interface
+	ifaces   []*Interface // every interface, inline ones included
+	refs     []*schemaRefSite
+	root     *Interface
+}
+
+// schemaRefSite is a place that refers to a schema by DTMI.
+type schemaRefSite struct {
+	slot  **Schema
+	ref   string
+	owner string
+	prop  string
+	line  int
+	doc   int
+	// component is set when the reference must be an Interface.
+	component *Content
+	enumValue bool
+}
+
+func (p *parser) add(code, elemID, prop string, n *node, msg string) {
+	d := Diagnostic{Code: code, ElementID: elemID, Property: prop, Message: msg}
+	if p.doc >= 0 && p.doc < len(p.docs) {
+		d.File = p.docs[p.doc].Name
+	}
+	if n != nil {
+		d.Line = n.line
+	}
+	p.diags = append(p.diags, d)
+}
+
+func (p *parser) addf(code, elemID, prop string, n *node, format string, args ...any) {
+	p.add(code, elemID, prop, n, fmt.Sprintf(format, args...))
+}
+
+// parseDocument parses one document of the batch.
+func (p *parser) parseDocument(i int) {
+	p.doc = i
+	root, err := parseJSON(p.docs[i].Data)
+	if err != nil {
+		p.addf("notJsonObject", "", "", nil, "parse JSON: %v", err)
+		return
+	}
+	switch root.kind {
+	case jObject:
+		p.parseTop(root)
+	case jArray:
+		for _, e := range root.arr {
+			if e.kind != jObject {
+				p.addf("notJsonObject", "", "", e, "a top-level array must hold only JSON objects, found %s", e.kind)
+				continue
+			}
+			p.parseTop(e)
+		}
+	default:
+		p.addf("notJsonObject", "", "", root, "a model document must be a JSON object or array, found %s", root.kind)
+	}
+}
+
+// parseTop parses one top-level element, which must be an Interface.
+func (p *parser) parseTop(n *node) {
+	if n.get("@graph") != nil {
+		p.add("topLevelGraphDisallowed", "", "@graph", n, "@graph is not allowed in a DTDL model")
+		return
+	}
+	ctx := n.get("@context")
+	if ctx == nil {
+		p.add("missingContext", idOf(n), "@context", n, "a top-level element must have @context")
+		return
+	}
+	s, ok := p.processContext(ctx, scope{}, true, idOf(n))
+	if !ok || s.version == 0 {
+		return
+	}
+	t := n.get("@type")
+	if t == nil || !(t.kind == jString && isInterfaceType(t.str, s.version) || t.kind == jArray && len(t.arr) > 0 && hasInterfaceType(t.arr, s.version)) {
+		p.add("typeNotRootable", idOf(n), "@type", n, "a top-level element must be an Interface")
+		return
+	}
+	id := n.get("@id")
+	if id == nil {
+		p.add("missingTopLevelId", "", "@id", n, "a top-level Interface must have an @id")
+		return
+	}
+	p.root = nil
+	p.parseInterface(n, s, "", "", false)
+}
+
+func idOf(n *node) string {
+	if id := n.get("@id"); id != nil && id.kind == jString {
+		return id.str
+	}
+	return ""
+}
+
+func isInterfaceType(t string, v int) bool {
+	return t == "Interface" || t == "dtmi:dtdl:class:Interface;"+strconv.Itoa(v)
+}
+
+func hasInterfaceType(ts []*node, v int) bool {
+	for _, t := range ts {
+		if t.kind == jString && isInterfaceType(t.str, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// classProps lists the DTDL properties each class accepts, besides the
+// Entity ones (displayName, description, comment).
+var classProps = map[string][]string{
+	"Interface":       {"contents", "extends", "schemas"},
+	"Property":        {"name", "schema", "writable"},
+	"Telemetry":       {"name", "schema"},
+	"Command":         {"name", "request", "response", "commandType"},
+	"CommandPayload":  {"name", "schema"},
+	"CommandRequest":  {"name", "schema"},
+	"CommandResponse": {"name", "schema"},
+	"Relationship":    {"name", "maxMultiplicity", "minMultiplicity", "target", "properties", "writable"},
+	"Component":       {"name", "schema"},
+	"Array":           {"elementSchema"},
+	"Enum":            {"valueSchema", "enumValues"},
+	"EnumValue":       {"name", "enumValue"},
+	"Map":             {"mapKey", "mapValue"},
+	"MapKey":          {"name", "schema"},
+	"MapValue":        {"name", "schema"},
+	"Object":          {"fields"},
+	"Field":           {"name", "schema"},
+}
+
+// dtdlTerms is every property term the DTDL core context defines.
+var dtdlTerms = map[string]bool{
+	"comment": true, "contents": true, "description": true, "displayName": true, "elementSchema": true,
+	"enumValue": true, "enumValues": true, "extends": true, "fields": true, "mapKey": true, "mapValue": true,
+	"maxMultiplicity": true, "minMultiplicity": true, "name": true, "properties": true, "request": true,
+	"response": true, "schema": true, "schemas": true, "target": true, "unit": true, "valueSchema": true,
+	"writable": true, "commandType": true, "symbol": true, "exponent": true, "languageMajorVersion": true,
+	"baseUnit": true, "topUnit": true, "bottomUnit": true, "prefix": true, "annotates": true, "overrides": true,
+}
+
+// materialClasses is every instantiable DTDL class, by version.
+var materialClasses = map[string]int{
+	"Interface": 2, "Property": 2, "Telemetry": 2, "Command": 2, "Relationship": 2, "Component": 2,
+	"CommandPayload": 2, "CommandRequest": 3, "CommandResponse": 3, "Array": 2, "Enum": 2, "EnumValue": 2,
+	"Map": 2, "MapKey": 2, "MapValue": 2, "Object": 2, "Field": 2, "CommandType": 2,
+}
+
+// abstractClasses are DTDL classes that cannot be instantiated.
+var abstractClasses = map[string]bool{
+	"Entity": true, "NamedEntity": true, "Schema": true, "PrimitiveSchema": true, "ComplexSchema": true,
+	"Content": true, "SchemaField": true, "NumericSchema": true, "TemporalSchema": true, "Unit": true,
+	"UnitAttribute": true, "SemanticType": true, "LatentType": true, "NamedLatentType": true,
+	"Boolean": true, "Date": true, "DateTime": true, "Double": true, "Duration": true, "Float": true,
+	"Integer": true, "Long": true, "String": true, "Time": true,
+}
+
+// elem is the generic view of one JSON-LD node while it is parsed.
+type elem struct {
+	n        *node
+	s        scope
+	id       string
+	autoID   bool
+	class    string
+	cotypes  []string
+	props    map[string]*node
+	semantic string // the semantic type among the co-types, if any
+}
+
+var namePattern = regexp.MustCompile(`^[A-Za-z](?:[A-Za-z0-9_]*[A-Za-z0-9])?$`)
+
+// begin does the work common to every element: local context, @id, @type
+// and the sorting of its keys into DTDL properties. allowed lists the
+// classes acceptable at this position; infer is the class assumed when
+// @type is absent ("" when @type is required).
+func (p *parser) begin(n *node, parent scope, parentID, prop, segment string, allowed []string, infer string) (*elem, bool) {
+	e := &elem{n: n, s: parent, props: map[string]*node{}}
+	if n.kind != jObject {
+		p.addf("refObjectNotAllowed", parentID, prop, n, "property %q must hold an object, found %s", prop, n.kind)
+		return nil, false
+	}
+	if c := n.get("@context"); c != nil {
+		s, ok := p.processContext(c, parent, false, idOf(n))
+		if !ok {
+			return nil, false
+		}
+		e.s = s
+	}
+	v := e.s.version
+	// @id
+	if idn := n.get("@id"); idn != nil {
+		if idn.kind != jString {
+			p.add("idNotString", parentID, "@id", idn, "@id must be a string")
+			return nil, false
+		}
+		e.id = idn.str
+		if !validUserDTMI(e.id, v) {
+			if d, ok := ParseDTMI(e.id); ok && d.IsReserved && d.Fragment == "" && validUserDTMI(strings.ReplaceAll(e.id, ":_", ":x"), v) {
+				p.addf("reservedId", e.id, "@id", idn, "@id %q uses a reserved segment (leading underscore)", e.id)
+			} else {
+				p.addf("invalidId", parentID, "@id", idn, "@id %q is not a valid DTDL v%d DTMI", e.id, v)
+			}
+			return nil, false
+		}
+		if isReservedDTMI(e.id) {
+			p.addf("reservedId", e.id, "@id", idn, "@id %q uses a reserved prefix", e.id)
+			return nil, false
+		}
+	} else {
+		if parentID == "" {
+			p.add("missingRequiredId", "", "@id", n, "element requires an @id")
+			return nil, false
+		}
+		e.id = autoID(parentID, prop, segment)
+		e.autoID = true
+	}
+	// @type
+	tn := n.get("@type")
+	var types []string
+	switch {
+	case tn == nil:
+		if infer == "" {
+			p.addf("missingObjectProperty", e.id, "@type", n, "element in %q requires @type", prop)
+			return nil, false
+		}
+	case tn.kind == jString:
+		types = []string{tn.str}
+	case tn.kind == jArray && len(tn.arr) > 0:
+		for _, t := range tn.arr {
+			if t.kind != jString {
+				p.add("badType", e.id, "@type", t, "@type entries must be strings")
+				return nil, false
+			}
+			types = append(types, t.str)
+		}
+	default:
+		p.add("badType", e.id, "@type", tn, "@type must be a string or a non-empty array of strings")
+		return nil, false
+	}
+	ok := true
+	for _, t := range types {
+		name, isClass := classTerm(t, v)
+		if isClass {
+			if e.class != "" && e.class != name {
+				p.addf("multipleMaterialTypes", e.id, "@type", tn, "@type names both %s and %s", e.class, name)
+				ok = false
+				continue
+			}
+			if e.class == name {
+				continue
+			}
+			e.class = name
+			continue
+		}
+		if abstractClasses[name] {
+			p.addf("abstractSupplementalType", e.id, "@type", tn, "@type %q is abstract", t)
+			ok = false
+			continue
+		}
+		if !p.cotype(e, t, tn) {
+			ok = false
+		}
+	}
+	if e.class == "" {
+		if infer != "" && tn == nil {
+			e.class = infer
+		} else if len(types) > 0 {
+			if ok {
+				p.addf("noTypeThatAllows", e.id, "@type", tn, "@type %v names no DTDL class allowed for %q", types, prop)
+			}
+			return nil, false
+		}
+	}
+	if !contains(allowed, e.class) {
+		p.addf("badType", e.id, "@type", tn, "a %s is not allowed in %q", e.class, prop)
+		return nil, false
+	}
+	if materialClasses[e.class] > v {
+		p.addf("badType", e.id, "@type", tn, "%s is not defined in DTDL v%d", e.class, v)
+		return nil, false
+	}
+	if !ok {
+		return nil, false
+	}
+	// Keys.
+	allowedProps := classProps[e.class]
+	for _, m := range n.obj {
+		k := m.key
+		if strings.HasPrefix(k, "@") {
+			switch k {
+			case "@id", "@type", "@context":
+			case "@graph":
+				p.add("graphDisallowed", e.id, k, m.val, "@graph is not allowed inside a DTDL element")
+				ok = false
+			default:
+				p.addf("keywordDisallowed", e.id, k, m.val, "keyword %q is not allowed here", k)
+				ok = false
+			}
+			continue
+		}
+		term, viaDTMI := k, false
+		if t, isProp := propertyDTMITerm(k, v); isProp {
+			term, viaDTMI = t, true
+		}
+		if dtdlTerms[term] {
+			if contains(allowedProps, term) || term == "displayName" || term == "description" || term == "comment" || p.cotypeAllowsProp(e, term) {
+				if _, dup := e.props[term]; dup {
+					p.addf("duplicatePropertyName", e.id, term, m.val, "property %q is given both as a term and as a DTMI", term)
+					ok = false
+					continue
+				}
+				e.props[term] = m.val
+				continue
+			}
+			if !viaDTMI || true {
+				if p.tolerateProperty(e, false) {
+					continue
+				}
+				p.addf("propertyIrrelevantDtmiOrTerm", e.id, k, m.val, "property %q is not allowed on a %s", k, e.class)
+				ok = false
+				continue
+			}
+		}
+		switch {
+		case strings.HasPrefix(k, "dtmi:"):
+			if _, valid := ParseDTMI(k); !valid {
+				if v == 3 || !p.tolerateProperty(e, true) {
+					p.addf("propertyInvalidDtmi", e.id, k, m.val, "property %q is not a valid DTMI", k)
+					ok = false
+				}
+				continue
+			}
+			if !p.tolerateProperty(e, false) {
+				p.addf("propertyUndefinedTerm", e.id, k, m.val, "property %q is not defined for a %s", k, e.class)
+				ok = false
+			}
+		case strings.Contains(k, ":"):
+			if v == 3 || !p.tolerateProperty(e, true) {
+				p.addf("propertyNotDtmiNorTerm", e.id, k, m.val, "property %q is neither a DTMI nor a term", k)
+				ok = false
+			}
+		default:
+			if !p.tolerateProperty(e, false) {
+				p.addf("propertyUndefinedTerm", e.id, k, m.val, "property %q is not defined for a %s", k, e.class)
+				ok = false
+			}
+		}
+	}
+	return e, ok
+}
+
+// tolerateProperty reports whether an undefined property is accepted on e:
+// it needs an undefined co-type (an extension type) on the element.
+func (p *parser) tolerateProperty(e *elem, malformed bool) bool {
+	for _, c := range e.cotypes {
+		if c[0] == '?' {
+			return true
+		}
+	}
+	return false
+}
+
+// cotypeAllowsProp reports whether a co-type brings the property term.
+func (p *parser) cotypeAllowsProp(e *elem, term string) bool {
+	switch term {
+	case "unit":
+		return e.semantic != ""
+	case "annotates":
+		return contains(e.cotypes, "ValueAnnotation")
+	case "overrides":
+		return contains(e.cotypes, "Override")
+	}
+	return false
+}
+
+// classTerm maps a @type value to a DTDL class name and reports whether it
+// is a material class.
+func classTerm(t string, v int) (string, bool) {
+	name := t
+	if rest, ok := strings.CutPrefix(t, "dtmi:dtdl:class:"); ok {
+		base, ver, _ := strings.Cut(rest, ";")
+		if ver != strconv.Itoa(v) {
+			return t, false
+		}
+		name = base
+	}
+	_, ok := materialClasses[name]
+	return name, ok
+}
+
+// propertyDTMITerm maps "dtmi:dtdl:property:name;3" to "name".
+func propertyDTMITerm(k string, v int) (string, bool) {
+	rest, ok := strings.CutPrefix(k, "dtmi:dtdl:property:")
+	if !ok {
+		return "", false
+	}
+	base, ver, _ := strings.Cut(rest, ";")
+	if ver != strconv.Itoa(v) || !dtdlTerms[base] {
+		return "", false
+	}
+	return base, true
+}
+
+// cotype records a supplemental type on e. Undefined co-types are stored
+// with a '?' prefix.
+func (p *parser) cotype(e *elem, t string, tn *node) bool {
+	v := e.s.version
+	if _, isSem := semanticUnitType[t]; isSem && (v == 2 || e.s.has(extQuantitative)) {
+		e.cotypes = append(e.cotypes, t)
+		e.semantic = t
+		return true
+	}
+	switch t {
+	case "Historized":
+		if e.s.has(extHistorization) {
+			e.cotypes = append(e.cotypes, t)
+			return true
+		}
+	case "ValueAnnotation":
+		if e.s.has(extAnnotation) {
+			e.cotypes = append(e.cotypes, t)
+			return true
+		}
+	case "Override":
+		if e.s.has(extOverriding) {
+			e.cotypes = append(e.cotypes, t)
+			return true
+		}
+	case "State", "Event", "Location", "VelocityVector", "AccelerationVector":
+		if e.s.has(extIoTCentral) {
+			e.cotypes = append(e.cotypes, t)
+			return true
+		}
+	}
+	if strings.HasPrefix(t, "dtmi:") {
+		if _, ok := ParseDTMI(t); !ok {
+			p.addf("typeInvalidDtmi", e.id, "@type", tn, "@type %q is not a valid DTMI", t)
+			return false
+		}
+	}
+	if v == 2 {
+		if p.allowUndefined(2) || e.s.has(extUndefined) {
+			e.cotypes = append(e.cotypes, "?"+t)
+			return true
+		}
+	} else if e.s.has(extUndefined) && p.allowUndefined(3) {
+		e.cotypes = append(e.cotypes, "?"+t)
+		return true
+	}
+	switch {
+	case strings.HasPrefix(t, "dtmi:"):
+		p.addf("typeIrrelevantDtmiOrTerm", e.id, "@type", tn, "@type %q is not a DTDL type", t)
+	case strings.Contains(t, ":"):
+		p.addf("typeNotDtmiNorTerm", e.id, "@type", tn, "@type %q is neither a DTMI nor a term", t)
+	default:
+		p.addf("typeUndefinedTerm", e.id, "@type", tn, "@type %q is not a defined term", t)
+	}
+	return false
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// autoID builds the identifier the parser gives an element without @id:
+// the parent's DTMI with ":_prop" and, for named members, ":__name" added
+// before the version.
+func autoID(parent, prop, segment string) string {
+	base, ver, hasVer := strings.Cut(parent, ";")
+	id := base + ":_" + prop
+	if segment != "" {
+		id += ":__" + segment
+	}
+	if hasVer {
+		id += ";" + ver
+	}
+	return id
+}
+
+// register records an identified element, reporting duplicates.
+func (p *parser) register(e *elem, class string, obj any) {
+	if prev, dup := p.elements[e.id]; dup {
+		p.addf("duplicateDefinition", e.id, "@id", e.n, "%s is defined more than once (also in %s)", e.id, p.docName(prev.doc))
+		return
+	}
+	el := &element{id: e.id, class: class, doc: p.doc, line: e.n.line, version: e.s.version, obj: obj, root: p.root}
+	p.elements[e.id] = el
+	p.order = append(p.order, el)
+}
+
+func (p *parser) docName(i int) string {
+	if i >= 0 && i < len(p.docs) && p.docs[i].Name != "" {
+		return p.docs[i].Name
+	}
+	return fmt.Sprintf("document %d", i)
+}
+
+// values returns a property value as a list: arrays are spread.
+func values(n *node) []*node {
+	if n == nil {
+		return nil
+	}
+	if n.kind == jArray {
+		return n.arr
+	}
+	return []*node{n}
+}
+
+// entity reads displayName, description and comment.
+func (p *parser) entity(e *elem) (dn, desc LocalizedString, comment string, ok bool) {
+	ok = true
+	dnMax := 512
+	if e.s.version == 2 {
+		dnMax = 64
+	}
+	if n := e.props["displayName"]; n != nil {
+		if dn, ok = p.langString(e, "displayName", n, dnMax); !ok {
+			return
+		}
+	}
+	if n := e.props["description"]; n != nil {
+		if desc, ok = p.langString(e, "description", n, 512); !ok {
+			return
+		}
+	}
+	if n := e.props["comment"]; n != nil {
+		comment, ok = p.literalString(e, "comment", n, 512)
+	}
+	return
+}
+
+var langTag = regexp.MustCompile(`^[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*$`)
+
+// langString reads a localizable string: a string, a language map, or an
+// array of strings and {"@value","@language"} objects.
+func (p *parser) langString(e *elem, prop string, n *node, maxLen int) (LocalizedString, bool) {
+	out := LocalizedString{}
+	put := func(lang, val string, at *node) bool {
+		if len(val) > maxLen && runeLen(val) > maxLen {
+			p.addf("langStringValueTooLong", e.id, prop, at, "%s is longer than %d characters", prop, maxLen)
+			return false
+		}
+		if _, dup := out[lang]; dup {
+			p.addf("langStringElementCodeNotUnique", e.id, prop, at, "%s has more than one value for language %q", prop, lang)
+			return false
+		}
+		out[lang] = val
+		return true
+	}
+	switch n.kind {
+	case jString:
+		return out, put("en", n.str, n)
+	case jObject:
+		for _, m := range n.obj {
+			if strings.HasPrefix(m.key, "@") {
+				p.addf("langMapObjKeyword", e.id, prop, m.val, "%s language map may not contain keyword %q", prop, m.key)
+				return nil, false
+			}
+			if !langTag.MatchString(m.key) {
+				p.addf("langStringInvalidCode", e.id, prop, m.val, "%s has an invalid language code %q", prop, m.key)
+				return nil, false
+			}
+			if m.val.kind != jString {
+				p.addf("langStringValueNotString", e.id, prop, m.val, "%s value for %q must be a string", prop, m.key)
+				return nil, false
+			}
+			if !put(m.key, m.val.str, m.val) {
+				return nil, false
+			}
+		}
+		return out, true
+	case jArray:
+		defaults := 0
+		for _, el := range n.arr {
+			switch el.kind {
+			case jString:
+				defaults++
+				if defaults > 1 {
+					p.addf("langStringElementCodeNotUnique", e.id, prop, el, "%s has more than one value without a language", prop)
+					return nil, false
+				}
+				if !put("en", el.str, el) {
+					return nil, false
+				}
+			case jObject:
+				var val, lang *node
+				for _, m := range el.obj {
+					switch m.key {
+					case "@value":
+						val = m.val
+					case "@language":
+						lang = m.val
+					case "@id":
+						p.add("langStringElementId", e.id, prop, el, "a language string may not have @id")
+						return nil, false
+					case "@graph":
+						p.add("langStringElementGraph", e.id, prop, el, "a language string may not have @graph")
+						return nil, false
+					case "@context":
+						p.add("langStringElementContext", e.id, prop, el, "a language string may not have @context")
+						return nil, false
+					case "@type":
+						p.add("langStringElementType", e.id, prop, el, "a language string may not have @type")
+						return nil, false
+					default:
+						if strings.HasPrefix(m.key, "@") {
+							p.add("langStringElementKeyword", e.id, prop, el, "a language string may hold only @value and @language")
+						} else {
+							p.add("langStringElementInvalidProp", e.id, prop, el, "a language string may hold only @value and @language")
+						}
+						return nil, false
+					}
+				}
+				if val == nil {
+					p.add("langStringElementNoValue", e.id, prop, el, "a language string needs @value")
+					return nil, false
+				}
+				if val.kind != jString {
+					p.add("langStringElementValueNotString", e.id, prop, el, "@value of a language string must be a string")
+					return nil, false
+				}
+				code := "en"
+				if lang != nil {
+					if lang.kind != jString {
+						p.add("langStringElementCodeNotString", e.id, prop, el, "@language must be a string")
+						return nil, false
+					}
+					if !langTag.MatchString(lang.str) {
+						p.addf("langStringElementInvalidCode", e.id, prop, el, "invalid language code %q", lang.str)
+						return nil, false
+					}
+					code = lang.str
+				} else {
+					defaults++
+					if defaults > 1 {
+						p.addf("langStringElementCodeNotUnique", e.id, prop, el, "%s has more than one value without a language", prop)
+						return nil, false
+					}
+				}
+				if !put(code, val.str, el) {
+					return nil, false
+				}
+			default:
+				p.addf("langStringElementNotStringOrObject", e.id, prop, el, "%s elements must be strings or objects", prop)
+				return nil, false
+			}
+		}
+		return out, true
+	}
+	p.addf("langStringNotLangString", e.id, prop, n, "%s must be a string, a language map or an array", prop)
+	return nil, false
+}
+
+func runeLen(s string) int { return len([]rune(s)) }
+
+// literal unwraps a JSON-LD value object {"@value": x, "@type": t}.
+func (p *parser) literal(e *elem, prop string, n *node, kind string) (*node, bool) {
+	if n.kind == jArray {
+		if len(n.arr) != 1 {
+			p.addf(kind+"MultipleValues", e.id, prop, n, "%s must have exactly one value", prop)
+			return nil, false
+		}
+		n = n.arr[0]
+	}
+	if n.kind != jObject {
+		return n, true
+	}
+	var val, typ *node
+	for _, m := range n.obj {
+		switch m.key {
+		case "@value":
+			val = m.val
+		case "@type":
+			typ = m.val
+		case "@id":
+			p.add("valueObjectId", e.id, prop, n, "a value object may not have @id")
+			return nil, false
+		case "@context":
+			p.add("valueObjectContext", e.id, prop, n, "a value object may not have @context")
+			return nil, false
+		case "@graph":
+			p.add("valueObjectGraph", e.id, prop, n, "a value object may not have @graph")
+			return nil, false
+		case "@language":
+			p.add("valueObjectLanguage", e.id, prop, n, "a value object may not have @language here")
+			return nil, false
+		default:
+			if strings.HasPrefix(m.key, "@") {
+				p.add("valueObjectKeyword", e.id, prop, n, "a value object may hold only @value and @type")
+			} else {
+				p.add("valueObjectInvalidProp", e.id, prop, n, "a value object may hold only @value and @type")
+			}
+			return nil, false
+		}
+	}
+	if val == nil {
+		p.addf(kind+"ObjectNoValue", e.id, prop, n, "%s value object needs @value", prop)
+		return nil, false
+	}
+	if typ != nil {
+		want := map[string]string{"boolean": "xsd:boolean", "integer": "xsd:integer", "string": "xsd:string"}[kind]
+		if typ.kind != jString || (typ.str != want && typ.str != "http://www.w3.org/2001/XMLSchema#"+want[4:]) {
+			p.addf(kind+"TypeNot"+upperFirst(kind), e.id, prop, n, "%s value object must have @type %s", prop, want)
+			return nil, false
+		}
+	}
+	if kindOf(val) != kind {
+		p.addf(kind+"ValueNot"+upperFirst(kind), e.id, prop, n, "%s @value must be a %s", prop, kind)
+		return nil, false
+	}
+	return val, true
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func kindOf(n *node) string {
+	switch n.kind {
+	case jBool:
+		return "boolean"
+	case jString:
+		return "string"
+	case jNumber:
+		if _, err := strconv.ParseInt(n.str, 10, 64); err == nil {
+			return "integer"
+		}
+		return "number"
+	}
+	return n.kind.String()
+}
+
+func (p *parser) literalString(e *elem, prop string, n *node, maxLen int) (string, bool) {
+	v, ok := p.literal(e, prop, n, "string")
+	if !ok {
+		return "", false
+	}
+	if v.kind != jString {
+		p.addf("stringNotString", e.id, prop, n, "%s must be a string", prop)
+		return "", false
+	}
+	if maxLen > 0 && runeLen(v.str) > maxLen {
+		p.addf("stringTooLong", e.id, prop, n, "%s is longer than %d characters", prop, maxLen)
+		return "", false
+	}
+	return v.str, true
+}
+
+func (p *parser) literalBool(e *elem, prop string, n *node) (bool, bool) {
+	v, ok := p.literal(e, prop, n, "boolean")
+	if !ok {
+		return false, false
+	}
+	if v.kind != jBool {
+		p.addf("booleanNotBoolean", e.id, prop, n, "%s must be a boolean", prop)
+		return false, false
+	}
+	return v.b, true
+}
+
+func (p *parser) literalInt(e *elem, prop string, n *node) (int, bool) {
+	v, ok := p.literal(e, prop, n, "integer")
+	if !ok {
+		return 0, false
+	}
+	if v.kind != jNumber {
+		p.addf("integerNotInteger", e.id, prop, n, "%s must be an integer", prop)
+		return 0, false
+	}
+	i, err := strconv.ParseInt(v.str, 10, 32)
+	if err != nil {
+		p.addf("integerNotInteger", e.id, prop, n, "%s must be an integer", prop)
+		return 0, false
+	}
+	return int(i), true
+}
+
+// name reads and checks the "name" property of a named element.
+func (p *parser) name(e *elem) (string, bool) {
+	n := e.props["name"]
+	if n == nil {
+		p.addf("missingLiteralProperty", e.id, "name", e.n, "a %s requires a name", e.class)
+		return "", false
+	}
+	s, ok := p.literalString(e, "name", n, 0)
+	if !ok {
+		return "", false
+	}
+	maxLen := 512
+	if e.s.version == 2 {
+		maxLen = 64
+	}
+	if len(s) > maxLen {
+		p.addf("stringTooLong", e.id, "name", n, "name %q is longer than %d characters", s, maxLen)
+		return "", false
+	}
+	if !namePattern.MatchString(s) {
+		p.addf("stringInvalid", e.id, "name", n, "name %q must contain only letters, digits and underscores, start with a letter and not end with an underscore", s)
+		return "", false
+	}
+	return s, true
+}
+
+// segmentOf returns the name of a member object before it is parsed, for
+// generated identifiers.
+func segmentOf(n *node, v int) string {
+	if n.kind != jObject {
+		return ""
+	}
+	nn := n.get("name")
+	if nn == nil {
+		nn = n.get("dtmi:dtdl:property:name;" + strconv.Itoa(v))
+	}
+	if nn != nil && nn.kind == jArray && len(nn.arr) == 1 {
+		nn = nn.arr[0]
+	}
+	if nn != nil && nn.kind == jObject {
+		nn = nn.get("@value")
+	}
+	if nn != nil && nn.kind == jString {
+		return nn.str
+	}
+	return ""
+}
+
+// semantics returns the co-types to expose and the unit.
+func (p *parser) semantics(e *elem) ([]string, string, bool) {
+	var types []string
+	for _, c := range e.cotypes {
+		types = append(types, strings.TrimPrefix(c, "?"))
+	}
+	un := e.props["unit"]
+	if un == nil {
+		return types, "", true
+	}
+	u, ok := p.literalString(e, "unit", un, 0)
+	if !ok {
+		return nil, "", false
+	}
+	if e.s.version == 3 || unitTypes[u] != nil {
+		want := semanticUnitType[e.semantic]
+		if uts, known := unitTypes[u]; known && want != "" && want != "Unitless" && !contains(uts, want) {
+			p.addf("invalidCotype", e.id, "unit", un, "unit %q is not a %s", u, want)
+			return nil, "", false
+		} else if !known && e.s.version == 3 {
+			p.addf("noTypeThatAllows", e.id, "unit", un, "unit %q is not defined", u)
+			return nil, "", false
+		}
+	}
+	return types, u, true
+}
