@@ -1,0 +1,32 @@
+# twinlog — the two commands a newcomer needs are `make run` and `make test`.
+GO       ?= go
+DATA     ?= ./data
+LISTEN   ?= 127.0.0.1:9721
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS  := -X main.version=$(VERSION)
+
+.PHONY: build run test vet bench fuzz test-sdk clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/twinlog ./cmd/twinlog
+
+# Build and start a node on the embedded file log in $(DATA).
+run: build
+	./bin/twinlog serve --data $(DATA) --listen $(LISTEN)
+
+# Vet and run every test, including the log conformance suites (memory, file,
+# in-process NATS JetStream) and the kill -9 crash tests.
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 30m ./...
+
+# Run the benchmarks and write bench/RESULTS.md.
+bench:
+	$(GO) run ./bench/cmd/benchreport -out bench/RESULTS.md
+
+# A short fuzzing pass over every decoder and parser.
+fuzz:
+	$(GO) test ./engine/event -run '^$$' -fuzz FuzzDecode -fuzztime 30s
+
+clean:
+	rm -rf bin

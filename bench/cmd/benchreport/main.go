@@ -1,0 +1,67 @@
+// Command benchreport runs twinlog's benchmark suites and writes the results,
+// with the machine, Go version and commit, to a Markdown file.
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+
+	"github.com/twinlog/twinlog/bench"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "benchreport:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("benchreport", flag.ContinueOnError)
+	out := fs.String("out", "bench/RESULTS.md", "file to write")
+	only := fs.String("only", "", "run only suites whose package contains this")
+	count := fs.Int("count", 1, "go test -count")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	m := bench.ThisMachine()
+	var doc bytes.Buffer
+	fmt.Fprintf(&doc, "# Benchmark results\n\nWritten by `make bench` (bench/cmd/benchreport). Figures from one run, side by side; "+
+		"the machines are shared and noisy, so compare ratios within a run rather than single timings across runs.\n\n")
+	fmt.Fprintf(&doc, "- CPU: %s (%d cores)\n- Memory: %.1f GiB\n- Go: %s\n- Commit: %s\n- Date: %s\n\n", m.CPU, m.Cores, m.MemGiB, m.Go, m.Commit, m.Date)
+	for _, s := range bench.Suites {
+		if *only != "" && !strings.Contains(s.Package, *only) {
+			continue
+		}
+		fmt.Fprintf(stdout, "== %s (./%s)\n", s.Title, s.Package)
+		cmdArgs := []string{"test", "-run", "^$", "-bench", s.Pattern, "-benchmem", "-count", fmt.Sprint(*count), "-timeout", "60m"}
+		if s.Benchtime != "" {
+			cmdArgs = append(cmdArgs, "-benchtime", s.Benchtime)
+		}
+		cmdArgs = append(cmdArgs, "./"+s.Package)
+		cmd := exec.CommandContext(ctx, "go", cmdArgs...)
+		cmd.Env = append(os.Environ(), s.Env...)
+		var buf bytes.Buffer
+		cmd.Stdout = io.MultiWriter(&buf, stdout)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(&doc, "## %s\n\nrun failed: %v\n\n", s.Title, err)
+			continue
+		}
+		bench.Markdown(&doc, s, bench.ParseBench(&buf))
+	}
+	if err := os.WriteFile(*out, doc.Bytes(), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", *out)
+	return nil
+}

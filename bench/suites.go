@@ -1,0 +1,27 @@
+package bench
+
+// Suites are the benchmark groups `make bench` runs, in order. Each issue's
+// headline figures come from here.
+var Suites = []Suite{
+	{
+		Title:   "Event codec",
+		Package: "engine/event",
+		Pattern: "BenchmarkCodec",
+	},
+	{
+		Title:     "Embedded file log (durable: one fdatasync per group commit, 100-byte payloads)",
+		Package:   "engine/eventlog/filelog",
+		Pattern:   "Benchmark",
+		Benchtime: "2s",
+		Notes: "Targets: >= 2,000,000 events/s at batch=1000; >= 100,000 appends/s with 64 concurrent " +
+			"single-event appenders; read-back >= 5,000,000 events/s; open of a 10M-event log < 1 s.",
+	},
+	{
+		Title:     "NATS JetStream log (in-process server, file storage), same workload",
+		Package:   "engine/eventlog/natslog",
+		Pattern:   "Benchmark",
+		Benchtime: "2s",
+		Notes: "Default mode flushes lazily (acknowledged messages can be lost on power failure of a " +
+			"single node); SyncAlways fsyncs every message before acknowledging.",
+	},
+}

@@ -1,0 +1,145 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/twinlog/twinlog/engine"
+)
+
+// Config configures a Server. The zero value is not usable: Engine is required.
+type Config struct {
+	// Engine is the running engine. Required.
+	Engine *engine.Engine
+	// Token is the bearer token granting full access. Required unless
+	// AllowAnonymous is set.
+	Token string
+	// AllowAnonymous serves requests without credentials. Default false.
+	AllowAnonymous bool
+	// MaxBodyBytes bounds request bodies. Default 32 MiB (model batches can
+	// be large; per-twin limits are enforced by the domain service).
+	MaxBodyBytes int64
+	// Logger receives request errors. Default slog.Default().
+	Logger *slog.Logger
+	// Ready reports whether the node is ready to serve (for /readyz); nil
+	// means ready once the engine runs.
+	Ready func() error
+}
+
+// Server is the HTTP face of one twinlog node.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// New returns a server for cfg.
+func New(cfg Config) *Server {
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 32 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	return s
+}
+
+// Handle registers h for pattern behind authentication and api-version checks.
+func (s *Server) Handle(pattern string, h func(http.ResponseWriter, *http.Request) error) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
+			s.writeError(w, r, engine.Errorf(engine.KindInternal, "InternalServerError", "internal error"))
+		}
+	}()
+	if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
+		if err := s.authenticate(r); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if err := checkAPIVersion(r); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	if r.Body != nil {
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) authenticate(r *http.Request) error {
+	if s.cfg.AllowAnonymous {
+		return nil
+	}
+	h := r.Header.Get("Authorization")
+	tok, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || tok == "" {
+		return engine.Errorf(engine.KindUnauthorized, "Unauthorized", "a bearer token is required")
+	}
+	if s.cfg.Token == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.Token)) != 1 {
+		return engine.Errorf(engine.KindUnauthorized, "Unauthorized", "the bearer token is not valid")
+	}
+	return nil
+}
+
+// minAPIVersion is the first generally available ADT data-plane version.
+const minAPIVersion = "2020-10-31"
+
+// checkAPIVersion accepts a missing api-version (for hand-written requests)
+// and every dated version from 2020-10-31 on, previews included.
+func checkAPIVersion(r *http.Request) error {
+	v := r.URL.Query().Get("api-version")
+	if v == "" {
+		return nil
+	}
+	date, _, _ := strings.Cut(v, "-preview")
+	if len(date) != len("2006-01-02") {
+		return engine.Errorf(engine.KindInvalid, "InvalidArgument", "api-version %q is not a valid version", v)
+	}
+	if _, err := time.Parse("2006-01-02", date); err != nil {
+		return engine.Errorf(engine.KindInvalid, "InvalidArgument", "api-version %q is not a valid version", v)
+	}
+	if date < minAPIVersion {
+		return engine.Errorf(engine.KindInvalid, "UnsupportedApiVersion", "api-version %q is not supported; use %s or later", v, minAPIVersion)
+	}
+	return nil
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	err := s.cfg.Engine.Err()
+	if err == nil && s.cfg.Ready != nil {
+		err = s.cfg.Ready()
+	}
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "reason": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "applied": s.cfg.Engine.Applied()})
+}
+
+// requestContext bounds a request's work.
+func requestContext(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), 60*time.Second)
+}
