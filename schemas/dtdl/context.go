@@ -78,7 +78,7 @@ func (p *parser) processContext(n *node, parent scope, top bool, elemID string) 
 		p.addf("invalidContext", elemID, "@context", n, "@context must be a string or an array of strings")
 		return s, false
 	}
-	sawDTDL := false
+	sawDTDL, sawAffiliate := false, false
 	ok := true
 	for idx, it := range items {
 		if it.kind == jObject {
@@ -109,7 +109,7 @@ func (p *parser) processContext(n *node, parent scope, top bool, elemID string) 
 					ok = false
 					continue
 				}
-				if idx != 0 {
+				if sawAffiliate && (dv == 3 || sawDTDL) {
 					p.addf("dtdlContextFollowsAffiliate", elemID, "@context", it, "the DTDL context must come first in @context")
 					ok = false
 				}
@@ -125,6 +125,7 @@ func (p *parser) processContext(n *node, parent scope, top bool, elemID string) 
 			}
 			continue
 		}
+		sawAffiliate = true
 		if !strings.HasPrefix(v, "dtmi:") {
 			p.addf("nonDtmiContextSpecifier", elemID, "@context", it, "context %q is not a DTMI", v)
 			ok = false

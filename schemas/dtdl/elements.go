@@ -368,6 +368,9 @@ func (p *parser) schemaValue(ownerID string, s scope, prop string, x *node, noAr
 		if k, ok := primitiveTerm(x.str, s.version); ok {
 			return primitiveSchemas[s.version][k]
 		}
+		if sch := iotCentralSchemas[x.str]; sch != nil && s.has(extIoTCentral) {
+			return sch
+		}
 		if !strings.HasPrefix(x.str, "dtmi:") {
 			p.addf("badDtmiOrTerm", ownerID, prop, x, "schema %q is neither a schema term nor a DTMI", x.str)
 			return nil
@@ -664,4 +667,19 @@ func (p *parser) parseField(n *node, s scope, parentID, prop, segment, class str
 		return nil
 	}
 	return f
+}
+
+// iotCentralSchemas are the schemas of the IoT Central partner context
+// (dtmi:iotcentral:context;2): a 3-D vector and a geographic point.
+var iotCentralSchemas = map[string]*Schema{
+	"vector":   iotCentralObject("dtmi:iotcentral:schema:vector;2", "x", "y", "z"),
+	"geopoint": iotCentralObject("dtmi:iotcentral:schema:geopoint;2", "lat", "lon", "alt"),
+}
+
+func iotCentralObject(id string, fields ...string) *Schema {
+	s := &Schema{ID: id, Kind: SchemaObject}
+	for _, f := range fields {
+		s.Fields = append(s.Fields, &Field{ID: id[:len(id)-2] + ":" + f + ";2", Name: f, Schema: primitiveSchemas[2][SchemaDouble]})
+	}
+	return s
 }

@@ -400,7 +400,7 @@ func (p *parser) tolerateProperty(e *elem, malformed bool) bool {
 func (p *parser) cotypeAllowsProp(e *elem, term string) bool {
 	switch term {
 	case "unit":
-		return e.semantic != ""
+		return e.semantic != "" || e.s.has(extIoTCentral) && (contains(e.cotypes, "AccelerationVector") || contains(e.cotypes, "VelocityVector"))
 	case "annotates":
 		return contains(e.cotypes, "ValueAnnotation")
 	case "overrides":

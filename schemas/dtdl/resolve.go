@@ -230,7 +230,7 @@ func schemaDepth(s *Schema, depth, max int, path []*Schema) string {
 		}
 	}
 	depth++
-	if depth > max {
+	if depth > max+1 {
 		return "excessiveDepth"
 	}
 	path = append(path, s)
