@@ -1,0 +1,11 @@
+//go:build !linux
+
+package filelog
+
+import "os"
+
+func datasync(f *os.File) error { return f.Sync() }
+
+// lockFile is a no-op where flock is not wired up; the log relies on the
+// caller to open a directory once.
+func lockFile(f *os.File) error { return nil }
