@@ -86,10 +86,7 @@ func (p *parser) resolve(existing map[string]*Interface) {
 	// Schema nesting: no cycles, bounded depth.
 	for _, itf := range p.ifaces {
 		p.doc = p.elements[itf.ID].doc
-		maxDepth := 5
-		if itf.Version == 3 {
-			maxDepth = 8
-		}
+		const maxDepth = 5
 		check := func(owner string, s *Schema) {
 			if s == nil {
 				return
@@ -219,19 +216,22 @@ func (p *parser) resolve(existing map[string]*Interface) {
 }
 
 // schemaDepth walks a schema graph and returns "recursiveStructure" on a
-// cycle or "excessiveDepth" past max complex levels, else "".
+// cycle or "excessiveDepth" when a chain of elementSchema/schema links from
+// the root is longer than max, else "".
 func schemaDepth(s *Schema, depth, max int, path []*Schema) string {
-	if s == nil || !s.Kind.IsComplex() {
+	if s == nil {
+		return ""
+	}
+	if depth > max {
+		return "excessiveDepth"
+	}
+	if !s.Kind.IsComplex() {
 		return ""
 	}
 	for _, q := range path {
 		if q == s {
 			return "recursiveStructure"
 		}
-	}
-	depth++
-	if depth > max+1 {
-		return "excessiveDepth"
 	}
 	path = append(path, s)
 	var kids []*Schema
@@ -246,7 +246,7 @@ func schemaDepth(s *Schema, depth, max int, path []*Schema) string {
 		}
 	}
 	for _, k := range kids {
-		if code := schemaDepth(k, depth, max, path); code != "" {
+		if code := schemaDepth(k, depth+1, max, path); code != "" {
 			return code
 		}
 	}
