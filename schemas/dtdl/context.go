@@ -70,7 +70,7 @@ func (p *parser) processContext(n *node, parent scope, top bool, elemID string) 
 		items = []*node{n}
 	case jArray:
 		items = n.arr
-		if len(items) == 0 {
+		if len(items) == 0 && top {
 			p.addf("emptyContext", elemID, "@context", n, "@context is empty")
 			return s, false
 		}
@@ -158,11 +158,6 @@ func (p *parser) processContext(n *node, parent scope, top bool, elemID string) 
 				continue
 			}
 			s.ext |= k.bit
-			continue
-		}
-		if strings.HasPrefix(v, "dtmi:dtdl:") {
-			p.addf("unrecognizedContextVersion", elemID, "@context", it, "context %q is not a known DTDL context", v)
-			ok = false
 			continue
 		}
 		s.ext |= extUndefined

@@ -56,11 +56,6 @@ func (p *parser) parseInterface(n *node, s scope, parentID, prop string, inline 
 				}
 				itf.Extends = append(itf.Extends, x.str)
 			case jObject:
-				if v == 3 {
-					p.addf("refObjectNotAllowed", e.id, "extends", x, "DTDL v3 extends must be a DTMI, not an inline Interface")
-					ok = false
-					continue
-				}
 				in := p.parseInterface(x, e.s, e.id, "extends", true)
 				if in == nil {
 					ok = false
@@ -323,10 +318,6 @@ func (p *parser) parseContent(n *node, s scope, parentID string) *Content {
 			}
 			c.ComponentSchemaID = x.str
 		case jObject:
-			if e.s.version == 3 {
-				p.addf("refObjectNotAllowed", e.id, "schema", x, "a DTDL v3 Component schema must be a DTMI")
-				return nil
-			}
 			in := p.parseInterface(x, e.s, e.id, "schema", true)
 			if in == nil {
 				return nil

@@ -329,8 +329,10 @@ func (p *parser) begin(n *node, parent scope, parentID, prop, segment string, al
 				p.add("graphDisallowed", e.id, k, m.val, "@graph is not allowed inside a DTDL element")
 				ok = false
 			default:
-				p.addf("keywordDisallowed", e.id, k, m.val, "keyword %q is not allowed here", k)
-				ok = false
+				if v == 3 {
+					p.addf("keywordDisallowed", e.id, k, m.val, "keyword %q is not allowed here", k)
+					ok = false
+				}
 			}
 			continue
 		}
@@ -340,6 +342,9 @@ func (p *parser) begin(n *node, parent scope, parentID, prop, segment string, al
 		}
 		if dtdlTerms[term] {
 			if contains(allowedProps, term) || term == "displayName" || term == "description" || term == "comment" || p.cotypeAllowsProp(e, term) {
+				if m.val.kind == jArray && len(m.val.arr) == 0 {
+					continue // an empty list is no value
+				}
 				if _, dup := e.props[term]; dup {
 					p.addf("duplicatePropertyName", e.id, term, m.val, "property %q is given both as a term and as a DTMI", term)
 					ok = false
@@ -475,11 +480,9 @@ func (p *parser) cotype(e *elem, t string, tn *node) bool {
 		}
 	}
 	if v == 2 {
-		if p.allowUndefined(2) || e.s.has(extUndefined) {
-			e.cotypes = append(e.cotypes, "?"+t)
-			return true
-		}
-	} else if e.s.has(extUndefined) && p.allowUndefined(3) {
+		e.cotypes = append(e.cotypes, "?"+t)
+		return true
+	} else if e.s.has(extUndefined) && p.allowUndefined(3) && (strings.HasPrefix(t, "dtmi:") || !strings.Contains(t, ":")) {
 		e.cotypes = append(e.cotypes, "?"+t)
 		return true
 	}
