@@ -167,7 +167,7 @@ func (p *parser) parseContent(n *node, s scope, parentID string) *Content {
 	switch c.Kind {
 	case KindProperty, KindTelemetry:
 		c.Schema = p.schemaProp(e, "schema", c.Kind == KindProperty && e.s.version == 2, &c.Schema)
-		if c.Schema == nil {
+		if c.Schema == nil || !p.numericForSemantic(e, c.Schema) {
 			return nil
 		}
 		if c.Kind == KindProperty {
@@ -654,7 +654,7 @@ func (p *parser) parseField(n *node, s scope, parentID, prop, segment, class str
 		f.Schema = primitiveSchemas[e.s.version][SchemaString]
 		return f
 	}
-	if f.Schema = p.schemaValue(e.id, e.s, "schema", x, false, &f.Schema, depth); f.Schema == nil {
+	if f.Schema = p.schemaValue(e.id, e.s, "schema", x, false, &f.Schema, depth); f.Schema == nil || !p.numericForSemantic(e, f.Schema) {
 		return nil
 	}
 	return f
@@ -673,4 +673,19 @@ func iotCentralObject(id string, fields ...string) *Schema {
 		s.Fields = append(s.Fields, &Field{ID: id[:len(id)-2] + ":" + f + ";2", Name: f, Schema: primitiveSchemas[2][SchemaDouble]})
 	}
 	return s
+}
+
+// numericForSemantic checks that a semantically typed element has a
+// numeric schema.
+func (p *parser) numericForSemantic(e *elem, s *Schema) bool {
+	if e.semantic == "" || s.Kind == schemaRef {
+		return true
+	}
+	switch s.Kind {
+	case SchemaDouble, SchemaFloat, SchemaInteger, SchemaLong, SchemaByte, SchemaShort, SchemaDecimal,
+		SchemaUnsignedByte, SchemaUnsignedShort, SchemaUnsignedInteger, SchemaUnsignedLong:
+		return true
+	}
+	p.addf("notRequiredType", e.id, "schema", e.props["schema"], "a %s with semantic type %s requires a numeric schema, not %s", e.class, e.semantic, s.Kind)
+	return false
 }

@@ -878,19 +878,20 @@ func (p *parser) semantics(e *elem) ([]string, string, bool) {
 	}
 	un := e.props["unit"]
 	if un == nil {
+		if e.semantic != "" && semanticUnitType[e.semantic] != "Unitless" {
+			p.addf("missingLiteralProperty", e.id, "unit", e.n, "a %s with semantic type %s requires a unit", e.class, e.semantic)
+			return nil, "", false
+		}
 		return types, "", true
 	}
 	u, ok := p.literalString(e, "unit", un, 0)
 	if !ok {
 		return nil, "", false
 	}
-	if e.s.version == 3 || unitTypes[u] != nil {
+	if e.semantic != "" {
 		want := semanticUnitType[e.semantic]
-		if uts, known := unitTypes[u]; known && want != "" && want != "Unitless" && !contains(uts, want) {
-			p.addf("invalidCotype", e.id, "unit", un, "unit %q is not a %s", u, want)
-			return nil, "", false
-		} else if !known && e.s.version == 3 {
-			p.addf("noTypeThatAllows", e.id, "unit", un, "unit %q is not defined", u)
+		if uts, known := unitTypes[u]; !known || !contains(uts, want) {
+			p.addf("notRequiredValue", e.id, "unit", un, "unit %q is not a %s", u, want)
 			return nil, "", false
 		}
 	}
