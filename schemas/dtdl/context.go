@@ -104,7 +104,7 @@ func (p *parser) processContext(n *node, parent scope, top bool, elemID string) 
 			switch ver {
 			case "2", "3":
 				dv := int(ver[0] - '0')
-				if !top && s.version != 0 && dv != s.version {
+				if !top && s.version != 0 && dv != s.version && !(s.version == 3 && dv == 2) {
 					p.addf("inconsistentContext", elemID, "@context", it, "context %q differs from the document's DTDL version %d", v, s.version)
 					ok = false
 					continue

@@ -446,10 +446,18 @@ func propertyDTMITerm(k string, v int) (string, bool) {
 // with a '?' prefix.
 func (p *parser) cotype(e *elem, t string, tn *node) bool {
 	v := e.s.version
-	if _, isSem := semanticUnitType[t]; isSem && (v == 2 || e.s.has(extQuantitative)) {
-		e.cotypes = append(e.cotypes, t)
-		e.semantic = t
+	if sem, isSem := semanticTerm(t, v); isSem && (v == 2 || e.s.has(extQuantitative)) {
+		e.cotypes = append(e.cotypes, sem)
+		e.semantic = sem
 		return true
+	}
+	if dtdlTerms[t] || t == "synchronous" || t == "asynchronous" || t == "Interface" || t == "Unit" {
+		p.addf("typeIrrelevantDtmiOrTerm", e.id, "@type", tn, "@type %q is a DTDL term that is not a type allowed here", t)
+		return false
+	}
+	if _, isSchema := primitiveSchemaTerms[t]; isSchema {
+		p.addf("typeIrrelevantDtmiOrTerm", e.id, "@type", tn, "@type %q is a schema, not a type", t)
+		return false
 	}
 	switch t {
 	case "Historized":
@@ -479,9 +487,12 @@ func (p *parser) cotype(e *elem, t string, tn *node) bool {
 			return false
 		}
 	}
-	if v == 2 {
+	if v == 2 && !strings.HasPrefix(t, "dtmi:") {
 		e.cotypes = append(e.cotypes, "?"+t)
 		return true
+	} else if v == 2 {
+		p.addf("typeIrrelevantDtmiOrTerm", e.id, "@type", tn, "@type %q is not a DTDL type", t)
+		return false
 	} else if e.s.has(extUndefined) && p.allowUndefined(3) && (strings.HasPrefix(t, "dtmi:") || !strings.Contains(t, ":")) {
 		e.cotypes = append(e.cotypes, "?"+t)
 		return true
@@ -741,6 +752,9 @@ func (p *parser) literal(e *elem, prop string, n *node, kind string) (*node, boo
 		p.addf(kind+"ObjectNoValue", e.id, prop, n, "%s value object needs @value", prop)
 		return nil, false
 	}
+	if typ != nil && typ.kind == jArray && len(typ.arr) == 1 {
+		typ = typ.arr[0]
+	}
 	if typ != nil {
 		want := map[string]string{"boolean": "xsd:boolean", "integer": "xsd:integer", "string": "xsd:string"}[kind]
 		if typ.kind != jString || (typ.str != want && typ.str != "http://www.w3.org/2001/XMLSchema#"+want[4:]) {
@@ -888,6 +902,7 @@ func (p *parser) semantics(e *elem) ([]string, string, bool) {
 	if !ok {
 		return nil, "", false
 	}
+	u = unitTerm(u, e.s.version)
 	if e.semantic != "" {
 		want := semanticUnitType[e.semantic]
 		if uts, known := unitTypes[u]; !known || !contains(uts, want) {
@@ -896,4 +911,30 @@ func (p *parser) semantics(e *elem) ([]string, string, bool) {
 		}
 	}
 	return types, u, true
+}
+
+// semanticTerm maps a semantic type term or DTMI to its term.
+func semanticTerm(t string, v int) (string, bool) {
+	name := t
+	if v == 2 {
+		if rest, ok := strings.CutPrefix(t, "dtmi:standard:class:"); ok {
+			name, _ = strings.CutSuffix(rest, ";2")
+		}
+	} else if rest, ok := strings.CutPrefix(t, "dtmi:dtdl:extension:quantitativeTypes:v1:class:"); ok {
+		name = rest
+	}
+	_, ok := semanticUnitType[name]
+	return name, ok
+}
+
+// unitTerm maps a unit DTMI to its term.
+func unitTerm(u string, v int) string {
+	if v == 2 {
+		if rest, ok := strings.CutPrefix(u, "dtmi:standard:unit:"); ok {
+			u, _ = strings.CutSuffix(rest, ";2")
+		}
+	} else if rest, ok := strings.CutPrefix(u, "dtmi:dtdl:extension:quantitativeTypes:v1:unit:"); ok {
+		u = rest
+	}
+	return u
 }
