@@ -194,14 +194,9 @@ func describe(v any) string {
 func integer(v any) (int64, bool) {
 	switch x := v.(type) {
 	case json.Number:
-		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil {
-			return i, true
-		}
-		f, err := strconv.ParseFloat(string(x), 64)
-		if err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
-			return 0, false
-		}
-		return int64(f), true
+		// Only integer syntax counts: 1.0 and 1e2 are not integers.
+		i, err := strconv.ParseInt(string(x), 10, 64)
+		return i, err == nil
 	case int:
 		return int64(x), true
 	case int64:
@@ -263,7 +258,7 @@ func validDate(s string) bool {
 	}
 	y := int(s[0]-'0')*1000 + int(s[1]-'0')*100 + atoi2(s[2:4])
 	m, d := atoi2(s[5:7]), atoi2(s[8:])
-	if m < 1 || m > 12 || d < 1 {
+	if y < 1 || m < 1 || m > 12 || d < 1 {
 		return false
 	}
 	return d <= daysIn(y, m)
@@ -287,7 +282,7 @@ func validTime(s string) bool {
 	if len(s) < 9 || s[2] != ':' || s[5] != ':' || !digits(s[:2]) || !digits(s[3:5]) || !digits(s[6:8]) {
 		return false
 	}
-	if atoi2(s[:2]) > 23 || atoi2(s[3:5]) > 59 || atoi2(s[6:8]) > 60 {
+	if atoi2(s[:2]) > 23 || atoi2(s[3:5]) > 59 || atoi2(s[6:8]) > 59 {
 		return false
 	}
 	rest := s[8:]
@@ -319,7 +314,7 @@ func validDateTime(s string) bool {
 		return false
 	}
 	_, err := time.Parse(time.RFC3339Nano, s)
-	return err == nil || atoi2(s[17:19]) == 60
+	return err == nil
 }
 
 // validDuration checks an ISO 8601 duration as DTDL constrains it: PnYnMnD
