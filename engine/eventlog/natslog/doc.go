@@ -1,0 +1,2 @@
+// Package natslog is the NATS JetStream backend of eventlog.Log.
+package natslog
