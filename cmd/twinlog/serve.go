@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/twinlog/twinlog/engine/node"
+)
+
+// defaultDataDir is where `twinlog serve` keeps its data when --data is
+// omitted: $TWINLOG_DATA, else $XDG_DATA_HOME/twinlog, else
+// ~/.local/share/twinlog.
+func defaultDataDir() string {
+	if d := os.Getenv("TWINLOG_DATA"); d != "" {
+		return d
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "twinlog")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "share", "twinlog")
+	}
+	return "twinlog-data"
+}
+
+func serveCommand() *cobra.Command {
+	var cfg node.Config
+	var logLevel string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a twinlog node",
+		Long: `Run a twinlog node on a data directory, serving the Azure Digital Twins
+data-plane API. Stops cleanly on SIGINT or SIGTERM.
+
+The admin bearer token is $TWINLOG_TOKEN when set; otherwise one is generated
+at first start into <data>/admin-token and printed once.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level: %w", err)
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			cfg.Out = cmd.OutOrStdout()
+			if cfg.Token == "" {
+				cfg.Token = os.Getenv("TWINLOG_TOKEN")
+			}
+			ctx := cmd.Context()
+			n, err := node.Open(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			cfg.Logger.Info("twinlog serving", "url", n.URL(), "data", cfg.DataDir, "version", versionString())
+			err = n.Serve(ctx)
+			cfg.Logger.Info("twinlog stopped")
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data", defaultDataDir(), "data directory (default $TWINLOG_DATA or ~/.local/share/twinlog)")
+	f.StringVar(&cfg.Listen, "listen", node.DefaultListen, "address to serve on")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate (PEM); serve HTTPS")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key (PEM)")
+	f.BoolVar(&cfg.SelfSigned, "tls-self-signed", false, "serve HTTPS with a development certificate generated into <data>/tls")
+	f.BoolVar(&cfg.AllowAnonymous, "allow-anonymous", false, "serve requests without a bearer token (development only)")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}

@@ -1,0 +1,263 @@
+// Package node wires one twinlog node together: the event log in a data
+// directory, the engine and its projections, and the HTTP API, with the
+// node's credentials and TLS material. cmd/twinlog's serve command and
+// end-to-end tests start nodes through it.
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/twinlog/twinlog/engine"
+	"github.com/twinlog/twinlog/engine/eventlog"
+	"github.com/twinlog/twinlog/engine/eventlog/filelog"
+	"github.com/twinlog/twinlog/engine/httpapi"
+)
+
+// Config configures a node. Zero values mean the documented defaults.
+type Config struct {
+	// DataDir holds the log and the node's generated credentials. Required.
+	DataDir string
+	// Listen is the address to serve on. Default "127.0.0.1:9721".
+	Listen string
+	// TLSCert and TLSKey are PEM files; when both are set the node serves
+	// HTTPS. Default: plain HTTP.
+	TLSCert, TLSKey string
+	// SelfSigned generates (once) a development certificate for localhost
+	// into DataDir/tls and serves HTTPS with it. Ignored when TLSCert is set.
+	SelfSigned bool
+	// Token is the admin bearer token. Default: $TWINLOG_TOKEN is read by
+	// the CLI; when empty here, a token is generated at first start into
+	// DataDir/admin-token and reused afterwards.
+	Token string
+	// AllowAnonymous serves requests without credentials. Default false.
+	AllowAnonymous bool
+	// Logger receives the node's reports. Default slog.Default().
+	Logger *slog.Logger
+	// Out receives one-time notices meant for the operator (the generated
+	// token). Default io.Discard.
+	Out io.Writer
+}
+
+// DefaultListen is the address a node serves on when none is given.
+const DefaultListen = "127.0.0.1:9721"
+
+// Node is a running twinlog node.
+type Node struct {
+	cfg     Config
+	log     eventlog.Log
+	eng     *engine.Engine
+	api     *httpapi.Server
+	token   string
+	ln      net.Listener
+	srv     *http.Server
+	scheme  string
+	started time.Time
+}
+
+// Open opens the data directory, replays the log into the projections and
+// binds the listener. Serve starts answering requests.
+func Open(ctx context.Context, cfg Config) (*Node, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("node: no data directory")
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Out == nil {
+		cfg.Out = io.Discard
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	n := &Node{cfg: cfg, scheme: "http", started: time.Now()}
+	ok := false
+	defer func() {
+		if !ok {
+			n.Close()
+		}
+	}()
+
+	token, err := n.adminToken()
+	if err != nil {
+		return nil, err
+	}
+	n.token = token
+
+	lg, err := filelog.Open(filepath.Join(cfg.DataDir, "log"), filelog.Options{Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	n.log = lg
+
+	eng, err := engine.New(lg, engine.Options{Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	n.eng = eng
+	start := time.Now()
+	if err := eng.Start(ctx, func(applied, head uint64) {
+		if time.Since(start) > time.Second {
+			cfg.Logger.Info("replaying log", "applied", applied, "head", head)
+		}
+	}); err != nil {
+		return nil, fmt.Errorf("replay log: %w", err)
+	}
+	cfg.Logger.Info("log replayed", "events", eng.Applied(), "took", time.Since(start).Round(time.Millisecond))
+
+	n.api = httpapi.New(httpapi.Config{
+		Engine:         eng,
+		Token:          token,
+		AllowAnonymous: cfg.AllowAnonymous,
+		Logger:         cfg.Logger,
+	})
+
+	tlsCert, tlsKey := cfg.TLSCert, cfg.TLSKey
+	if tlsCert == "" && cfg.SelfSigned {
+		tlsCert, tlsKey, err = selfSigned(filepath.Join(cfg.DataDir, "tls"), cfg.Listen)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(cfg.Out, "twinlog: serving HTTPS with the self-signed certificate %s (trust it with SSL_CERT_FILE or NODE_EXTRA_CA_CERTS)\n", tlsCert)
+	}
+	n.srv = &http.Server{
+		Handler:           n.api,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	n.ln = ln
+	if tlsCert != "" {
+		cfgTLS, err := loadTLS(tlsCert, tlsKey)
+		if err != nil {
+			return nil, err
+		}
+		n.srv.TLSConfig = cfgTLS
+		n.scheme = "https"
+	}
+	ok = true
+	return n, nil
+}
+
+// adminToken returns the configured token, or the one stored in the data
+// directory, generating and announcing it on first start.
+func (n *Node) adminToken() (string, error) {
+	if n.cfg.Token != "" {
+		return n.cfg.Token, nil
+	}
+	path := filepath.Join(n.cfg.DataDir, "admin-token")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if t := strings.TrimSpace(string(b)); t != "" {
+			return t, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read admin token: %w", err)
+	}
+	var raw [24]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	t := "tl_" + hex.EncodeToString(raw[:])
+	if err := writeFileAtomic(path, []byte(t+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write admin token: %w", err)
+	}
+	fmt.Fprintf(n.cfg.Out, "twinlog: generated admin token (stored in %s):\n\n    %s\n\n", path, t)
+	return t, nil
+}
+
+// URL returns the base URL the node serves at.
+func (n *Node) URL() string { return n.scheme + "://" + n.ln.Addr().String() }
+
+// Token returns the admin bearer token.
+func (n *Node) Token() string { return n.token }
+
+// Engine returns the node's engine.
+func (n *Node) Engine() *engine.Engine { return n.eng }
+
+// API returns the node's HTTP handler.
+func (n *Node) API() *httpapi.Server { return n.api }
+
+// Serve answers requests until ctx ends, then shuts down gracefully: it stops
+// accepting, lets requests in flight finish (up to 10 s), stops the engine and
+// closes the log.
+func (n *Node) Serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() {
+		if n.srv.TLSConfig != nil {
+			errc <- n.srv.ServeTLS(n.ln, "", "")
+		} else {
+			errc <- n.srv.Serve(n.ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		n.Close()
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := n.srv.Shutdown(sctx)
+	if cerr := n.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Close stops the engine and closes the log. It does not wait for requests.
+func (n *Node) Close() error {
+	if n.srv != nil {
+		n.srv.Close()
+	} else if n.ln != nil {
+		n.ln.Close()
+	}
+	if n.eng != nil {
+		n.eng.Stop()
+		n.eng = nil
+	}
+	var err error
+	if n.log != nil {
+		err = n.log.Close()
+		n.log = nil
+	}
+	return err
+}
+
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
