@@ -1,0 +1,617 @@
+package twins
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/twinlog/twinlog/engine"
+	"github.com/twinlog/twinlog/engine/event"
+	"github.com/twinlog/twinlog/engine/eventlog"
+	"github.com/twinlog/twinlog/projections/twingraph"
+	"github.com/twinlog/twinlog/schemas/dtdl"
+)
+
+// GetTwin returns the twin's ADT JSON and its ETag.
+func (s *Service) GetTwin(ctx context.Context, id string) ([]byte, string, error) {
+	t, ok := s.g.Snapshot().Twin(id)
+	if !ok {
+		return nil, "", twinNotFound(id)
+	}
+	return t.AppendJSON(make([]byte, 0, 512)), t.ETag(), nil
+}
+
+// PutTwin creates or replaces a twin (ADT DigitalTwins_Add). The body is
+// an ADT twin: $metadata.$model, properties, every component of the model
+// (possibly {}), optional $metadata.<prop>.sourceTime. $dtId and $etag
+// are ignored. With cond.IfNoneMatchAny it only creates.
+func (s *Service) PutTwin(ctx context.Context, actor, id string, body []byte, cond Cond) ([]byte, string, error) {
+	if err := s.checkID("twin", id); err != nil {
+		return nil, "", err
+	}
+	if len(body) > s.opts.MaxTwinBytes {
+		return nil, "", tooLarge("twin", len(body), s.opts.MaxTwinBytes)
+	}
+	v, err := twingraph.DecodeJSON(body)
+	if err != nil {
+		return nil, "", invalid("InvalidArgument", "the twin body is not valid JSON: %v", err)
+	}
+	doc, ok := v.(map[string]any)
+	if !ok {
+		return nil, "", invalid("InvalidArgument", "the twin body must be a JSON object")
+	}
+	var st twingraph.TwinState
+	res, err := s.execute(ctx, func(ctx context.Context) (engine.Decision, error) {
+		snap := s.g.Snapshot()
+		cur, exists := snap.Twin(id)
+		var etag string
+		if exists {
+			etag = cur.ETag()
+		}
+		if err := checkCond(cond, exists, etag); err != nil {
+			return engine.Decision{}, err
+		}
+		st, err = s.twinState(snap, id, doc, cur)
+		if err != nil {
+			return engine.Decision{}, err
+		}
+		typ := twingraph.TypeTwinCreated
+		if exists {
+			typ = twingraph.TypeTwinReplaced
+		}
+		ev, err := twingraph.NewEvent(twingraph.TwinStream(id), typ, actor, &st)
+		if err != nil {
+			return engine.Decision{}, err
+		}
+		return engine.Decision{
+			Events: []event.Event{ev},
+			Expect: []eventlog.Expect{{Stream: twingraph.TwinStream(id), Version: snap.StreamVersion(id)}},
+		}, nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	t := twingraph.NewTwin(&st, res.Appended.First, res.Appended.Time)
+	return t.AppendJSON(make([]byte, 0, 512)), t.ETag(), nil
+}
+
+// twinState validates a PUT body against the model and returns the state
+// to record.
+func (s *Service) twinState(snap *twingraph.Snapshot, id string, doc map[string]any, cur *twingraph.Twin) (twingraph.TwinState, error) {
+	st := twingraph.TwinState{ID: id}
+	md, ok := doc["$metadata"].(map[string]any)
+	if !ok {
+		return st, validationFailed("the twin has no $metadata object")
+	}
+	model, ok := md["$model"].(string)
+	if !ok || model == "" {
+		return st, validationFailed("the twin has no $metadata.$model")
+	}
+	reg := snap.Models()
+	itf, ok := reg.Get(model)
+	if !ok {
+		return st, validationFailed("model %s does not exist", model)
+	}
+	if reg.IsDecommissioned(model) && (cur == nil || cur.Model != model) {
+		return st, invalid("ModelDecommissioned", "model %s is decommissioned; no new twins can use it", model)
+	}
+	st.Model = model
+	for k, v := range doc {
+		switch {
+		case k == "$metadata":
+			continue
+		case k == "$dtId" || k == "$etag":
+			continue
+		case strings.HasPrefix(k, "$"):
+			return st, validationFailed("%s is not a writable twin member", k)
+		}
+		c, ok := itf.Content(k)
+		if !ok {
+			return st, validationFailed("%s is not defined in model %s", k, model)
+		}
+		switch c.Kind {
+		case dtdl.KindProperty:
+			enc, err := s.propertyValue(c, k, v)
+			if err != nil {
+				return st, err
+			}
+			setRaw(&st.Properties, k, enc)
+		case dtdl.KindComponent:
+			m, ok := v.(map[string]any)
+			if !ok {
+				return st, validationFailed("component %s must be an object", k)
+			}
+			cs, err := s.componentState(c.ComponentSchema, k, m)
+			if err != nil {
+				return st, err
+			}
+			if st.Components == nil {
+				st.Components = map[string]twingraph.SectionState{}
+			}
+			st.Components[k] = cs
+		default:
+			return st, validationFailed("%s is a %s of model %s, not a property", k, c.Kind, model)
+		}
+	}
+	for name := range itf.Components() {
+		if _, ok := st.Components[name]; !ok {
+			return st, validationFailed("component %s must be initialized (it may be {})", name)
+		}
+	}
+	sts, err := sourceTimes(md, st.Properties, "")
+	if err != nil {
+		return st, err
+	}
+	st.SourceTimes = sts
+	return st, nil
+}
+
+func setRaw(m *map[string]json.RawMessage, k string, v []byte) {
+	if *m == nil {
+		*m = map[string]json.RawMessage{}
+	}
+	(*m)[k] = v
+}
+
+func (s *Service) propertyValue(c *dtdl.Content, name string, v any) ([]byte, error) {
+	if err := s.checkProperty(c, name, v); err != nil {
+		return nil, err
+	}
+	enc, err := twingraph.Canonical(v)
+	if err != nil {
+		return nil, validationFailed("property %s: %v", name, err)
+	}
+	return enc, nil
+}
+
+func (s *Service) componentState(itf *dtdl.Interface, name string, m map[string]any) (twingraph.SectionState, error) {
+	var cs twingraph.SectionState
+	for k, v := range m {
+		if k == "$metadata" {
+			continue
+		}
+		if strings.HasPrefix(k, "$") {
+			return cs, validationFailed("%s/%s is not a writable member", name, k)
+		}
+		c, ok := itf.Content(k)
+		if !ok {
+			return cs, validationFailed("%s is not defined in component %s (%s)", k, name, itf.ID)
+		}
+		if c.Kind != dtdl.KindProperty {
+			return cs, validationFailed("%s in component %s is a %s, not a property", k, name, c.Kind)
+		}
+		enc, err := s.propertyValue(c, name+"/"+k, v)
+		if err != nil {
+			return cs, err
+		}
+		setRaw(&cs.Properties, k, enc)
+	}
+	md, _ := m["$metadata"].(map[string]any)
+	if _, present := m["$metadata"]; present && md == nil {
+		return cs, validationFailed("%s/$metadata must be an object", name)
+	}
+	sts, err := sourceTimes(md, cs.Properties, name+"/")
+	if err != nil {
+		return cs, err
+	}
+	cs.SourceTimes = sts
+	return cs, nil
+}
+
+// sourceTimes extracts <prop>.sourceTime from a $metadata object. Entries
+// must name set properties; lastUpdateTime is read-only and ignored.
+func sourceTimes(md map[string]any, props map[string]json.RawMessage, prefix string) (map[string]string, error) {
+	var out map[string]string
+	for k, v := range md {
+		if k == "$model" || k == "$lastUpdateTime" {
+			continue
+		}
+		if strings.HasPrefix(k, "$") {
+			return nil, validationFailed("%s$metadata.%s is not writable", prefix, k)
+		}
+		pm, ok := v.(map[string]any)
+		if !ok {
+			return nil, validationFailed("%s$metadata.%s must be an object", prefix, k)
+		}
+		for mk := range pm {
+			if mk != "sourceTime" && mk != "lastUpdateTime" {
+				return nil, validationFailed("%s$metadata.%s.%s is not writable", prefix, k, mk)
+			}
+		}
+		raw, ok := pm["sourceTime"]
+		if !ok {
+			continue
+		}
+		if _, set := props[k]; !set {
+			return nil, validationFailed("%s$metadata.%s.sourceTime is given for a property that is not set", prefix, k)
+		}
+		st, err := checkSourceTime(raw)
+		if err != nil {
+			return nil, err
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[k] = st
+	}
+	return out, nil
+}
+
+// PatchTwin applies a JSON Patch to a twin (ADT DigitalTwins_Update) and
+// returns the new ETag. Paths address properties (nested Object and Map
+// members included), components (/<component>/<prop>...), /$metadata/$model
+// (migration: the whole twin is validated against the new model) and
+// /$metadata/<prop>/sourceTime. All operations apply or none.
+func (s *Service) PatchTwin(ctx context.Context, actor, id string, patch []byte, cond Cond) (string, error) {
+	return s.patch(ctx, actor, id, "", patch, cond)
+}
+
+// PatchComponent applies a JSON Patch whose paths are relative to the
+// component (ADT DigitalTwins_UpdateComponent).
+func (s *Service) PatchComponent(ctx context.Context, actor, id, component string, patch []byte, cond Cond) (string, error) {
+	if component == "" {
+		return "", invalid("InvalidArgument", "the component name is empty")
+	}
+	return s.patch(ctx, actor, id, component, patch, cond)
+}
+
+func (s *Service) patch(ctx context.Context, actor, id, component string, patch []byte, cond Cond) (string, error) {
+	if len(patch) > s.opts.MaxTwinBytes {
+		return "", tooLarge("patch", len(patch), s.opts.MaxTwinBytes)
+	}
+	ops, err := ParsePatch(patch)
+	if err != nil {
+		return "", patchInvalid(err)
+	}
+	if component != "" {
+		for i := range ops {
+			ops[i].Path = append([]string{component}, ops[i].Path...)
+			if ops[i].From != nil {
+				ops[i].From = append([]string{component}, ops[i].From...)
+			}
+		}
+	}
+	var etagPos uint64
+	res, err := s.execute(ctx, func(ctx context.Context) (engine.Decision, error) {
+		snap := s.g.Snapshot()
+		cur, ok := snap.Twin(id)
+		if !ok {
+			return engine.Decision{}, twinNotFound(id)
+		}
+		if component != "" {
+			if _, ok := cur.Component(component); !ok {
+				return engine.Decision{}, engine.Errorf(engine.KindNotFound, "ComponentNotFound", "twin %s has no component %s", id, component)
+			}
+		}
+		if err := checkCond(cond, true, cur.ETag()); err != nil {
+			return engine.Decision{}, err
+		}
+		p, err := s.patchTwin(snap, cur, ops)
+		if err != nil {
+			return engine.Decision{}, err
+		}
+		etagPos = cur.ETagPos
+		if p == nil {
+			return engine.Decision{}, nil // nothing changed
+		}
+		ev, err := twingraph.NewEvent(twingraph.TwinStream(id), twingraph.TypeTwinPatched, actor, p)
+		if err != nil {
+			return engine.Decision{}, err
+		}
+		return engine.Decision{
+			Events: []event.Event{ev},
+			Expect: []eventlog.Expect{{Stream: twingraph.TwinStream(id), Version: cur.Version}},
+		}, nil
+	})
+	if err != nil {
+		return "", err
+	}
+	if res.Appended.First != 0 {
+		etagPos = res.Appended.First
+	}
+	return twingraph.ETag(etagPos), nil
+}
+
+// patchTwin applies ops to cur and returns the change to record, or nil
+// when nothing changed. Only the top-level members the patch touches are
+// decoded, unless it touches $metadata, which loads the whole twin.
+func (s *Service) patchTwin(snap *twingraph.Snapshot, cur *twingraph.Twin, ops []Op) (*twingraph.TwinPatched, error) {
+	full := false
+	keys := make([]string, 0, len(ops))
+	for _, op := range ops {
+		for _, p := range [][]string{op.Path, op.From} {
+			if p == nil {
+				continue
+			}
+			if len(p) == 0 {
+				return nil, patchInvalid(errors.New("the twin root cannot be replaced, moved or removed as a whole"))
+			}
+			switch {
+			case p[0] == "$metadata":
+				full = true
+			case strings.HasPrefix(p[0], "$"):
+				return nil, patchInvalid(errors.New(p[0] + " cannot be patched"))
+			}
+			if !slices.Contains(keys, p[0]) {
+				keys = append(keys, p[0])
+			}
+		}
+	}
+	doc := map[string]any{}
+	if full {
+		keys = keys[:0]
+		for i := range cur.Props {
+			keys = append(keys, cur.Props[i].Name)
+		}
+		for i := range cur.Components {
+			keys = append(keys, cur.Components[i].Name)
+		}
+		md := map[string]any{"$model": cur.Model}
+		for i := range cur.Props {
+			md[cur.Props[i].Name] = propMeta(&cur.Props[i])
+		}
+		doc["$metadata"] = md
+	}
+	for _, k := range keys {
+		if p, ok := cur.Prop(k); ok {
+			v, err := twingraph.DecodeJSON(p.Value)
+			if err != nil {
+				return nil, err
+			}
+			doc[k] = v
+		} else if c, ok := cur.Component(k); ok {
+			cd, err := componentDoc(c)
+			if err != nil {
+				return nil, err
+			}
+			doc[k] = cd
+		}
+	}
+	out, err := Apply(doc, ops)
+	if err != nil {
+		return nil, patchInvalid(err)
+	}
+	ndoc := out.(map[string]any)
+
+	model := cur.Model
+	var md map[string]any
+	if full {
+		var ok bool
+		if md, ok = ndoc["$metadata"].(map[string]any); !ok {
+			return nil, validationFailed("$metadata must be an object")
+		}
+		if model, ok = md["$model"].(string); !ok {
+			return nil, validationFailed("$metadata.$model must be a string")
+		}
+		delete(ndoc, "$metadata")
+		for k := range ndoc {
+			if !slices.Contains(keys, k) {
+				keys = append(keys, k)
+			}
+		}
+	}
+	reg := snap.Models()
+	itf, ok := reg.Get(model)
+	if !ok {
+		if model == cur.Model {
+			return nil, validationFailed("the model %s of twin %s was deleted; its properties cannot be changed", model, cur.ID)
+		}
+		return nil, validationFailed("model %s does not exist", model)
+	}
+	p := &twingraph.TwinPatched{ID: cur.ID}
+	if model != cur.Model {
+		if reg.IsDecommissioned(model) {
+			return nil, invalid("ModelDecommissioned", "model %s is decommissioned; twins cannot migrate to it", model)
+		}
+		p.Model = model
+		for name := range itf.Components() {
+			if _, ok := ndoc[name]; !ok {
+				return nil, validationFailed("component %s of model %s must be added when migrating", name, model)
+			}
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		nv, present := ndoc[k]
+		oldProp, wasProp := cur.Prop(k)
+		oldComp, wasComp := cur.Component(k)
+		c, inModel := itf.Content(k)
+		if !present {
+			if wasProp {
+				p.Unset = append(p.Unset, k)
+			}
+			if wasComp {
+				if inModel && c.Kind == dtdl.KindComponent {
+					return nil, validationFailed("component %s cannot be removed", k)
+				}
+				setComp(p, k, twingraph.ComponentChange{Remove: true})
+			}
+			continue
+		}
+		if !inModel {
+			return nil, validationFailed("%s is not defined in model %s", k, model)
+		}
+		switch c.Kind {
+		case dtdl.KindProperty:
+			enc, err := s.propertyValue(c, k, nv)
+			if err != nil {
+				return nil, err
+			}
+			if wasComp {
+				setComp(p, k, twingraph.ComponentChange{Remove: true})
+			}
+			if !wasProp || !bytes.Equal(enc, oldProp.Value) {
+				setRaw(&p.Set, k, enc)
+			}
+		case dtdl.KindComponent:
+			m, ok := nv.(map[string]any)
+			if !ok {
+				return nil, validationFailed("component %s must be an object", k)
+			}
+			var old *twingraph.Section
+			if wasComp {
+				old = &oldComp.Section
+			}
+			ch, err := s.componentChange(c.ComponentSchema, k, old, m)
+			if err != nil {
+				return nil, err
+			}
+			if wasProp {
+				p.Unset = append(p.Unset, k)
+			}
+			ch.Create = !wasComp
+			if ch.Create || len(ch.Set)+len(ch.Unset)+len(ch.SourceTimes) > 0 {
+				setComp(p, k, ch)
+			}
+		default:
+			return nil, validationFailed("%s is a %s of model %s, not a property", k, c.Kind, model)
+		}
+	}
+	if full {
+		set := map[string]json.RawMessage{}
+		for k, v := range ndoc {
+			if c, ok := itf.Content(k); ok && c.Kind == dtdl.KindProperty {
+				set[k] = json.RawMessage("x")
+				_ = v
+			}
+		}
+		sts, err := sourceTimes(md, set, "")
+		if err != nil {
+			return nil, err
+		}
+		for k := range set {
+			var old string
+			if op, ok := cur.Prop(k); ok {
+				old = op.SourceTime
+			}
+			if sts[k] != old {
+				if p.SourceTimes == nil {
+					p.SourceTimes = map[string]string{}
+				}
+				p.SourceTimes[k] = sts[k]
+			}
+		}
+	}
+	if p.Model == "" && len(p.Set)+len(p.Unset)+len(p.SourceTimes)+len(p.Components) == 0 {
+		return nil, nil
+	}
+	raw, err := MarshalOps(ops)
+	if err != nil {
+		return nil, patchInvalid(err)
+	}
+	p.Patch = raw
+	return p, nil
+}
+
+func setComp(p *twingraph.TwinPatched, name string, ch twingraph.ComponentChange) {
+	if p.Components == nil {
+		p.Components = map[string]twingraph.ComponentChange{}
+	}
+	p.Components[name] = ch
+}
+
+func propMeta(p *twingraph.Prop) map[string]any {
+	m := map[string]any{}
+	if p.SourceTime != "" {
+		m["sourceTime"] = p.SourceTime
+	}
+	return m
+}
+
+func componentDoc(c *twingraph.Component) (map[string]any, error) {
+	m := make(map[string]any, len(c.Props)+1)
+	md := make(map[string]any, len(c.Props))
+	for i := range c.Props {
+		p := &c.Props[i]
+		v, err := twingraph.DecodeJSON(p.Value)
+		if err != nil {
+			return nil, err
+		}
+		m[p.Name] = v
+		md[p.Name] = propMeta(p)
+	}
+	m["$metadata"] = md
+	return m, nil
+}
+
+// componentChange diffs a patched component value against its old state.
+func (s *Service) componentChange(itf *dtdl.Interface, name string, old *twingraph.Section, m map[string]any) (twingraph.ComponentChange, error) {
+	var ch twingraph.ComponentChange
+	cs, err := s.componentState(itf, name, m)
+	if err != nil {
+		return ch, err
+	}
+	var oldProps []twingraph.Prop
+	if old != nil {
+		oldProps = old.Props
+	}
+	for k, v := range cs.Properties {
+		var op *twingraph.Prop
+		if old != nil {
+			op, _ = old.Prop(k)
+		}
+		if op == nil || !bytes.Equal(op.Value, v) {
+			setRaw(&ch.Set, k, v)
+		}
+		var oldST string
+		if op != nil {
+			oldST = op.SourceTime
+		}
+		if cs.SourceTimes[k] != oldST {
+			if ch.SourceTimes == nil {
+				ch.SourceTimes = map[string]string{}
+			}
+			ch.SourceTimes[k] = cs.SourceTimes[k]
+		}
+	}
+	for _, op := range oldProps {
+		if _, ok := cs.Properties[op.Name]; !ok {
+			ch.Unset = append(ch.Unset, op.Name)
+		}
+	}
+	return ch, nil
+}
+
+// DeleteTwin deletes a twin that has no relationships, incoming or
+// outgoing (else RelationshipsNotDeleted).
+func (s *Service) DeleteTwin(ctx context.Context, actor, id string, cond Cond) error {
+	_, err := s.execute(ctx, func(ctx context.Context) (engine.Decision, error) {
+		snap := s.g.Snapshot()
+		cur, ok := snap.Twin(id)
+		if !ok {
+			return engine.Decision{}, twinNotFound(id)
+		}
+		if err := checkCond(cond, true, cur.ETag()); err != nil {
+			return engine.Decision{}, err
+		}
+		if snap.HasRelationships(id) {
+			return engine.Decision{}, invalid("RelationshipsNotDeleted", "twin %s still has relationships; delete them first", id)
+		}
+		ev, err := twingraph.NewEvent(twingraph.TwinStream(id), twingraph.TypeTwinDeleted, actor, &twingraph.TwinRef{ID: id})
+		if err != nil {
+			return engine.Decision{}, err
+		}
+		return engine.Decision{
+			Events: []event.Event{ev},
+			Expect: []eventlog.Expect{{Stream: twingraph.TwinStream(id), Version: cur.Version}},
+		}, nil
+	})
+	return err
+}
+
+// GetComponent returns a component's JSON (its properties and $metadata)
+// and the twin's ETag.
+func (s *Service) GetComponent(ctx context.Context, id, component string) ([]byte, string, error) {
+	t, ok := s.g.Snapshot().Twin(id)
+	if !ok {
+		return nil, "", twinNotFound(id)
+	}
+	out, ok := t.AppendComponentJSON(nil, component)
+	if !ok {
+		return nil, "", engine.Errorf(engine.KindNotFound, "ComponentNotFound", "twin %s has no component %s", id, component)
+	}
+	return out, t.ETag(), nil
+}

@@ -1,0 +1,49 @@
+// Package twingraph is the live twin graph: models, twins and relationships
+// derived from the log, indexed in go-memdb.
+//
+// A Graph is an engine.Projection. The engine's applier goroutine feeds it
+// batches in log order; each batch is one memdb write transaction, after
+// which a new read view (memdb snapshot, model registry, position) is
+// published atomically. Readers call Snapshot and see one consistent
+// position; objects in the graph are immutable (every change inserts a new
+// object), so a snapshot never changes under its reader. Application is
+// deterministic: timestamps (lastUpdateTime, uploadTime) come from the
+// events, and ETags from event positions (see ETag), so replaying a log into
+// a fresh Graph yields identical twins, bodies and tags.
+//
+// # Streams and events
+//
+// Every payload is JSON, at SchemaVersion 1. Writers are in engine/twins.
+//
+//	stream           type                    payload              effect
+//	models           model.uploaded          ModelsUploaded       adds a batch of DTDL interfaces atomically; uploadTime = event time
+//	models           model.decommissioned    ModelRef             marks a model decommissioned (no new twins)
+//	models           model.deleted           ModelRef             removes a model nothing references
+//	twin/<id>        twin.created            TwinState            creates the twin; every property's lastUpdateTime = event time
+//	twin/<id>        twin.replaced           TwinState            replaces the whole twin (PUT on an existing id)
+//	twin/<id>        twin.patched            TwinPatched          the JSON Patch as applied plus its effect (set/unset/sourceTimes per section, model migration)
+//	twin/<id>        twin.deleted            TwinRef              deletes a twin with no relationships
+//	twin/<src>       relationship.created    RelationshipState    adds an outgoing relationship of src
+//	twin/<src>       relationship.replaced   RelationshipState    replaces it (PUT on an existing id; the target may change)
+//	twin/<src>       relationship.patched    RelationshipPatched  the JSON Patch as applied plus the resulting properties
+//	twin/<src>       relationship.deleted    RelationshipRef      removes it
+//	twin/<target>    relationship.linked     RelationshipRef      marker: a relationship to target was created
+//	twin/<target>    relationship.unlinked   RelationshipRef      marker: a relationship to target was deleted or retargeted
+//	telemetry/<id>   telemetry               Telemetry            records last-known telemetry per component and the message id (de-duplication)
+//
+// A stream's version is the position of its last event; writers expect it.
+// Relationship writes live on the source twin's stream, so they serialize
+// with the source's own writes; creating one also appends a marker to the
+// target's stream and expects the target's version, so a concurrent delete
+// of the target conflicts instead of leaving the relationship dangling.
+// A twin's Version therefore moves with relationship events, while its ETag
+// changes only when the twin itself does.
+//
+// # Memory
+//
+// memdb costs about half a kilobyte per index entry, so the schema keeps
+// two indexes per table at most (see schema), properties are stored as
+// canonical JSON bytes in a sorted slice, and strings such as model ids,
+// relationship names and source/target ids are shared with the objects
+// they refer to.
+package twingraph

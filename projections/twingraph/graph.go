@@ -1,0 +1,400 @@
+package twingraph
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/hashicorp/go-memdb"
+
+	"github.com/twinlog/twinlog/engine"
+	"github.com/twinlog/twinlog/engine/event"
+	"github.com/twinlog/twinlog/schemas/dtdl"
+)
+
+var _ engine.Projection = (*Graph)(nil)
+
+// Table names.
+const (
+	tableTwins     = "twins"
+	tableRels      = "rels"
+	tableModels    = "models"
+	tableTombs     = "tombs"
+	tableTelemetry = "telemetry"
+)
+
+// ModelRecord is what the graph keeps about an uploaded model besides its
+// resolved interface. It is immutable once inserted.
+type ModelRecord struct {
+	ID string
+	// Uploaded is the upload time, Unix nanoseconds (the event time).
+	Uploaded int64
+	// Decommissioned is set once the model was decommissioned.
+	Decommissioned bool
+	// Definition is the DTDL document as uploaded.
+	Definition []byte
+	// Position is the position of the model.uploaded event.
+	Position uint64
+}
+
+// tomb keeps the stream version of a deleted twin, the expectation for
+// re-creating it.
+type tomb struct {
+	ID      string
+	Version uint64
+}
+
+// TelemetryRecord is the last-known telemetry of a twin and the recent
+// message ids used to de-duplicate sends. It is immutable once inserted.
+type TelemetryRecord struct {
+	Twin string
+	// Version is the telemetry stream's version.
+	Version uint64
+	// Recent are the most recent message ids, oldest first.
+	Recent []string
+	// Last is the last message per component ("" for the twin root),
+	// sorted by component.
+	Last []TelemetryValue
+}
+
+// TelemetryValue is one telemetry message as last received.
+type TelemetryValue struct {
+	Component  string
+	MessageID  string
+	Time       int64
+	SourceTime string
+	Body       []byte
+}
+
+// RecentMessageIDs is how many message ids per twin are remembered for
+// de-duplication.
+const RecentMessageIDs = 32
+
+// Options configures a Graph. The zero value is valid.
+type Options struct {
+	// DTDL configures model parsing. Default: each DTDL version's defaults.
+	DTDL dtdl.Options
+}
+
+// Graph is the live twin graph: models, twins and relationships as of a log
+// position, kept in go-memdb. It implements engine.Projection: one goroutine
+// applies batches in log order, each in one write transaction; any number of
+// readers take Snapshots, which are consistent and never block the writer.
+type Graph struct {
+	// Writer state, owned by the goroutine calling Apply.
+	db            *memdb.MemDB
+	reg           *dtdl.Registry
+	modelsVersion uint64
+	pos           uint64
+	names         map[string]string // interned relationship names
+
+	cur atomic.Pointer[view]
+}
+
+type view struct {
+	db            *memdb.MemDB
+	reg           *dtdl.Registry
+	pos           uint64
+	modelsVersion uint64
+}
+
+// New returns an empty graph at position 0.
+func New(opts Options) *Graph {
+	db, err := memdb.NewMemDB(schema())
+	if err != nil {
+		panic(fmt.Sprintf("twingraph: invalid schema: %v", err)) // a bug, caught by every test
+	}
+	// A snapshot of the database is itself writable, and does not track
+	// mutations for watchers (which we never use): much cheaper writes.
+	g := &Graph{db: db.Snapshot(), reg: dtdl.NewRegistry(opts.DTDL), names: map[string]string{}}
+	g.publish()
+	return g
+}
+
+func (g *Graph) publish() {
+	g.cur.Store(&view{db: g.db.Snapshot(), reg: g.reg, pos: g.pos, modelsVersion: g.modelsVersion})
+}
+
+// Position returns the position of the last applied event.
+func (g *Graph) Position() uint64 { return g.cur.Load().pos }
+
+// Apply implements engine.Projection. Events of types it does not know are
+// skipped. It is deterministic: times come from the events.
+func (g *Graph) Apply(batch []event.Event) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	a := applier{g: g, txn: g.db.Txn(true), reg: g.reg, modelsVersion: g.modelsVersion}
+	for i := range batch {
+		if err := a.apply(&batch[i]); err != nil {
+			a.txn.Abort()
+			return err
+		}
+	}
+	a.txn.Commit()
+	g.reg, g.modelsVersion, g.pos = a.reg, a.modelsVersion, batch[len(batch)-1].Position
+	g.publish()
+	return nil
+}
+
+type applier struct {
+	g             *Graph
+	txn           *memdb.Txn
+	reg           *dtdl.Registry
+	modelsVersion uint64
+}
+
+func (a *applier) apply(e *event.Event) error {
+	switch {
+	case e.Stream == ModelsStream:
+		a.modelsVersion = e.Position
+		return a.applyModel(e)
+	case strings.HasPrefix(e.Stream, twinPrefix):
+		return a.applyTwin(e)
+	case strings.HasPrefix(e.Stream, telemPrefix):
+		if e.Type == TypeTelemetry {
+			return a.applyTelemetry(e)
+		}
+	}
+	return nil
+}
+
+func (a *applier) applyModel(e *event.Event) error {
+	switch e.Type {
+	case TypeModelUploaded:
+		var p ModelsUploaded
+		if err := Decode(e, &p); err != nil {
+			return err
+		}
+		next, itfs, err := a.reg.Add(ModelDocuments(p.Models))
+		if err != nil {
+			return fmt.Errorf("model.uploaded at %d: %w", e.Position, err)
+		}
+		a.reg = next
+		for _, itf := range itfs {
+			i, err := strconv.Atoi(itf.File)
+			if err != nil || i < 0 || i >= len(p.Models) || !isRootOf(itf.ID, p.Models[i]) {
+				continue // an interface defined inline: not a model of its own
+			}
+			rec := &ModelRecord{ID: itf.ID, Uploaded: e.Time, Definition: p.Models[i], Position: e.Position}
+			if err := a.txn.Insert(tableModels, rec); err != nil {
+				return err
+			}
+		}
+	case TypeModelDecommissioned:
+		var p ModelRef
+		if err := Decode(e, &p); err != nil {
+			return err
+		}
+		next, err := a.reg.Decommission(p.ID)
+		if err != nil {
+			return fmt.Errorf("model.decommissioned at %d: %w", e.Position, err)
+		}
+		a.reg = next
+		raw, err := a.txn.First(tableModels, "id", p.ID)
+		if err != nil {
+			return err
+		}
+		if raw != nil {
+			rec := *raw.(*ModelRecord)
+			rec.Decommissioned = true
+			if err := a.txn.Insert(tableModels, &rec); err != nil {
+				return err
+			}
+		}
+	case TypeModelDeleted:
+		var p ModelRef
+		if err := Decode(e, &p); err != nil {
+			return err
+		}
+		next, err := a.reg.Remove(p.ID)
+		if err != nil {
+			return fmt.Errorf("model.deleted at %d: %w", e.Position, err)
+		}
+		a.reg = next
+		if _, err := a.txn.DeleteAll(tableModels, "id", p.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ModelDocuments names each document of an upload by its index, the form
+// the Graph and the twin service both resolve.
+func ModelDocuments(models []json.RawMessage) []dtdl.Document {
+	docs := make([]dtdl.Document, len(models))
+	for i, m := range models {
+		docs[i] = dtdl.Document{Name: strconv.Itoa(i), Data: m}
+	}
+	return docs
+}
+
+// isRootOf reports whether doc's top-level @id is id.
+func isRootOf(id string, doc []byte) bool {
+	got, _ := TopLevelID(doc)
+	return got == id
+}
+
+func (a *applier) twin(id string) (*Twin, error) {
+	raw, err := a.txn.First(tableTwins, "id", id)
+	if err != nil || raw == nil {
+		return nil, err
+	}
+	return raw.(*Twin), nil
+}
+
+func (a *applier) applyTwin(e *event.Event) error {
+	id := e.Stream[len(twinPrefix):]
+	cur, err := a.twin(id)
+	if err != nil {
+		return err
+	}
+	switch e.Type {
+	case TypeTwinCreated, TypeTwinReplaced:
+		var p TwinState
+		if err := Decode(e, &p); err != nil {
+			return err
+		}
+		t := NewTwin(&p, e.Position, e.Time)
+		t.ID = id
+		if itf, ok := a.reg.Get(t.Model); ok {
+			t.Model = itf.ID // share the string
+		}
+		if cur == nil {
+			if _, err := a.txn.DeleteAll(tableTombs, "id", id); err != nil {
+				return err
+			}
+		}
+		return a.txn.Insert(tableTwins, t)
+	case TypeTwinPatched:
+		if cur == nil {
+			return fmt.Errorf("twin.patched at %d: twin %q does not exist", e.Position, id)
+		}
+		var p TwinPatched
+		if err := Decode(e, &p); err != nil {
+			return err
+		}
+		t := cur.Patched(&p, e.Position, e.Time)
+		if itf, ok := a.reg.Get(t.Model); ok {
+			t.Model = itf.ID
+		}
+		return a.txn.Insert(tableTwins, t)
+	case TypeTwinDeleted:
+		if cur == nil {
+			return fmt.Errorf("twin.deleted at %d: twin %q does not exist", e.Position, id)
+		}
+		if err := a.txn.Delete(tableTwins, cur); err != nil {
+			return err
+		}
+		return a.txn.Insert(tableTombs, &tomb{ID: id, Version: e.Position})
+	case TypeRelationshipCreated, TypeRelationshipReplaced:
+		var p RelationshipState
+		if err := Decode(e, &p); err != nil {
+			return err
+		}
+		if cur == nil {
+			return fmt.Errorf("%s at %d: source twin %q does not exist", e.Type, e.Position, id)
+		}
+		r := &Relationship{Source: cur.ID, ID: p.ID, Name: a.intern(p.Name), Target: p.Target, Props: p.Properties, ETagPos: e.Position}
+		if tgt, err := a.twin(p.Target); err == nil && tgt != nil {
+			r.Target = tgt.ID
+		}
+		if err := a.txn.Insert(tableRels, r); err != nil {
+			return err
+		}
+		return a.txn.Insert(tableTwins, cur.withVersion(e.Position))
+	case TypeRelationshipPatched:
+		var p RelationshipPatched
+		if err := Decode(e, &p); err != nil {
+			return err
+		}
+		raw, err := a.txn.First(tableRels, "id", id, p.ID)
+		if err != nil {
+			return err
+		}
+		if raw == nil || cur == nil {
+			return fmt.Errorf("relationship.patched at %d: relationship %s/%s does not exist", e.Position, id, p.ID)
+		}
+		r := *raw.(*Relationship)
+		r.Props, r.ETagPos = p.Properties, e.Position
+		if err := a.txn.Insert(tableRels, &r); err != nil {
+			return err
+		}
+		return a.txn.Insert(tableTwins, cur.withVersion(e.Position))
+	case TypeRelationshipDeleted:
+		var p RelationshipRef
+		if err := Decode(e, &p); err != nil {
+			return err
+		}
+		if cur == nil {
+			return fmt.Errorf("relationship.deleted at %d: source twin %q does not exist", e.Position, id)
+		}
+		if _, err := a.txn.DeleteAll(tableRels, "id", id, p.ID); err != nil {
+			return err
+		}
+		return a.txn.Insert(tableTwins, cur.withVersion(e.Position))
+	default:
+		// Markers (relationship.linked, relationship.unlinked) and
+		// unknown types on a twin's stream only advance its version.
+		if cur != nil {
+			return a.txn.Insert(tableTwins, cur.withVersion(e.Position))
+		}
+		return a.txn.Insert(tableTombs, &tomb{ID: id, Version: e.Position})
+	}
+}
+
+func (a *applier) intern(name string) string {
+	if s, ok := a.g.names[name]; ok {
+		return s
+	}
+	a.g.names[name] = name
+	return name
+}
+
+func (a *applier) applyTelemetry(e *event.Event) error {
+	var p Telemetry
+	if err := Decode(e, &p); err != nil {
+		return err
+	}
+	twin := e.Stream[len(telemPrefix):]
+	rec := &TelemetryRecord{Twin: twin}
+	raw, err := a.txn.First(tableTelemetry, "id", twin)
+	if err != nil {
+		return err
+	}
+	if raw != nil {
+		old := raw.(*TelemetryRecord)
+		rec.Recent = old.Recent
+		rec.Last = old.Last
+	}
+	rec.Version = e.Position
+	recent := make([]string, 0, min(len(rec.Recent)+1, RecentMessageIDs))
+	if len(rec.Recent) >= RecentMessageIDs {
+		recent = append(recent, rec.Recent[len(rec.Recent)-RecentMessageIDs+1:]...)
+	} else {
+		recent = append(recent, rec.Recent...)
+	}
+	rec.Recent = append(recent, p.MessageID)
+	v := TelemetryValue{Component: p.Component, MessageID: p.MessageID, Time: e.Time, SourceTime: p.SourceTime, Body: p.Body}
+	last := make([]TelemetryValue, 0, len(rec.Last)+1)
+	done := false
+	for _, l := range rec.Last {
+		switch {
+		case l.Component == v.Component:
+			last = append(last, v)
+			done = true
+			continue
+		case !done && l.Component > v.Component:
+			last = append(last, v)
+			done = true
+		}
+		last = append(last, l)
+	}
+	if !done {
+		last = append(last, v)
+	}
+	rec.Last = last
+	return a.txn.Insert(tableTelemetry, rec)
+}

@@ -1,0 +1,240 @@
+package twingraph
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// DecodeJSON decodes one JSON value with numbers as json.Number, the form
+// DTDL validation and canonical encoding expect. Trailing data is an error.
+func DecodeJSON(data []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("unexpected data after the JSON value")
+	}
+	if _, err := dec.Token(); err == nil {
+		return nil, fmt.Errorf("unexpected data after the JSON value")
+	}
+	return v, nil
+}
+
+// AppendJSON appends the canonical compact JSON encoding of v, a value as
+// produced by DecodeJSON: object members sorted by name, numbers as written,
+// no HTML escaping. Canonical encoding makes stored values and event
+// payloads byte-identical across replays.
+func AppendJSON(dst []byte, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case nil:
+		return append(dst, "null"...), nil
+	case bool:
+		if x {
+			return append(dst, "true"...), nil
+		}
+		return append(dst, "false"...), nil
+	case string:
+		return AppendString(dst, x), nil
+	case json.Number:
+		if !validNumber(string(x)) {
+			return nil, fmt.Errorf("invalid number %q", string(x))
+		}
+		return append(dst, x...), nil
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, fmt.Errorf("unsupported number %v", x)
+		}
+		return strconv.AppendFloat(dst, x, 'g', -1, 64), nil
+	case int:
+		return strconv.AppendInt(dst, int64(x), 10), nil
+	case int64:
+		return strconv.AppendInt(dst, x, 10), nil
+	case []any:
+		dst = append(dst, '[')
+		for i, e := range x {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			var err error
+			if dst, err = AppendJSON(dst, e); err != nil {
+				return nil, err
+			}
+		}
+		return append(dst, ']'), nil
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		dst = append(dst, '{')
+		for i, k := range keys {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = AppendString(dst, k)
+			dst = append(dst, ':')
+			var err error
+			if dst, err = AppendJSON(dst, x[k]); err != nil {
+				return nil, err
+			}
+		}
+		return append(dst, '}'), nil
+	case json.RawMessage:
+		return append(dst, x...), nil
+	}
+	return nil, fmt.Errorf("unsupported JSON value of type %T", v)
+}
+
+// Canonical returns the canonical encoding of v.
+func Canonical(v any) ([]byte, error) { return AppendJSON(nil, v) }
+
+func validNumber(s string) bool {
+	// The grammar of RFC 8259 numbers.
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		start := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		start := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return false
+		}
+	}
+	return i == len(s)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// AppendString appends s as a JSON string. Invalid UTF-8 is replaced by
+// U+FFFD, as encoding/json does.
+func AppendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// TimeLayout is the timestamp format of twin metadata: RFC 3339 in UTC with
+// seven fractional digits, as ADT writes it.
+const TimeLayout = "2006-01-02T15:04:05.0000000Z"
+
+// AppendTime appends the metadata form of the Unix-nanosecond time t.
+func AppendTime(dst []byte, t int64) []byte {
+	return time.Unix(0, t).UTC().AppendFormat(dst, TimeLayout)
+}
+
+// FormatTime returns the metadata form of the Unix-nanosecond time t.
+func FormatTime(t int64) string { return string(AppendTime(nil, t)) }
+
+// ETag returns the weak entity tag of the state written by the event at
+// position pos: W/"xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx". It is derived only
+// from the position, so a replay of the log yields the same tags, and two
+// states never share one.
+func ETag(pos uint64) string {
+	return string(AppendETag(nil, pos))
+}
+
+// AppendETag appends ETag(pos).
+func AppendETag(dst []byte, pos uint64) []byte {
+	a, b := mix(pos), mix(pos^0x9e3779b97f4a7c15)
+	var u [16]byte
+	for i := range 8 {
+		u[i] = byte(a >> (56 - 8*i))
+		u[8+i] = byte(b >> (56 - 8*i))
+	}
+	dst = append(dst, 'W', '/', '"')
+	for i, c := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			dst = append(dst, '-')
+		}
+		dst = append(dst, hexDigits[c>>4], hexDigits[c&0xf])
+	}
+	return append(dst, '"')
+}
+
+// mix is the splitmix64 finalizer: a bijection, so distinct positions give
+// distinct tags.
+func mix(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}

@@ -1,0 +1,184 @@
+package twingraph
+
+import (
+	"iter"
+
+	"github.com/hashicorp/go-memdb"
+
+	"github.com/twinlog/twinlog/schemas/dtdl"
+)
+
+// Snapshot is a consistent, read-only view of the graph at one position.
+// It is cheap to take (O(1)) and safe for use by one goroutine; take one per
+// request. Objects it returns are immutable and must not be modified.
+type Snapshot struct {
+	txn           *memdb.Txn
+	reg           *dtdl.Registry
+	pos           uint64
+	modelsVersion uint64
+}
+
+// Snapshot returns a view of the graph as of the last applied batch.
+func (g *Graph) Snapshot() *Snapshot {
+	v := g.cur.Load()
+	return &Snapshot{txn: v.db.Txn(false), reg: v.reg, pos: v.pos, modelsVersion: v.modelsVersion}
+}
+
+// Position returns the log position the snapshot reflects.
+func (s *Snapshot) Position() uint64 { return s.pos }
+
+// Models returns the model registry as of the snapshot.
+func (s *Snapshot) Models() *dtdl.Registry { return s.reg }
+
+// ModelsVersion returns the version of the "models" stream.
+func (s *Snapshot) ModelsVersion() uint64 { return s.modelsVersion }
+
+// Model returns the record of an uploaded model.
+func (s *Snapshot) Model(id string) (*ModelRecord, bool) {
+	raw, err := s.txn.First(tableModels, "id", id)
+	if err != nil || raw == nil {
+		return nil, false
+	}
+	return raw.(*ModelRecord), true
+}
+
+// ModelRecords returns every uploaded model's record in id order.
+func (s *Snapshot) ModelRecords() iter.Seq[*ModelRecord] {
+	return func(yield func(*ModelRecord) bool) {
+		it, err := s.txn.Get(tableModels, "id")
+		if err != nil {
+			return
+		}
+		for raw := it.Next(); raw != nil; raw = it.Next() {
+			if !yield(raw.(*ModelRecord)) {
+				return
+			}
+		}
+	}
+}
+
+// Twin returns the twin with the given id.
+func (s *Snapshot) Twin(id string) (*Twin, bool) {
+	raw, err := s.txn.First(tableTwins, "id", id)
+	if err != nil || raw == nil {
+		return nil, false
+	}
+	return raw.(*Twin), true
+}
+
+// StreamVersion returns the version of the twin's stream: the existing
+// twin's Version, a deleted twin's last position, or 0 (eventlog.NoStream).
+func (s *Snapshot) StreamVersion(id string) uint64 {
+	if t, ok := s.Twin(id); ok {
+		return t.Version
+	}
+	raw, err := s.txn.First(tableTombs, "id", id)
+	if err != nil || raw == nil {
+		return 0
+	}
+	return raw.(*tomb).Version
+}
+
+// Twins iterates over every twin in id order.
+func (s *Snapshot) Twins() iter.Seq[*Twin] {
+	return func(yield func(*Twin) bool) {
+		it, err := s.txn.Get(tableTwins, "id")
+		if err != nil {
+			return
+		}
+		for raw := it.Next(); raw != nil; raw = it.Next() {
+			if !yield(raw.(*Twin)) {
+				return
+			}
+		}
+	}
+}
+
+// TwinsOfModel iterates over the twins whose model is model or, unless
+// exact, a model that extends it (IS_OF_MODEL). Twins are grouped by model,
+// each group in id order.
+func (s *Snapshot) TwinsOfModel(model string, exact bool) iter.Seq[*Twin] {
+	return func(yield func(*Twin) bool) {
+		models := []string{model}
+		if !exact {
+			models = append(models, s.reg.Descendants(model)...)
+		}
+		for _, m := range models {
+			it, err := s.txn.Get(tableTwins, "model", m)
+			if err != nil {
+				return
+			}
+			for raw := it.Next(); raw != nil; raw = it.Next() {
+				if !yield(raw.(*Twin)) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// Relationship returns the relationship id of twin src.
+func (s *Snapshot) Relationship(src, id string) (*Relationship, bool) {
+	raw, err := s.txn.First(tableRels, "id", src, id)
+	if err != nil || raw == nil {
+		return nil, false
+	}
+	return raw.(*Relationship), true
+}
+
+// Outgoing iterates over the relationships of src in id order, only those
+// named name unless name is "".
+func (s *Snapshot) Outgoing(src, name string) iter.Seq[*Relationship] {
+	return func(yield func(*Relationship) bool) {
+		it, err := s.txn.Get(tableRels, "id_prefix", src)
+		if err != nil {
+			return
+		}
+		for raw := it.Next(); raw != nil; raw = it.Next() {
+			r := raw.(*Relationship)
+			if name != "" && r.Name != name {
+				continue
+			}
+			if !yield(r) {
+				return
+			}
+		}
+	}
+}
+
+// Incoming iterates over the relationships whose target is target, ordered
+// by source and id.
+func (s *Snapshot) Incoming(target string) iter.Seq[*Relationship] {
+	return func(yield func(*Relationship) bool) {
+		it, err := s.txn.Get(tableRels, "target", target)
+		if err != nil {
+			return
+		}
+		for raw := it.Next(); raw != nil; raw = it.Next() {
+			if !yield(raw.(*Relationship)) {
+				return
+			}
+		}
+	}
+}
+
+// HasRelationships reports whether twin id has any outgoing or incoming
+// relationship.
+func (s *Snapshot) HasRelationships(id string) bool {
+	for range s.Outgoing(id, "") {
+		return true
+	}
+	for range s.Incoming(id) {
+		return true
+	}
+	return false
+}
+
+// Telemetry returns the twin's telemetry record.
+func (s *Snapshot) Telemetry(twin string) (*TelemetryRecord, bool) {
+	raw, err := s.txn.First(tableTelemetry, "id", twin)
+	if err != nil || raw == nil {
+		return nil, false
+	}
+	return raw.(*TelemetryRecord), true
+}

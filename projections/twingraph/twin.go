@@ -1,0 +1,319 @@
+package twingraph
+
+import (
+	"bytes"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Prop is one set property of a twin or component. It is immutable.
+type Prop struct {
+	Name string
+	// Value is the canonical JSON encoding of the value.
+	Value []byte
+	// Updated is the lastUpdateTime, Unix nanoseconds (an event time).
+	Updated int64
+	// SourceTime is the writable sourceTime metadata, "" when unset.
+	SourceTime string
+}
+
+// Section is the properties of a twin's root or of one of its components.
+type Section struct {
+	// Props are sorted by name.
+	Props []Prop
+	// Updated is the section's $lastUpdateTime.
+	Updated int64
+}
+
+// Prop returns the property with the given name.
+func (s *Section) Prop(name string) (*Prop, bool) {
+	i, ok := slices.BinarySearchFunc(s.Props, name, func(p Prop, n string) int { return strings.Compare(p.Name, n) })
+	if !ok {
+		return nil, false
+	}
+	return &s.Props[i], true
+}
+
+// Component is one component of a twin.
+type Component struct {
+	Name string
+	Section
+}
+
+// Twin is a digital twin as stored in the graph. A Twin is immutable once
+// inserted: every change makes a new one, so snapshots stay consistent.
+type Twin struct {
+	ID    string
+	Model string
+	// Version is the version of the twin's stream (the position of its
+	// last event, including relationship events and markers): the
+	// expectation for the next write.
+	Version uint64
+	// ETagPos is the position of the event that last changed the twin
+	// itself; the ETag derives from it.
+	ETagPos uint64
+	Section
+	// Components are sorted by name.
+	Components []Component
+}
+
+// ETag returns the twin's weak entity tag.
+func (t *Twin) ETag() string { return ETag(t.ETagPos) }
+
+// Component returns the component with the given name.
+func (t *Twin) Component(name string) (*Component, bool) {
+	i, ok := slices.BinarySearchFunc(t.Components, name, func(c Component, n string) int { return strings.Compare(c.Name, n) })
+	if !ok {
+		return nil, false
+	}
+	return &t.Components[i], true
+}
+
+// AppendJSON appends the twin's ADT JSON representation: $dtId, $etag, the
+// properties, the components with their own $metadata, and $metadata with
+// $model, $lastUpdateTime and every property's lastUpdateTime and
+// sourceTime.
+func (t *Twin) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"$dtId":`...)
+	dst = AppendString(dst, t.ID)
+	dst = append(dst, `,"$etag":`...)
+	dst = AppendString(dst, t.ETag())
+	for i := range t.Props {
+		p := &t.Props[i]
+		dst = append(dst, ',')
+		dst = AppendString(dst, p.Name)
+		dst = append(dst, ':')
+		dst = append(dst, p.Value...)
+	}
+	for i := range t.Components {
+		c := &t.Components[i]
+		dst = append(dst, ',')
+		dst = AppendString(dst, c.Name)
+		dst = append(dst, ':')
+		dst = c.appendJSON(dst)
+	}
+	dst = append(dst, `,"$metadata":{"$model":`...)
+	dst = AppendString(dst, t.Model)
+	dst = t.appendMeta(dst)
+	return append(dst, "}}"...)
+}
+
+// AppendComponentJSON appends the JSON of the named component, as returned
+// by ADT's GetComponent.
+func (t *Twin) AppendComponentJSON(dst []byte, name string) ([]byte, bool) {
+	c, ok := t.Component(name)
+	if !ok {
+		return dst, false
+	}
+	return c.appendJSON(dst), true
+}
+
+func (s *Section) appendJSON(dst []byte) []byte {
+	dst = append(dst, '{')
+	for i := range s.Props {
+		p := &s.Props[i]
+		dst = AppendString(dst, p.Name)
+		dst = append(dst, ':')
+		dst = append(dst, p.Value...)
+		dst = append(dst, ',')
+	}
+	dst = append(dst, `"$metadata":{"$lastUpdateTime":"`...)
+	dst = AppendTime(dst, s.Updated)
+	dst = append(dst, '"')
+	dst = s.appendPropMeta(dst)
+	return append(dst, "}}"...)
+}
+
+func (s *Section) appendMeta(dst []byte) []byte {
+	dst = append(dst, `,"$lastUpdateTime":"`...)
+	dst = AppendTime(dst, s.Updated)
+	dst = append(dst, '"')
+	return s.appendPropMeta(dst)
+}
+
+func (s *Section) appendPropMeta(dst []byte) []byte {
+	for i := range s.Props {
+		p := &s.Props[i]
+		dst = append(dst, ',')
+		dst = AppendString(dst, p.Name)
+		dst = append(dst, `:{"lastUpdateTime":"`...)
+		dst = AppendTime(dst, p.Updated)
+		dst = append(dst, '"')
+		if p.SourceTime != "" {
+			dst = append(dst, `,"sourceTime":`...)
+			dst = AppendString(dst, p.SourceTime)
+		}
+		dst = append(dst, '}')
+	}
+	return dst
+}
+
+func sectionFrom(st *SectionState, t int64) Section {
+	s := Section{Updated: t}
+	if len(st.Properties) > 0 {
+		s.Props = make([]Prop, 0, len(st.Properties))
+		for name, v := range st.Properties {
+			s.Props = append(s.Props, Prop{Name: name, Value: []byte(v), Updated: t, SourceTime: st.SourceTimes[name]})
+		}
+		sort.Slice(s.Props, func(i, j int) bool { return s.Props[i].Name < s.Props[j].Name })
+	}
+	return s
+}
+
+// NewTwin returns the twin described by st, written by the event at pos
+// and time t (twin.created or twin.replaced).
+func NewTwin(st *TwinState, pos uint64, t int64) *Twin {
+	tw := &Twin{ID: st.ID, Model: st.Model, Version: pos, ETagPos: pos, Section: sectionFrom(&st.SectionState, t)}
+	if len(st.Components) > 0 {
+		tw.Components = make([]Component, 0, len(st.Components))
+		for name, cs := range st.Components {
+			tw.Components = append(tw.Components, Component{Name: name, Section: sectionFrom(&cs, t)})
+		}
+		sort.Slice(tw.Components, func(i, j int) bool { return tw.Components[i].Name < tw.Components[j].Name })
+	}
+	return tw
+}
+
+// Patched returns a new twin: t with the effect of p, written by the event
+// at pos and time tm. t is not modified.
+func (t *Twin) Patched(p *TwinPatched, pos uint64, tm int64) *Twin {
+	n := *t
+	n.Version, n.ETagPos, n.Updated = pos, pos, tm
+	if p.Model != "" {
+		n.Model = p.Model
+	}
+	n.Props = p.SectionChange.apply(t.Props, tm)
+	if len(p.Components) > 0 {
+		comps := make([]Component, 0, len(t.Components)+len(p.Components))
+		for _, c := range t.Components {
+			ch, ok := p.Components[c.Name]
+			switch {
+			case !ok:
+				comps = append(comps, c)
+			case ch.Remove:
+			default:
+				comps = append(comps, Component{Name: c.Name, Section: Section{Props: ch.apply(c.Props, tm), Updated: tm}})
+			}
+		}
+		for name, ch := range p.Components {
+			if ch.Create && !ch.Remove {
+				if _, exists := t.Component(name); !exists {
+					comps = append(comps, Component{Name: name, Section: Section{Props: ch.apply(nil, tm), Updated: tm}})
+				}
+			}
+		}
+		sort.Slice(comps, func(i, j int) bool { return comps[i].Name < comps[j].Name })
+		n.Components = comps
+	}
+	return &n
+}
+
+// apply returns props with the change applied; props is not modified.
+func (c *SectionChange) apply(props []Prop, tm int64) []Prop {
+	if len(c.Set) == 0 && len(c.Unset) == 0 && len(c.SourceTimes) == 0 {
+		return props
+	}
+	out := make([]Prop, 0, len(props)+len(c.Set))
+	for _, p := range props {
+		if slices.Contains(c.Unset, p.Name) {
+			continue
+		}
+		if v, ok := c.Set[p.Name]; ok {
+			p.Value, p.Updated = []byte(v), tm
+		}
+		if st, ok := c.SourceTimes[p.Name]; ok {
+			p.SourceTime, p.Updated = st, tm
+		}
+		out = append(out, p)
+	}
+	added := false
+	for name, v := range c.Set {
+		if !hasProp(props, name) {
+			out = append(out, Prop{Name: name, Value: []byte(v), Updated: tm, SourceTime: c.SourceTimes[name]})
+			added = true
+		}
+	}
+	if added {
+		sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	}
+	return out
+}
+
+func hasProp(props []Prop, name string) bool {
+	_, ok := slices.BinarySearchFunc(props, name, func(p Prop, n string) int { return strings.Compare(p.Name, n) })
+	return ok
+}
+
+// withVersion returns a copy of t at stream version pos, its content and
+// ETag unchanged (for relationship events and markers on its stream).
+func (t *Twin) withVersion(pos uint64) *Twin {
+	n := *t
+	n.Version = pos
+	return &n
+}
+
+// Relationship is a directed, named edge from Source to Target. It is
+// immutable once inserted.
+type Relationship struct {
+	Source string
+	ID     string
+	Name   string
+	Target string
+	// Props is the canonical JSON object of its properties.
+	Props []byte
+	// ETagPos is the position of the event that last changed it.
+	ETagPos uint64
+}
+
+// ETag returns the relationship's weak entity tag.
+func (r *Relationship) ETag() string { return ETag(r.ETagPos) }
+
+// AppendJSON appends the ADT relationship JSON: $relationshipId, $etag,
+// $sourceId, $relationshipName, $targetId and the properties.
+func (r *Relationship) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"$relationshipId":`...)
+	dst = AppendString(dst, r.ID)
+	dst = append(dst, `,"$etag":`...)
+	dst = AppendETag(dst, r.ETagPos)
+	dst = append(dst, `,"$sourceId":`...)
+	dst = AppendString(dst, r.Source)
+	dst = append(dst, `,"$relationshipName":`...)
+	dst = AppendString(dst, r.Name)
+	dst = append(dst, `,"$targetId":`...)
+	dst = AppendString(dst, r.Target)
+	if props := bytes.TrimSpace(r.Props); len(props) > 2 {
+		dst = append(dst, ',')
+		dst = append(dst, props[1:len(props)-1]...)
+	}
+	return append(dst, '}')
+}
+
+// AppendIncomingJSON appends ADT's IncomingRelationship JSON.
+func (r *Relationship) AppendIncomingJSON(dst []byte) []byte {
+	dst = append(dst, `{"$relationshipId":`...)
+	dst = AppendString(dst, r.ID)
+	dst = append(dst, `,"$sourceId":`...)
+	dst = AppendString(dst, r.Source)
+	dst = append(dst, `,"$relationshipName":`...)
+	dst = AppendString(dst, r.Name)
+	dst = append(dst, `,"$relationshipLink":`...)
+	dst = AppendString(dst, "/digitaltwins/"+r.Source+"/relationships/"+r.ID)
+	return append(dst, '}')
+}
+
+// PropsMap decodes the relationship's properties.
+func (r *Relationship) PropsMap() (map[string]any, error) {
+	m := map[string]any{}
+	if len(r.Props) == 0 {
+		return m, nil
+	}
+	v, err := DecodeJSON(r.Props)
+	if err != nil {
+		return nil, err
+	}
+	if mm, ok := v.(map[string]any); ok {
+		return mm, nil
+	}
+	return m, nil
+}
