@@ -35,6 +35,7 @@ func rootCommand(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.AddCommand(
 		serveCommand(),
+		importCommand(),
 		versionCommand(),
 		modelsCommand(),
 	)
