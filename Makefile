@@ -20,6 +20,11 @@ test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
 
+# Drive a node with the unmodified Azure Digital Twins SDK for JavaScript
+# (needs Node.js and npm; part of `make test` when they are present).
+test-sdk:
+	$(GO) test -count=1 -v -run TestAzureSDK ./engine/node
+
 # Run the benchmarks and write bench/RESULTS.md.
 bench:
 	$(GO) run ./bench/cmd/benchreport -out bench/RESULTS.md

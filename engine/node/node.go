@@ -23,6 +23,8 @@ import (
 	"github.com/twinlog/twinlog/engine/eventlog"
 	"github.com/twinlog/twinlog/engine/eventlog/filelog"
 	"github.com/twinlog/twinlog/engine/httpapi"
+	"github.com/twinlog/twinlog/engine/twins"
+	"github.com/twinlog/twinlog/projections/twingraph"
 )
 
 // Config configures a node. Zero values mean the documented defaults.
@@ -59,6 +61,8 @@ type Node struct {
 	log     eventlog.Log
 	eng     *engine.Engine
 	api     *httpapi.Server
+	graph   *twingraph.Graph
+	twins   *twins.Service
 	token   string
 	ln      net.Listener
 	srv     *http.Server
@@ -104,7 +108,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.log = lg
 
-	eng, err := engine.New(lg, engine.Options{Logger: cfg.Logger})
+	graph := twingraph.New(twingraph.Options{})
+	n.graph = graph
+	eng, err := engine.New(lg, engine.Options{Logger: cfg.Logger}, graph)
 	if err != nil {
 		return nil, err
 	}
@@ -125,6 +131,8 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		AllowAnonymous: cfg.AllowAnonymous,
 		Logger:         cfg.Logger,
 	})
+	n.twins = twins.New(eng, graph, twins.Options{})
+	n.api.RegisterTwins(n.twins)
 
 	tlsCert, tlsKey := cfg.TLSCert, cfg.TLSKey
 	if tlsCert == "" && cfg.SelfSigned {
@@ -192,6 +200,9 @@ func (n *Node) Token() string { return n.token }
 
 // Engine returns the node's engine.
 func (n *Node) Engine() *engine.Engine { return n.eng }
+
+// Twins returns the node's twin service.
+func (n *Node) Twins() *twins.Service { return n.twins }
 
 // API returns the node's HTTP handler.
 func (n *Node) API() *httpapi.Server { return n.api }
