@@ -124,7 +124,7 @@ func (s *Service) twinState(snap *twingraph.Snapshot, id string, doc map[string]
 			if !ok {
 				return st, validationFailed("component %s must be an object", k)
 			}
-			cs, err := s.componentState(c.ComponentSchema, k, m)
+			cs, err := s.componentState(c.ComponentSchema, k, m, false)
 			if err != nil {
 				return st, err
 			}
@@ -141,7 +141,7 @@ func (s *Service) twinState(snap *twingraph.Snapshot, id string, doc map[string]
 			return st, validationFailed("component %s must be initialized (it may be {})", name)
 		}
 	}
-	sts, err := sourceTimes(md, st.Properties, "")
+	sts, err := sourceTimes(md, st.Properties, "", false)
 	if err != nil {
 		return st, err
 	}
@@ -167,7 +167,7 @@ func (s *Service) propertyValue(c *dtdl.Content, name string, v any) ([]byte, er
 	return enc, nil
 }
 
-func (s *Service) componentState(itf *dtdl.Interface, name string, m map[string]any) (twingraph.SectionState, error) {
+func (s *Service) componentState(itf *dtdl.Interface, name string, m map[string]any, patch bool) (twingraph.SectionState, error) {
 	var cs twingraph.SectionState
 	for k, v := range m {
 		if k == "$metadata" {
@@ -193,7 +193,7 @@ func (s *Service) componentState(itf *dtdl.Interface, name string, m map[string]
 	if _, present := m["$metadata"]; present && md == nil {
 		return cs, validationFailed("%s/$metadata must be an object", name)
 	}
-	sts, err := sourceTimes(md, cs.Properties, name+"/")
+	sts, err := sourceTimes(md, cs.Properties, name+"/", patch)
 	if err != nil {
 		return cs, err
 	}
@@ -203,7 +203,10 @@ func (s *Service) componentState(itf *dtdl.Interface, name string, m map[string]
 
 // sourceTimes extracts <prop>.sourceTime from a $metadata object. Entries
 // must name set properties; lastUpdateTime is read-only and ignored.
-func sourceTimes(md map[string]any, props map[string]json.RawMessage, prefix string) (map[string]string, error) {
+//
+// A PUT body may carry lastUpdateTime (as returned by GET; it is ignored),
+// a patched document may not (patch is set then).
+func sourceTimes(md map[string]any, props map[string]json.RawMessage, prefix string, patch bool) (map[string]string, error) {
 	var out map[string]string
 	for k, v := range md {
 		if k == "$model" || k == "$lastUpdateTime" {
@@ -217,7 +220,7 @@ func sourceTimes(md map[string]any, props map[string]json.RawMessage, prefix str
 			return nil, validationFailed("%s$metadata.%s must be an object", prefix, k)
 		}
 		for mk := range pm {
-			if mk != "sourceTime" && mk != "lastUpdateTime" {
+			if mk != "sourceTime" && (mk != "lastUpdateTime" || patch) {
 				return nil, validationFailed("%s$metadata.%s.%s is not writable", prefix, k, mk)
 			}
 		}
@@ -472,13 +475,12 @@ func (s *Service) patchTwin(snap *twingraph.Snapshot, cur *twingraph.Twin, ops [
 	}
 	if full {
 		set := map[string]json.RawMessage{}
-		for k, v := range ndoc {
+		for k := range ndoc {
 			if c, ok := itf.Content(k); ok && c.Kind == dtdl.KindProperty {
-				set[k] = json.RawMessage("x")
-				_ = v
+				set[k] = nil
 			}
 		}
-		sts, err := sourceTimes(md, set, "")
+		sts, err := sourceTimes(md, set, "", true)
 		if err != nil {
 			return nil, err
 		}
@@ -540,7 +542,7 @@ func componentDoc(c *twingraph.Component) (map[string]any, error) {
 // componentChange diffs a patched component value against its old state.
 func (s *Service) componentChange(itf *dtdl.Interface, name string, old *twingraph.Section, m map[string]any) (twingraph.ComponentChange, error) {
 	var ch twingraph.ComponentChange
-	cs, err := s.componentState(itf, name, m)
+	cs, err := s.componentState(itf, name, m, true)
 	if err != nil {
 		return ch, err
 	}

@@ -275,7 +275,7 @@ func (r *Relationship) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"$relationshipId":`...)
 	dst = AppendString(dst, r.ID)
 	dst = append(dst, `,"$etag":`...)
-	dst = AppendETag(dst, r.ETagPos)
+	dst = AppendString(dst, r.ETag())
 	dst = append(dst, `,"$sourceId":`...)
 	dst = AppendString(dst, r.Source)
 	dst = append(dst, `,"$relationshipName":`...)
