@@ -34,6 +34,7 @@ const (
 	extOverriding
 	extMQTT
 	extIoTCentral
+	extRequirement
 	extUndefined // some context the parser does not know
 )
 
@@ -57,12 +58,29 @@ var knownExtensionContext = map[string]struct {
 	"dtmi:dtdl:extension:annotation;1":        {extAnnotation, 3},
 	"dtmi:dtdl:extension:overriding;1":        {extOverriding, 3},
 	"dtmi:dtdl:extension:mqtt;1":              {extMQTT, 3},
-	"dtmi:iotcentral:context;2":               {extIoTCentral, 2},
+	// Later versions of the feature extensions, defined alongside DTDL v4,
+	// are usable in DTDL v3 models with the same meaning.
+	"dtmi:dtdl:extension:historization;2": {extHistorization, 3},
+	"dtmi:dtdl:extension:annotation;2":    {extAnnotation, 3},
+	"dtmi:dtdl:extension:overriding;2":    {extOverriding, 3},
+	"dtmi:dtdl:extension:mqtt;2":          {extMQTT, 3},
+	"dtmi:dtdl:extension:mqtt;3":          {extMQTT, 3},
+	"dtmi:dtdl:extension:requirement;1":   {extRequirement, 3},
+	"dtmi:iotcentral:context;2":           {extIoTCentral, 2},
+}
+
+// v2Ranges lists the properties of DTDL v3 elements whose values may be
+// DTDL v2 elements: their ranges name the version-independent classes
+// (Schema, Content, Interface, Property). Other properties, such as fields
+// or enumValues, take only elements of their own version.
+var v2Ranges = map[string]bool{
+	"schema": true, "elementSchema": true, "contents": true, "extends": true, "properties": true,
 }
 
 // processContext reads an @context value. top is set for a document's root,
-// where the DTDL context is required; otherwise the value extends parent.
-func (p *parser) processContext(n *node, parent scope, top bool, elemID string) (scope, bool) {
+// where the DTDL context is required; otherwise the value extends parent,
+// and v2OK says whether a DTDL v3 parent may hold a DTDL v2 element here.
+func (p *parser) processContext(n *node, parent scope, top bool, elemID string, v2OK bool) (scope, bool) {
 	s := parent
 	var items []*node
 	switch n.kind {
@@ -104,7 +122,7 @@ func (p *parser) processContext(n *node, parent scope, top bool, elemID string) 
 			switch ver {
 			case "2", "3":
 				dv := int(ver[0] - '0')
-				if !top && s.version != 0 && dv != s.version && !(s.version == 3 && dv == 2) {
+				if !top && s.version != 0 && dv != s.version && !(s.version == 3 && dv == 2 && v2OK) {
 					p.addf("inconsistentContext", elemID, "@context", it, "context %q differs from the document's DTDL version %d", v, s.version)
 					ok = false
 					continue

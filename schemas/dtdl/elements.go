@@ -265,6 +265,18 @@ func (p *parser) parseContent(n *node, s scope, parentID string) *Content {
 		if ps := e.props["properties"]; ps != nil {
 			names := map[string]bool{}
 			for _, x := range values(ps) {
+				if x.kind == jString && validUserDTMI(x.str, e.s.version) {
+					pc := &Content{}
+					p.memberRef(x, e.id, "properties", "Property", func(obj any) bool {
+						y, ok := obj.(*Content)
+						if ok {
+							*pc = *y
+						}
+						return ok
+					})
+					c.Properties = append(c.Properties, pc)
+					continue
+				}
 				if x.kind != jObject {
 					p.addf("refObjectNotAllowed", e.id, "properties", x, "properties must hold Property objects")
 					return nil
@@ -474,7 +486,7 @@ func (p *parser) parseComplexSchema(n *node, s scope, parentID, prop, segment st
 				return nil
 			}
 			if pr == "mapKey" {
-				if f.Schema.Kind != SchemaString {
+				if f.ID != "" && f.Schema.Kind != SchemaString {
 					p.addf("notRequiredValue", e.id, "mapKey", x, "a Map key schema must be string")
 					return nil
 				}
@@ -500,7 +512,7 @@ func (p *parser) parseComplexSchema(n *node, s scope, parentID, prop, segment st
 			if f == nil {
 				return nil
 			}
-			if names[f.Name] {
+			if f.Name != "" && names[f.Name] {
 				p.addf("nonUniquePropertyValue", e.id, "fields", x, "field name %q is not unique", f.Name)
 				return nil
 			}
@@ -542,6 +554,10 @@ func (p *parser) parseComplexSchema(n *node, s scope, parentID, prop, segment st
 			if ev == nil {
 				return nil
 			}
+			if ev.Name == "" {
+				sch.EnumValues = append(sch.EnumValues, ev)
+				continue // a reference, checked where it is defined
+			}
 			if names[ev.Name] {
 				p.addf("nonUniquePropertyValue", e.id, "enumValues", x, "enum value name %q is not unique", ev.Name)
 				return nil
@@ -570,6 +586,17 @@ func toString(v any) string {
 }
 
 func (p *parser) parseEnumValue(n *node, s scope, parentID string, k SchemaKind) *EnumValue {
+	if n.kind == jString && validUserDTMI(n.str, s.version) {
+		ev := &EnumValue{}
+		p.memberRef(n, parentID, "enumValues", "EnumValue", func(obj any) bool {
+			x, ok := obj.(*EnumValue)
+			if ok {
+				*ev = *x
+			}
+			return ok
+		})
+		return ev
+	}
 	if n.kind != jObject {
 		p.addf("refObjectNotAllowed", parentID, "enumValues", n, "enumValues must hold objects")
 		return nil
@@ -610,6 +637,17 @@ func (p *parser) parseEnumValue(n *node, s scope, parentID string, k SchemaKind)
 
 // parseField parses an Object field, a Map key or value, or a Command payload.
 func (p *parser) parseField(n *node, s scope, parentID, prop, segment, class string, depth int) *Field {
+	if n.kind == jString && validUserDTMI(n.str, s.version) {
+		f := &Field{}
+		p.memberRef(n, parentID, prop, class, func(obj any) bool {
+			x, ok := obj.(*Field)
+			if ok {
+				*f = *x
+			}
+			return ok
+		})
+		return f
+	}
 	if n.kind != jObject {
 		p.addf("refObjectNotAllowed", parentID, prop, n, "%s must hold an object", prop)
 		return nil

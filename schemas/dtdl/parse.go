@@ -39,7 +39,28 @@ type parser struct {
 	roots    []*Interface
 	ifaces   []*Interface // every interface, inline ones included
 	refs     []*schemaRefSite
+	members  []*memberRefSite
 	root     *Interface
+}
+
+// memberRefSite is a place that names, by DTMI, an element that the
+// language otherwise expects inline: a command payload, a field, an enum
+// value, a map key or value, or a relationship property defined elsewhere.
+type memberRefSite struct {
+	ref   string
+	class string
+	owner string
+	prop  string
+	line  int
+	doc   int
+	// set receives the referenced element and reports whether it has the
+	// expected Go type.
+	set func(obj any) bool
+}
+
+// memberRef records a reference by DTMI to an element of the given class.
+func (p *parser) memberRef(n *node, owner, prop, class string, set func(any) bool) {
+	p.members = append(p.members, &memberRefSite{ref: n.str, class: class, owner: owner, prop: prop, line: n.line, doc: p.doc, set: set})
 }
 
 // schemaRefSite is a place that refers to a schema by DTMI.
@@ -105,7 +126,7 @@ func (p *parser) parseTop(n *node) {
 		p.add("missingContext", idOf(n), "@context", n, "a top-level element must have @context")
 		return
 	}
-	s, ok := p.processContext(ctx, scope{}, true, idOf(n))
+	s, ok := p.processContext(ctx, scope{}, true, idOf(n), false)
 	if !ok || s.version == 0 {
 		return
 	}
@@ -216,7 +237,7 @@ func (p *parser) begin(n *node, parent scope, parentID, prop, segment string, al
 		return nil, false
 	}
 	if c := n.get("@context"); c != nil {
-		s, ok := p.processContext(c, parent, false, idOf(n))
+		s, ok := p.processContext(c, parent, false, idOf(n), v2Ranges[prop])
 		if !ok {
 			return nil, false
 		}
@@ -451,11 +472,12 @@ func (p *parser) cotype(e *elem, t string, tn *node) bool {
 		e.semantic = sem
 		return true
 	}
-	if dtdlTerms[t] || t == "synchronous" || t == "asynchronous" || t == "Interface" || t == "Unit" {
+	undefinedOK := e.s.has(extUndefined) && p.allowUndefined(v)
+	if !undefinedOK && (dtdlTerms[t] || t == "synchronous" || t == "asynchronous" || t == "Interface" || t == "Unit") {
 		p.addf("typeIrrelevantDtmiOrTerm", e.id, "@type", tn, "@type %q is a DTDL term that is not a type allowed here", t)
 		return false
 	}
-	if _, isSchema := primitiveSchemaTerms[t]; isSchema {
+	if _, isSchema := primitiveSchemaTerms[t]; isSchema && !undefinedOK {
 		p.addf("typeIrrelevantDtmiOrTerm", e.id, "@type", tn, "@type %q is a schema, not a type", t)
 		return false
 	}
@@ -486,6 +508,12 @@ func (p *parser) cotype(e *elem, t string, tn *node) bool {
 			p.addf("typeInvalidDtmi", e.id, "@type", tn, "@type %q is not a valid DTMI", t)
 			return false
 		}
+	}
+	// An undefined extension in scope may define any term or DTMI as a
+	// co-type, even one that names a DTDL term of another kind.
+	if undefinedOK && (strings.HasPrefix(t, "dtmi:") || !strings.Contains(t, ":")) {
+		e.cotypes = append(e.cotypes, "?"+t)
+		return true
 	}
 	if v == 2 && !strings.HasPrefix(t, "dtmi:") {
 		e.cotypes = append(e.cotypes, "?"+t)

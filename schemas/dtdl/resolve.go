@@ -80,6 +80,18 @@ func (p *parser) resolve(existing map[string]*Interface) {
 		}
 		*r.slot = s
 	}
+	// Elements named by DTMI where the language allows a reference.
+	for _, r := range p.members {
+		p.doc = r.doc
+		obj, _ := p.lookupElement(r.ref, existing)
+		if obj == nil {
+			p.addf("unresolvedIdentifier", r.owner, r.prop, &node{line: r.line}, "%s %s is not defined", r.class, r.ref)
+			continue
+		}
+		if el, ok := p.elements[r.ref]; (ok && el.class != r.class) || !r.set(obj) {
+			p.addf("badType", r.owner, r.prop, &node{line: r.line}, "%s is not a %s", r.ref, r.class)
+		}
+	}
 	if len(p.diags) > 0 {
 		return
 	}
