@@ -272,3 +272,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
+
+// Options returns the options the Log runs with, defaults filled in.
+func (l *Log) Options() Options { return l.opts }
