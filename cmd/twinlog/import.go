@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,10 +15,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/twinlog/twinlog/engine/bulk"
+	"github.com/twinlog/twinlog/schemas/dtdl"
 )
 
 func importCommand() *cobra.Command {
 	var workers int
+	var modelPaths []string
 	cf := &clientFlags{}
 	cmd := &cobra.Command{
 		Use:   "import <file>",
@@ -42,6 +45,13 @@ why, and the command exits non-zero if any was rejected.`,
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
+			if len(modelPaths) > 0 {
+				extra, err := modelItems(modelPaths)
+				if err != nil {
+					return err
+				}
+				f.Items = append(extra, f.Items...)
+			}
 			rep := importFile(cmd.Context(), c, f, workers, cmd.ErrOrStderr())
 			fmt.Fprintf(cmd.OutOrStdout(), "imported %d/%d models, %d/%d twins, %d/%d relationships in %s\n",
 				rep.ok[bulk.Model], f.Count(bulk.Model), rep.ok[bulk.Twin], f.Count(bulk.Twin),
@@ -56,6 +66,7 @@ why, and the command exits non-zero if any was rejected.`,
 		},
 	}
 	cmd.Flags().IntVar(&workers, "workers", 16, "concurrent requests")
+	cmd.Flags().StringSliceVar(&modelPaths, "models", nil, "DTDL files or directories to upload before the file's own models")
 	cf.register(cmd)
 	return cmd
 }
@@ -188,4 +199,33 @@ func importObjects(ctx context.Context, c *apiClient, kind bulk.Kind, items []bu
 		}
 	}
 	return int(okN.Load()), out
+}
+
+// modelItems reads DTDL files (a document may hold one interface or an
+// array of them) as model items.
+func modelItems(paths []string) ([]bulk.Item, error) {
+	docs, err := dtdl.LoadDocuments(paths)
+	if err != nil {
+		return nil, err
+	}
+	var items []bulk.Item
+	for _, d := range docs {
+		data := bytes.TrimPrefix(d.Data, []byte("\xef\xbb\xbf"))
+		var many []json.RawMessage
+		if err := json.Unmarshal(data, &many); err != nil {
+			var one json.RawMessage
+			if err := json.Unmarshal(data, &one); err != nil {
+				return nil, fmt.Errorf("%s: %w", d.Name, err)
+			}
+			many = []json.RawMessage{one}
+		}
+		for i, m := range many {
+			var id struct {
+				ID string `json:"@id"`
+			}
+			json.Unmarshal(m, &id)
+			items = append(items, bulk.Item{Kind: bulk.Model, Line: i + 1, ID: id.ID, Data: m})
+		}
+	}
+	return items, nil
 }
