@@ -1,0 +1,142 @@
+package filelog
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twinlog/twinlog/engine/event"
+)
+
+// benchEvents returns n events with 100-byte payloads over 1000 streams.
+func benchEvents(n, seed int) []event.Event {
+	payload := make([]byte, 100)
+	for i := range payload {
+		payload[i] = byte('a' + i%26)
+	}
+	evs := make([]event.Event, n)
+	for i := range evs {
+		evs[i] = event.Event{Stream: fmt.Sprintf("twin/%d", (seed+i)%1000), Type: "telemetry", Payload: payload}
+	}
+	return evs
+}
+
+// BenchmarkAppend measures durable appends (real fdatasync) of events with
+// 100-byte payloads; one op is one event.
+func BenchmarkAppend(b *testing.B) {
+	for _, batch := range []int{1, 100, 1000} {
+		for _, appenders := range []int{1, 64} {
+			b.Run(fmt.Sprintf("batch=%d/appenders=%d", batch, appenders), func(b *testing.B) {
+				l := mustOpen(b, b.TempDir(), Options{})
+				defer l.Close()
+				batches := make([][]event.Event, appenders)
+				for i := range batches {
+					batches[i] = benchEvents(batch, i)
+				}
+				total := int64((b.N + batch - 1) / batch)
+				var next atomic.Int64
+				b.ReportAllocs()
+				b.SetBytes(int64(EstimateEventSize(&batches[0][0])))
+				b.ResetTimer()
+				start := time.Now()
+				var wg sync.WaitGroup
+				for a := 0; a < appenders; a++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for next.Add(1) <= total {
+							if _, err := l.Append(context.Background(), batches[a]); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					}()
+				}
+				wg.Wait()
+				el := time.Since(start)
+				b.StopTimer()
+				b.ReportMetric(float64(total*int64(batch))/el.Seconds(), "events/s")
+			})
+		}
+	}
+}
+
+// EstimateEventSize is the frame bytes one event takes (back-pointer,
+// length and encoding), for SetBytes.
+func EstimateEventSize(e *event.Event) int {
+	enc, _ := event.Append(nil, e)
+	return 2 + len(enc)
+}
+
+// buildBenchLog writes n events (batches of 1000, without sync) to dir.
+func buildBenchLog(b *testing.B, dir string, n int) {
+	b.Helper()
+	l := mustOpen(b, dir, Options{NoSync: true})
+	for i := 0; i < n; i += 1000 {
+		mustAppend(b, l, benchEvents(min(1000, n-i), i)...)
+	}
+	if err := l.Close(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func benchLogSize() int {
+	if os.Getenv("TWINLOG_BENCH_LARGE") == "1" {
+		return 10_000_000
+	}
+	return 1_000_000
+}
+
+// BenchmarkRead measures sequential read-back; one op is one event.
+func BenchmarkRead(b *testing.B) {
+	const n = 1_000_000
+	dir := b.TempDir()
+	buildBenchLog(b, dir, n)
+	l := mustOpen(b, dir, Options{})
+	defer l.Close()
+	for _, max := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("max=%d", max), func(b *testing.B) {
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			from := uint64(1)
+			for read := 0; read < b.N; {
+				evs, err := l.Read(ctx, from, max)
+				if err != nil {
+					b.Fatal(err)
+				}
+				read += len(evs)
+				from += uint64(len(evs))
+				if from > n {
+					from = 1
+				}
+			}
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+		})
+	}
+}
+
+// BenchmarkOpen measures Open of a pre-built log (page cache warm) of 1M
+// events, or 10M with TWINLOG_BENCH_LARGE=1; one op is one Open+Close.
+func BenchmarkOpen(b *testing.B) {
+	n := benchLogSize()
+	b.Run(fmt.Sprintf("events=%d", n), func(b *testing.B) {
+		dir := b.TempDir()
+		buildBenchLog(b, dir, n)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			l := mustOpen(b, dir, Options{})
+			if h := l.Recovered().Head; h != uint64(n) {
+				b.Fatalf("head %d, want %d", h, n)
+			}
+			l.Close()
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/event")
+	})
+}
