@@ -295,6 +295,8 @@ func (p *parser) begin(n *node, parent scope, parentID, prop, segment string, al
 		return nil, false
 	}
 	ok := true
+	cotypeFailed := false
+	var abstract []string
 	for _, t := range types {
 		name, isClass := classTerm(t, v)
 		if isClass {
@@ -310,23 +312,29 @@ func (p *parser) begin(n *node, parent scope, parentID, prop, segment string, al
 			continue
 		}
 		if abstractClasses[name] {
-			p.addf("abstractSupplementalType", e.id, "@type", tn, "@type %q is abstract", t)
-			ok = false
+			abstract = append(abstract, t)
 			continue
 		}
 		if !p.cotype(e, t, tn) {
-			ok = false
+			ok, cotypeFailed = false, true
 		}
 	}
 	if e.class == "" {
 		if infer != "" && tn == nil {
 			e.class = infer
 		} else if len(types) > 0 {
-			if ok {
-				p.addf("noTypeThatAllows", e.id, "@type", tn, "@type %v names no DTDL class allowed for %q", types, prop)
+			// No material class: the value is not an element of the
+			// property's range, and a required property counts no value.
+			p.addf("badType", parentID, prop, tn, "@type %v names no DTDL class allowed for %q", types, prop)
+			if requiredMember[prop] {
+				p.addf("objectCountBelowMin", parentID, prop, tn, "%q has no valid value", prop)
 			}
 			return nil, false
 		}
+	}
+	for _, t := range abstract {
+		p.addf("abstractSupplementalType", e.id, "@type", tn, "@type %q is abstract", t)
+		ok = false
 	}
 	if !contains(allowed, e.class) {
 		p.addf("badType", e.id, "@type", tn, "a %s is not allowed in %q", e.class, prop)
@@ -336,8 +344,14 @@ func (p *parser) begin(n *node, parent scope, parentID, prop, segment string, al
 		p.addf("badType", e.id, "@type", tn, "%s is not defined in DTDL v%d", e.class, v)
 		return nil, false
 	}
-	if !ok {
-		return nil, false
+	// undefinedProp reports a property no type of the element defines; the
+	// parser adds that no @type allows it unless a co-type was itself wrong.
+	undefinedProp := func(code, k string, val *node, format string) {
+		p.addf(code, e.id, k, val, format, k, e.class)
+		if !cotypeFailed {
+			p.addf("noTypeThatAllows", e.id, k, val, "no @type of %s allows property %q", e.id, k)
+		}
+		ok = false
 	}
 	// Keys.
 	allowedProps := classProps[e.class]
@@ -361,7 +375,7 @@ func (p *parser) begin(n *node, parent scope, parentID, prop, segment string, al
 		if t, isProp := propertyDTMITerm(k, v); isProp {
 			term, viaDTMI = t, true
 		}
-		if dtdlTerms[term] {
+		if p.isPropertyTerm(term, e.s) {
 			if contains(allowedProps, term) || term == "displayName" || term == "description" || term == "comment" || p.cotypeAllowsProp(e, term) {
 				if m.val.kind == jArray && len(m.val.arr) == 0 {
 					continue // an empty list is no value
@@ -374,41 +388,76 @@ func (p *parser) begin(n *node, parent scope, parentID, prop, segment string, al
 				e.props[term] = m.val
 				continue
 			}
-			if !viaDTMI || true {
-				if p.tolerateProperty(e, false) {
-					continue
-				}
-				p.addf("propertyIrrelevantDtmiOrTerm", e.id, k, m.val, "property %q is not allowed on a %s", k, e.class)
-				ok = false
+			if p.tolerateProperty(e, false) {
 				continue
 			}
+			undefinedProp("propertyIrrelevantDtmiOrTerm", k, m.val, "property %q is not allowed on a %s")
+			continue
+		}
+		_ = viaDTMI
+		if isNonPropertyTerm(k, v) {
+			if !p.tolerateProperty(e, false) {
+				undefinedProp("propertyIrrelevantDtmiOrTerm", k, m.val, "%q names a DTDL type, not a property of a %s")
+			}
+			continue
 		}
 		switch {
 		case strings.HasPrefix(k, "dtmi:"):
 			if _, valid := ParseDTMI(k); !valid {
 				if v == 3 || !p.tolerateProperty(e, true) {
-					p.addf("propertyInvalidDtmi", e.id, k, m.val, "property %q is not a valid DTMI", k)
-					ok = false
+					undefinedProp("propertyInvalidDtmi", k, m.val, "property %q is not a valid DTMI (on a %s)")
 				}
 				continue
 			}
 			if !p.tolerateProperty(e, false) {
-				p.addf("propertyUndefinedTerm", e.id, k, m.val, "property %q is not defined for a %s", k, e.class)
-				ok = false
+				undefinedProp("propertyUndefinedTerm", k, m.val, "property %q is not defined for a %s")
 			}
 		case strings.Contains(k, ":"):
 			if v == 3 || !p.tolerateProperty(e, true) {
-				p.addf("propertyNotDtmiNorTerm", e.id, k, m.val, "property %q is neither a DTMI nor a term", k)
-				ok = false
+				undefinedProp("propertyNotDtmiNorTerm", k, m.val, "property %q is neither a DTMI nor a term (on a %s)")
 			}
 		default:
 			if !p.tolerateProperty(e, false) {
-				p.addf("propertyUndefinedTerm", e.id, k, m.val, "property %q is not defined for a %s", k, e.class)
-				ok = false
+				undefinedProp("propertyUndefinedTerm", k, m.val, "property %q is not defined for a %s")
 			}
 		}
 	}
 	return e, ok
+}
+
+// requiredMember lists the properties whose value is required, so that a
+// value of the wrong type leaves them below their minimum count.
+var requiredMember = map[string]bool{"schema": true, "elementSchema": true, "mapKey": true, "mapValue": true}
+
+// extensionTerms maps property terms that only an extension context
+// defines in DTDL v3 to that extension.
+var extensionTerms = map[string]uint32{
+	"unit": extQuantitative, "baseUnit": extQuantitative, "topUnit": extQuantitative, "bottomUnit": extQuantitative,
+	"prefix": extQuantitative, "annotates": extAnnotation, "overrides": extOverriding,
+}
+
+// isPropertyTerm reports whether term is a property term defined in scope.
+func (p *parser) isPropertyTerm(term string, s scope) bool {
+	if !dtdlTerms[term] {
+		return false
+	}
+	if ext, isExt := extensionTerms[term]; isExt {
+		if s.version == 2 {
+			return term != "annotates" && term != "overrides"
+		}
+		return s.has(ext)
+	}
+	return true
+}
+
+// isNonPropertyTerm reports whether k is a DTDL term or DTMI that names a
+// class or a schema rather than a property.
+func isNonPropertyTerm(k string, v int) bool {
+	if name, isClass := classTerm(k, v); isClass || abstractClasses[name] {
+		return true
+	}
+	_, isSchema := primitiveTerm(k, v)
+	return isSchema
 }
 
 // tolerateProperty reports whether an undefined property is accepted on e:
