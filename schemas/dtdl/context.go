@@ -35,6 +35,7 @@ const (
 	extMQTT
 	extIoTCentral
 	extRequirement
+	extLayering
 	extUndefined // some context the parser does not know
 )
 
@@ -66,7 +67,9 @@ var knownExtensionContext = map[string]struct {
 	"dtmi:dtdl:extension:mqtt;2":          {extMQTT, 3},
 	"dtmi:dtdl:extension:mqtt;3":          {extMQTT, 3},
 	"dtmi:dtdl:extension:requirement;1":   {extRequirement, 3},
-	"dtmi:iotcentral:context;2":           {extIoTCentral, 2},
+	// Layering serves both versions (version 0: any).
+	"dtmi:dtdl:extension:layering;1": {extLayering, 0},
+	"dtmi:iotcentral:context;2":      {extIoTCentral, 2},
 }
 
 // v2Ranges lists the properties of DTDL v3 elements whose values may be
@@ -170,7 +173,7 @@ func (p *parser) processContext(n *node, parent scope, top bool, elemID string, 
 			if ver == 0 {
 				ver = parent.version
 			}
-			if ver != 0 && k.version != ver {
+			if ver != 0 && k.version != 0 && k.version != ver {
 				p.addf("invalidContextSpecifierForVersion", elemID, "@context", it, "context %q cannot be used in DTDL v%d", v, ver)
 				ok = false
 				continue

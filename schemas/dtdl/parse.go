@@ -256,6 +256,9 @@ func (p *parser) begin(n *node, parent scope, parentID, prop, segment string, al
 				p.addf("reservedId", e.id, "@id", idn, "@id %q uses a reserved segment (leading underscore)", e.id)
 			} else {
 				p.addf("invalidId", parentID, "@id", idn, "@id %q is not a valid DTDL v%d DTMI", e.id, v)
+				if base, frag, hasFrag := strings.Cut(e.id, "#"); hasFrag && frag != "" && e.s.has(extLayering) && validUserDTMI(base, v) {
+					p.checkLayer(n, base, frag, parentID, prop)
+				}
 			}
 			return nil, false
 		}
@@ -425,6 +428,64 @@ func (p *parser) begin(n *node, parent scope, parentID, prop, segment string, al
 	return e, ok
 }
 
+// isLayer reports whether an element node is co-typed Layer.
+func isLayer(n *node) bool {
+	for _, t := range values(n.get("@type")) {
+		if t.kind == jString && (t.str == "Layer" || strings.HasPrefix(t.str, "dtmi:dtdl:extension:layering:v1:Layer")) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkLayer reports the layering problems of an element whose @id has a
+// fragment. Layers are not merged: such an identifier is refused, but the
+// nesting rules are still checked so that every problem is reported. A
+// fragment is only allowed on a Layer; a layer may not nest under a base
+// element, nor hold base elements or elements of another layer.
+func (p *parser) checkLayer(n *node, base, frag, parentID, prop string) {
+	if !isLayer(n) {
+		p.addf("disallowedIdFragment", base, "@id", n, "@id %s#%s has a fragment but the element is not a Layer", base, frag)
+		return
+	}
+	if parentID != "" {
+		p.addf("mismatchedLayers", parentID, prop, n, "layer %s#%s is nested in a base element", base, frag)
+	}
+	var walk func(x *node, top string, depth int)
+	walk = func(x *node, top string, depth int) {
+		if depth > maxSchemaNesting {
+			return
+		}
+		for _, m := range x.obj {
+			if strings.HasPrefix(m.key, "@") {
+				continue
+			}
+			key := top
+			if key == "" {
+				key = m.key
+			}
+			for _, c := range values(m.val) {
+				if c.kind != jObject {
+					continue
+				}
+				if id := c.get("@id"); id != nil && id.kind == jString {
+					cb, cf, hasFrag := strings.Cut(id.str, "#")
+					switch {
+					case !hasFrag:
+						p.addf("mismatchedLayers", base, key, c, "base element %s is nested in layer %s", id.str, frag)
+					case !isLayer(c):
+						p.addf("disallowedIdFragment", cb, "@id", c, "@id %s has a fragment but the element is not a Layer", id.str)
+					case cf != frag:
+						p.addf("mismatchedLayers", base, key, c, "layer %s is nested in layer %s", id.str, frag)
+					}
+				}
+				walk(c, key, depth+1)
+			}
+		}
+	}
+	walk(n, "", 0)
+}
+
 // requiredMember lists the properties whose value is required, so that a
 // value of the wrong type leaves them below their minimum count.
 var requiredMember = map[string]bool{"schema": true, "elementSchema": true, "mapKey": true, "mapValue": true}
@@ -538,6 +599,11 @@ func (p *parser) cotype(e *elem, t string, tn *node) bool {
 		}
 	case "ValueAnnotation":
 		if e.s.has(extAnnotation) {
+			e.cotypes = append(e.cotypes, t)
+			return true
+		}
+	case "Layer":
+		if e.s.has(extLayering) {
 			e.cotypes = append(e.cotypes, t)
 			return true
 		}
