@@ -13,7 +13,7 @@
 // inherited ones included, with the DTMI of the interface that declared them.
 // Problems are reported as [Diagnostic] values whose Code is named like the
 // ValidationID of the reference DTDL parser (invalidId, duplicateDefinition,
-// recursiveStructure, ...), wrapped in a *[ValidationError].
+// recursiveStructureWide, ...), wrapped in a *[ValidationError].
 //
 // A [Registry] holds a consistent set of resolved interfaces. It is
 // immutable: Add, Remove and Decommission return a new Registry and leave the

@@ -145,7 +145,9 @@ func (p *parser) parseContent(n *node, s scope, parentID string) *Content {
 	case "Component":
 		c.Kind = KindComponent
 	}
-	p.register(e, e.class, c)
+	if !p.register(e, e.class, c) && !e.autoID {
+		return nil // a second definition of the same element
+	}
 	if c.Name, ok = p.name(e); !ok {
 		return nil
 	}
@@ -390,7 +392,7 @@ func (p *parser) schemaValue(ownerID string, s scope, prop string, x *node, noAr
 		return ref
 	case jObject:
 		if depth > maxSchemaNesting {
-			p.addf("excessiveDepth", ownerID, prop, x, "schemas nest deeper than %d", maxSchemaNesting)
+			p.addf("excessiveDepthWide", ownerID, prop, x, "schemas nest deeper than %d", maxSchemaNesting)
 			return nil
 		}
 		sch := p.parseComplexSchema(x, s, ownerID, prop, "", depth+1)

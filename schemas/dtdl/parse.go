@@ -675,15 +675,20 @@ func autoID(parent, prop, segment string) string {
 	return id
 }
 
-// register records an identified element, reporting duplicates.
-func (p *parser) register(e *elem, class string, obj any) {
+// register records an identified element, reporting duplicates, and
+// reports whether it was new. Generated identifiers collide only when
+// sibling names do, which the name-uniqueness checks report instead.
+func (p *parser) register(e *elem, class string, obj any) bool {
 	if prev, dup := p.elements[e.id]; dup {
-		p.addf("duplicateDefinition", e.id, "@id", e.n, "%s is defined more than once (also in %s)", e.id, p.docName(prev.doc))
-		return
+		if !e.autoID {
+			p.addf("duplicateDefinition", e.id, "@id", e.n, "%s is defined more than once (also in %s)", e.id, p.docName(prev.doc))
+		}
+		return false
 	}
 	el := &element{id: e.id, class: class, doc: p.doc, line: e.n.line, version: e.s.version, obj: obj, root: p.root}
 	p.elements[e.id] = el
 	p.order = append(p.order, el)
+	return true
 }
 
 func (p *parser) docName(i int) string {

@@ -139,7 +139,7 @@ func (p *parser) resolve(existing map[string]*Interface) {
 	visit = func(itf *Interface, depth int) bool {
 		switch state[itf] {
 		case 1:
-			p.addf("recursiveStructure", itf.ID, "extends", nil, "%s extends itself", itf.ID)
+			p.addf("recursiveStructureNarrow", itf.ID, "extends", nil, "%s extends itself", itf.ID)
 			return false
 		case 2:
 			return true
@@ -198,7 +198,7 @@ func (p *parser) resolve(existing map[string]*Interface) {
 				continue
 			}
 			if state[ci] == 1 || ci == itf {
-				p.addf("recursiveStructure", c.ID, "schema", nil, "component %s refers back to %s", c.Name, itf.ID)
+				p.addf("recursiveStructureNarrow", c.ID, "schema", nil, "component %s refers back to %s", c.Name, itf.ID)
 				ok = false
 				continue
 			}
@@ -227,22 +227,22 @@ func (p *parser) resolve(existing map[string]*Interface) {
 	}
 }
 
-// schemaDepth walks a schema graph and returns "recursiveStructure" on a
-// cycle or "excessiveDepth" when a chain of elementSchema/schema links from
+// schemaDepth walks a schema graph and returns "recursiveStructureWide" on
+// a cycle or "excessiveDepthWide" when a chain of elementSchema/schema links from
 // the root is longer than max, else "".
 func schemaDepth(s *Schema, depth, max int, path []*Schema) string {
 	if s == nil {
 		return ""
 	}
 	if depth > max {
-		return "excessiveDepth"
+		return "excessiveDepthWide"
 	}
 	if !s.Kind.IsComplex() {
 		return ""
 	}
 	for _, q := range path {
 		if q == s {
-			return "recursiveStructure"
+			return "recursiveStructureWide"
 		}
 	}
 	path = append(path, s)
@@ -279,7 +279,7 @@ func (p *parser) flatten(itf *Interface) bool {
 		}
 	}
 	if depth > maxExtendsDepth {
-		p.addf("excessiveDepth", itf.ID, "extends", nil, "extends nests %d levels; at most %d are allowed", depth, maxExtendsDepth)
+		p.addf("excessiveDepthNarrow", itf.ID, "extends", nil, "extends nests %d levels; at most %d are allowed", depth, maxExtendsDepth)
 		return false
 	}
 	if itf.Version == 3 && len(anc) > maxExtendsV3 {
