@@ -107,6 +107,7 @@ func (p *parser) processContext(n *node, parent scope, top bool, elemID string, 
 				p.addf("localContextNotLast", elemID, "@context", it, "a local context definition must be the last element of @context")
 			}
 			p.addf("disallowedLocalContext", elemID, "@context", it, "local term definitions in @context are not supported")
+			p.checkLocalTerms(it, elemID)
 			ok = false
 			continue
 		}
@@ -165,6 +166,7 @@ func (p *parser) processContext(n *node, parent scope, top bool, elemID string, 
 		}
 		if d.MajorVersion == 0 {
 			p.addf("missingContextVersion", elemID, "@context", it, "context %q has no version", v)
+			p.addf("invalidContextSpecifierForVersion", elemID, "@context", it, "context %q is not a valid context specifier without a version", v)
 			ok = false
 			continue
 		}
@@ -204,4 +206,117 @@ func (p *parser) allowUndefined(version int) bool {
 		return false
 	}
 	return version == 2
+}
+
+// localTermChars are the characters a local term may hold besides letters
+// and digits.
+const localTermChars = "@-._~!$&'()*+,;="
+
+// checkLocalTerms reports the problems of each term definition of a local
+// context, which is refused as a whole, so that every problem is known.
+func (p *parser) checkLocalTerms(ctx *node, elemID string) {
+	for _, m := range ctx.obj {
+		term := m.key
+		switch {
+		case term == "":
+			p.add("localTermEmpty", elemID, "@context", m.val, "@context defines an empty term")
+			continue
+		case term == "dtmi":
+			p.add("localTermSchemePrefix", elemID, "@context", m.val, "@context may not define the term dtmi")
+			continue
+		case !validLocalTerm(term):
+			p.addf("localTermInvalid", elemID, "@context", m.val, "@context term %q holds invalid characters", term)
+			continue
+		case reservedTerm(term):
+			p.addf("localTermReserved", elemID, "@context", m.val, "@context term %q is defined by DTDL", term)
+			continue
+		}
+		val := m.val
+		switch val.kind {
+		case jString:
+		case jObject:
+			id := val.get("@id")
+			if id == nil {
+				p.addf("termDefinitionMissingIdProperty", elemID, "@context", val, "definition of term %q has no @id", term)
+				continue
+			}
+			if id.kind != jString {
+				p.addf("termDefinitionIdPropertyNotString", elemID, "@context", id, "@id of term %q must be a string", term)
+				continue
+			}
+			val = id
+		default:
+			p.addf("termDefinitionNotStringOrObject", elemID, "@context", val, "definition of term %q must be a string or an object", term)
+			continue
+		}
+		iri := val.str
+		if strings.HasPrefix(iri, "dtmi:") {
+			if _, ok := ParseDTMI(iri); !ok && !validDTMIPrefix(iri) {
+				p.addf("localTermDefinitionInvalidDtmi", elemID, "@context", val, "term %q maps to the invalid DTMI %q", term, iri)
+			}
+			continue
+		}
+		if !validURI(iri) {
+			p.addf("localTermDefinitionInvalidUri", elemID, "@context", val, "term %q maps to the invalid URI %q", term, iri)
+		}
+	}
+}
+
+func validLocalTerm(t string) bool {
+	if t[0] == '@' {
+		return false
+	}
+	for _, r := range t {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(localTermChars, r)) {
+			return false
+		}
+	}
+	return true
+}
+
+// reservedTerm reports whether the DTDL context or the quantitative types
+// extension defines the term.
+func reservedTerm(t string) bool {
+	if dtdlTerms[t] || abstractClasses[t] || t == "synchronous" || t == "asynchronous" {
+		return true
+	}
+	if _, ok := materialClasses[t]; ok {
+		return true
+	}
+	if _, ok := primitiveSchemaTerms[t]; ok {
+		return true
+	}
+	if _, ok := semanticUnitType[t]; ok {
+		return true
+	}
+	_, ok := unitTypes[t]
+	return ok
+}
+
+// validDTMIPrefix reports whether s is a DTMI prefix such as "dtmi:foo:".
+func validDTMIPrefix(s string) bool {
+	rest := strings.TrimPrefix(s, "dtmi:")
+	if !strings.HasSuffix(rest, ":") || strings.ContainsAny(rest, ";#") {
+		return false
+	}
+	_, ok := ParseDTMI("dtmi:" + rest + "x;1")
+	return ok
+}
+
+// validURI reports whether s is an absolute URI with a hierarchical or
+// opaque part that JSON-LD accepts as an IRI.
+func validURI(s string) bool {
+	scheme, rest, ok := strings.Cut(s, ":")
+	if !ok || scheme == "" || rest == "" {
+		return false
+	}
+	for i, r := range scheme {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && (r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.')) {
+			return false
+		}
+	}
+	if scheme == "http" || scheme == "https" {
+		return strings.HasPrefix(rest, "//")
+	}
+	return !strings.ContainsAny(s, " <>\"{}|^`")
 }

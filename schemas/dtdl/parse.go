@@ -117,7 +117,15 @@ func (p *parser) parseDocument(i int) {
 
 // parseTop parses one top-level element, which must be an Interface.
 func (p *parser) parseTop(n *node) {
-	if n.get("@graph") != nil {
+	if g := n.get("@graph"); g != nil {
+		// Without a top-level @context, the graph is reported only when it
+		// is a single node bringing its own context.
+		if n.get("@context") == nil {
+			p.add("missingContext", "", "@context", n, "a top-level element must have @context")
+			if g.kind != jObject || g.get("@context") == nil {
+				return
+			}
+		}
 		p.add("topLevelGraphDisallowed", "", "@graph", n, "@graph is not allowed in a DTDL model")
 		return
 	}
