@@ -159,7 +159,7 @@ func (p *parser) parseContent(n *node, s scope, parentID string) *Content {
 		return nil
 	}
 	if e.semantic != "" && c.Kind != KindProperty && c.Kind != KindTelemetry && !(c.Kind == KindRelationship && e.s.version == 2) {
-		p.addf("invalidCotype", e.id, "@type", n.get("@type"), "semantic type %s is not allowed on a %s", e.semantic, e.class)
+		p.invalidSemantic(e, "semantic type %s is not allowed on a %s", e.semantic, e.class)
 		return nil
 	}
 	if contains(e.cotypes, "Historized") && c.Kind != KindProperty && c.Kind != KindTelemetry {
@@ -444,7 +444,7 @@ func (p *parser) parseComplexSchema(n *node, s scope, parentID, prop, segment st
 		sch.Types = append(sch.Types, strings.TrimPrefix(c, "?"))
 	}
 	if e.semantic != "" {
-		p.addf("invalidCotype", e.id, "@type", n.get("@type"), "semantic type %s is not allowed on a %s", e.semantic, e.class)
+		p.invalidSemantic(e, "semantic type %s is not allowed on a %s", e.semantic, e.class)
 		return nil
 	}
 	p.register(e, e.class, sch)
@@ -671,7 +671,7 @@ func (p *parser) parseField(n *node, s scope, parentID, prop, segment, class str
 		return nil
 	}
 	if e.semantic != "" && e.s.version == 2 {
-		p.addf("invalidCotype", e.id, "@type", n.get("@type"), "semantic types are not allowed on a %s in DTDL v2", class)
+		p.invalidSemantic(e, "semantic types are not allowed on a %s in DTDL v2", class)
 		return nil
 	}
 	x := e.props["schema"]
@@ -728,4 +728,13 @@ func (p *parser) numericForSemantic(e *elem, s *Schema) bool {
 	}
 	p.addf("notRequiredType", e.id, "schema", e.props["schema"], "a %s with semantic type %s requires a numeric schema, not %s", e.class, e.semantic, s.Kind)
 	return false
+}
+
+// invalidSemantic reports a semantic type on an element that may not have
+// one; the unit the semantic type brought is then allowed by no type.
+func (p *parser) invalidSemantic(e *elem, format string, args ...any) {
+	p.addf("invalidCotype", e.id, "@type", e.n.get("@type"), format, args...)
+	if u := e.props["unit"]; u != nil {
+		p.addf("noTypeThatAllows", e.id, "unit", u, "no @type of %s allows property unit", e.id)
+	}
 }
