@@ -21,7 +21,7 @@ func (s *Service) GetTwin(ctx context.Context, id string) ([]byte, string, error
 	if !ok {
 		return nil, "", twinNotFound(id)
 	}
-	return t.AppendJSON(make([]byte, 0, 512)), t.ETag(), nil
+	return t.AppendJSON(make([]byte, 0, t.JSONSize())), t.ETag(), nil
 }
 
 // PutTwin creates or replaces a twin (ADT DigitalTwins_Add). The body is
@@ -75,7 +75,7 @@ func (s *Service) PutTwin(ctx context.Context, actor, id string, body []byte, co
 		return nil, "", err
 	}
 	t := twingraph.NewTwin(&st, res.Appended.First, res.Appended.Time)
-	return t.AppendJSON(make([]byte, 0, 512)), t.ETag(), nil
+	return t.AppendJSON(make([]byte, 0, t.JSONSize())), t.ETag(), nil
 }
 
 // twinState validates a PUT body against the model and returns the state

@@ -90,14 +90,7 @@ type Graph struct {
 	pos           uint64
 	names         map[string]string // interned relationship names
 
-	cur atomic.Pointer[view]
-}
-
-type view struct {
-	db            *memdb.MemDB
-	reg           *dtdl.Registry
-	pos           uint64
-	modelsVersion uint64
+	cur atomic.Pointer[Snapshot]
 }
 
 // New returns an empty graph at position 0.
@@ -114,7 +107,9 @@ func New(opts Options) *Graph {
 }
 
 func (g *Graph) publish() {
-	g.cur.Store(&view{db: g.db.Snapshot(), reg: g.reg, pos: g.pos, modelsVersion: g.modelsVersion})
+	// A read transaction of memdb only reads immutable trees, so one can
+	// serve any number of goroutines.
+	g.cur.Store(&Snapshot{txn: g.db.Snapshot().Txn(false), reg: g.reg, pos: g.pos, modelsVersion: g.modelsVersion})
 }
 
 // Position returns the position of the last applied event.

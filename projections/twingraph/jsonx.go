@@ -198,7 +198,65 @@ const TimeLayout = "2006-01-02T15:04:05.0000000Z"
 
 // AppendTime appends the metadata form of the Unix-nanosecond time t.
 func AppendTime(dst []byte, t int64) []byte {
-	return time.Unix(0, t).UTC().AppendFormat(dst, TimeLayout)
+	secs, nanos := t/1e9, t%1e9
+	if nanos < 0 {
+		secs, nanos = secs-1, nanos+1e9
+	}
+	days, rem := secs/86400, secs%86400
+	if rem < 0 {
+		days, rem = days-1, rem+86400
+	}
+	y, m, d := civil(days)
+	if y < 0 || y > 9999 {
+		return time.Unix(0, t).UTC().AppendFormat(dst, TimeLayout)
+	}
+	var b [28]byte
+	put := func(i, n, v int) {
+		for j := i + n - 1; j >= i; j-- {
+			b[j] = byte('0' + v%10)
+			v /= 10
+		}
+	}
+	put(0, 4, int(y))
+	b[4] = '-'
+	put(5, 2, m)
+	b[7] = '-'
+	put(8, 2, d)
+	b[10] = 'T'
+	put(11, 2, int(rem/3600))
+	b[13] = ':'
+	put(14, 2, int(rem/60%60))
+	b[16] = ':'
+	put(17, 2, int(rem%60))
+	b[19] = '.'
+	put(20, 7, int(nanos/100))
+	b[27] = 'Z'
+	return append(dst, b[:]...)
+}
+
+// civil converts days since 1970-01-01 to a proleptic Gregorian date
+// (Howard Hinnant's algorithm).
+func civil(days int64) (y int64, m, d int) {
+	z := days + 719468
+	era := z / 146097
+	if z < 0 && z%146097 != 0 {
+		era--
+	}
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	y = yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d = int(doy - (153*mp+2)/5 + 1)
+	if mp < 10 {
+		m = int(mp + 3)
+	} else {
+		m = int(mp - 9)
+	}
+	if m <= 2 {
+		y++
+	}
+	return y, m, d
 }
 
 // FormatTime returns the metadata form of the Unix-nanosecond time t.
@@ -209,25 +267,38 @@ func FormatTime(t int64) string { return string(AppendTime(nil, t)) }
 // from the position, so a replay of the log yields the same tags, and two
 // states never share one.
 func ETag(pos uint64) string {
-	return string(AppendETag(nil, pos))
+	var b [48]byte
+	return string(AppendETag(b[:0], pos))
 }
 
 // AppendETag appends ETag(pos).
 func AppendETag(dst []byte, pos uint64) []byte {
+	dst = append(dst, 'W', '/', '"')
+	dst = appendUUID(dst, pos)
+	return append(dst, '"')
+}
+
+// appendETagJSON appends ETag(pos) as a JSON string.
+func appendETagJSON(dst []byte, pos uint64) []byte {
+	dst = append(dst, `"W/\"`...)
+	dst = appendUUID(dst, pos)
+	return append(dst, `\""`...)
+}
+
+func appendUUID(dst []byte, pos uint64) []byte {
 	a, b := mix(pos), mix(pos^0x9e3779b97f4a7c15)
 	var u [16]byte
 	for i := range 8 {
 		u[i] = byte(a >> (56 - 8*i))
 		u[8+i] = byte(b >> (56 - 8*i))
 	}
-	dst = append(dst, 'W', '/', '"')
 	for i, c := range u {
 		if i == 4 || i == 6 || i == 8 || i == 10 {
 			dst = append(dst, '-')
 		}
 		dst = append(dst, hexDigits[c>>4], hexDigits[c&0xf])
 	}
-	return append(dst, '"')
+	return dst
 }
 
 // mix is the splitmix64 finalizer: a bijection, so distinct positions give

@@ -9,8 +9,9 @@ import (
 )
 
 // Snapshot is a consistent, read-only view of the graph at one position.
-// It is cheap to take (O(1)) and safe for use by one goroutine; take one per
-// request. Objects it returns are immutable and must not be modified.
+// Taking one costs nothing (the graph publishes one per applied batch), and
+// it is safe for concurrent use. Objects it returns are immutable and must
+// not be modified.
 type Snapshot struct {
 	txn           *memdb.Txn
 	reg           *dtdl.Registry
@@ -20,8 +21,7 @@ type Snapshot struct {
 
 // Snapshot returns a view of the graph as of the last applied batch.
 func (g *Graph) Snapshot() *Snapshot {
-	v := g.cur.Load()
-	return &Snapshot{txn: v.db.Txn(false), reg: v.reg, pos: v.pos, modelsVersion: v.modelsVersion}
+	return g.cur.Load()
 }
 
 // Position returns the log position the snapshot reflects.

@@ -78,7 +78,7 @@ func (t *Twin) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"$dtId":`...)
 	dst = AppendString(dst, t.ID)
 	dst = append(dst, `,"$etag":`...)
-	dst = AppendString(dst, t.ETag())
+	dst = appendETagJSON(dst, t.ETagPos)
 	for i := range t.Props {
 		p := &t.Props[i]
 		dst = append(dst, ',')
@@ -275,7 +275,7 @@ func (r *Relationship) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"$relationshipId":`...)
 	dst = AppendString(dst, r.ID)
 	dst = append(dst, `,"$etag":`...)
-	dst = AppendString(dst, r.ETag())
+	dst = appendETagJSON(dst, r.ETagPos)
 	dst = append(dst, `,"$sourceId":`...)
 	dst = AppendString(dst, r.Source)
 	dst = append(dst, `,"$relationshipName":`...)
@@ -316,4 +316,22 @@ func (r *Relationship) PropsMap() (map[string]any, error) {
 		return mm, nil
 	}
 	return m, nil
+}
+
+// JSONSize estimates the length of the twin's JSON, to size buffers.
+func (t *Twin) JSONSize() int {
+	n := 160 + len(t.ID) + len(t.Model) + t.Section.jsonSize()
+	for i := range t.Components {
+		n += 80 + len(t.Components[i].Name) + t.Components[i].jsonSize()
+	}
+	return n
+}
+
+func (s *Section) jsonSize() int {
+	n := 0
+	for i := range s.Props {
+		p := &s.Props[i]
+		n += 2*len(p.Name) + len(p.Value) + len(p.SourceTime) + 64
+	}
+	return n
 }

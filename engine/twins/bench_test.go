@@ -1,0 +1,117 @@
+package twins_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"testing"
+
+	"github.com/twinlog/twinlog/engine/eventlog"
+	"github.com/twinlog/twinlog/engine/eventlog/filelog"
+	"github.com/twinlog/twinlog/engine/eventlog/memlog"
+	"github.com/twinlog/twinlog/engine/twins"
+)
+
+const benchTwins = 10000
+
+// benchEnv returns a service over log kind ("mem" or "file") with
+// benchTwins rooms.
+func benchEnv(b *testing.B, kind string) *env {
+	var l eventlog.Log
+	switch kind {
+	case "mem":
+		l = memlog.New(memlog.Options{})
+	case "file":
+		fl, err := filelog.Open(b.TempDir(), filelog.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { fl.Close() })
+		l = fl
+	}
+	e := newEnvOn(b, l)
+	data, err := os.ReadFile("../../projections/twingraph/testdata/bench-models.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var docs []json.RawMessage
+	if err := json.Unmarshal(data, &docs); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := e.svc.AddModels(e.ctx, "bench", docs); err != nil {
+		b.Fatal(err)
+	}
+	// Create the rooms concurrently, so group commit batches them.
+	var next atomic.Int64
+	done := make(chan error, 32)
+	for range 32 {
+		go func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= benchTwins {
+					done <- nil
+					return
+				}
+				body := fmt.Sprintf(`{"$metadata":{"$model":"dtmi:bench:Room;1"},"name":"room %d","area":21.5,"capacity":8,"temperature":21.25,"humidity":45.5,"co2":612,"noise":38.5,"occupancy":3,"comfort":0.82,"booked":false}`, i)
+				if _, _, err := e.svc.PutTwin(context.Background(), "bench", "room"+strconv.Itoa(int(i)), []byte(body), twins.Cond{}); err != nil {
+					done <- err
+					return
+				}
+			}
+		}()
+	}
+	for range 32 {
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}
+	return e
+}
+
+// BenchmarkPatchTwin patches one property of random twins from many
+// goroutines through engine.Execute: decide, append (durable), apply.
+func BenchmarkPatchTwin(b *testing.B) {
+	for _, kind := range []string{"mem", "file"} {
+		for _, par := range []int{4, 64} {
+			b.Run(fmt.Sprintf("log=%s/goroutines=%d", kind, par*2), func(b *testing.B) {
+				e := benchEnv(b, kind)
+				b.SetParallelism(par)
+				b.ReportAllocs()
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					r := rand.New(rand.NewPCG(rand.Uint64(), 1))
+					for pb.Next() {
+						id := "room" + strconv.Itoa(r.IntN(benchTwins))
+						patch := `[{"op":"replace","path":"/temperature","value":` + strconv.Itoa(15+r.IntN(15)) + `}]`
+						if _, err := e.svc.PatchTwin(context.Background(), "bench", id, []byte(patch), twins.Cond{}); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "patches/s")
+			})
+		}
+	}
+}
+
+// BenchmarkGetTwin reads random twins as ADT JSON.
+func BenchmarkGetTwin(b *testing.B) {
+	e := benchEnv(b, "mem")
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		r := rand.New(rand.NewPCG(rand.Uint64(), 2))
+		for pb.Next() {
+			if _, _, err := e.svc.GetTwin(context.Background(), "room"+strconv.Itoa(r.IntN(benchTwins))); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reads/s")
+}
