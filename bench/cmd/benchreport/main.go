@@ -12,8 +12,11 @@ import (
 	"os/exec"
 	"os/signal"
 	"strings"
+	"time"
 
 	"github.com/twinlog/twinlog/bench"
+	"github.com/twinlog/twinlog/bench/stdgraph"
+	"github.com/twinlog/twinlog/bench/twinload"
 )
 
 func main() {
@@ -30,6 +33,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	out := fs.String("out", "bench/RESULTS.md", "file to write")
 	only := fs.String("only", "", "run only suites whose package contains this")
 	count := fs.Int("count", 1, "go test -count")
+	buildings := fs.Int("buildings", 1000, "standard graph size for the twin workload (1000 = 1,011,000 twins)")
+	phase := fs.Duration("phase", 10*time.Second, "length of each measured phase of the twin workload")
+	pg := fs.String("postgres", envOr("TWINLOG_BENCH_PG", "postgres://postgres@127.0.0.1:5432/test"), "PostgreSQL baseline (empty to skip)")
+	skipGo := fs.Bool("skip-go", false, "skip the Go benchmark suites")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -39,6 +46,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		"the machines are shared and noisy, so compare ratios within a run rather than single timings across runs.\n\n")
 	fmt.Fprintf(&doc, "- CPU: %s (%d cores)\n- Memory: %.1f GiB\n- Go: %s\n- Commit: %s\n- Date: %s\n\n", m.CPU, m.Cores, m.MemGiB, m.Go, m.Commit, m.Date)
 	for _, s := range bench.Suites {
+		if *skipGo {
+			break
+		}
 		if *only != "" && !strings.Contains(s.Package, *only) {
 			continue
 		}
@@ -59,9 +69,31 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		bench.Markdown(&doc, s, bench.ParseBench(&buf))
 	}
+	if *only == "" || strings.Contains("twinload", *only) {
+		fmt.Fprintf(stdout, "== twin workload (bench/twinload), %d buildings\n", *buildings)
+		cfg := twinload.Config{
+			Graph:    stdgraph.Config{Buildings: *buildings},
+			Duration: *phase,
+			Postgres: *pg,
+			Progress: stdout,
+		}
+		res, err := twinload.Run(ctx, cfg)
+		if err != nil {
+			fmt.Fprintf(&doc, "## Twin graph and REST API workload\n\nrun failed: %v\n\n", err)
+		} else {
+			twinload.Markdown(&doc, cfg, res)
+		}
+	}
 	if err := os.WriteFile(*out, doc.Bytes(), 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s\n", *out)
 	return nil
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
 }

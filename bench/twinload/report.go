@@ -1,0 +1,46 @@
+package twinload
+
+import (
+	"fmt"
+	"io"
+)
+
+// Markdown writes a run's results as a RESULTS.md section, with the targets
+// beside the figures and PostgreSQL as a ratio.
+func Markdown(w io.Writer, cfg Config, r *Result) {
+	cfg.defaults()
+	fmt.Fprintf(w, "## Twin graph and REST API workload (bench/twinload)\n\n")
+	fmt.Fprintf(w, "Standard graph: %d twins, %d relationships, loaded through the twin service (durable group commit, %d workers). "+
+		"HTTP phases: %d connections over loopback for %s each, load generator in the same process. "+
+		"PostgreSQL 15 baseline: twins as JSONB rows (primary key on id), %d connections, synchronous_commit on, same machine, same run.\n\n",
+		r.Twins, r.Relationships, cfg.LoadWorkers, cfg.Conns, cfg.Duration, cfg.Conns)
+	fmt.Fprintf(w, "| figure | twinlog | PostgreSQL | twinlog / PostgreSQL | target |\n|---|---:|---:|---:|---|\n")
+	ratio := func(a, b float64) string {
+		if b == 0 {
+			return ""
+		}
+		return fmt.Sprintf("%.2f×", a/b)
+	}
+	pgLoad := ""
+	if r.PGLoadSeconds > 0 {
+		pgLoad = fmt.Sprintf("%.1f s (COPY)", r.PGLoadSeconds)
+	}
+	fmt.Fprintf(w, "| load of the graph | %.1f s (%.0f objects/s) | %s | | |\n", r.LoadSeconds,
+		float64(r.Twins+r.Relationships)/r.LoadSeconds, pgLoad)
+	for _, op := range []struct{ name, target string }{{"GET", ">= 60,000/s"}, {"PATCH", ">= 30,000/s"}} {
+		h, p := r.HTTP[op.name], r.PG[op.name]
+		pgCell := ""
+		if p.Ops > 0 {
+			pgCell = fmt.Sprintf("%.0f/s (p99 %.0f µs)", p.OpsPerSec, p.P99us)
+		}
+		fmt.Fprintf(w, "| %s twin, %d conns | %.0f/s (p99 %.0f µs, %d errors) | %s | %s | %s |\n", op.name, cfg.Conns,
+			h.OpsPerSec, h.P99us, h.Errors, pgCell, ratio(h.OpsPerSec, p.OpsPerSec), op.target)
+	}
+	fmt.Fprintf(w, "| RSS after load (incl. load generator) | %d MiB | | | < 2 GiB at full size |\n", r.RSSBytes>>20)
+	fmt.Fprintf(w, "| Go heap in use after load | %d MiB | | | |\n", r.HeapBytes>>20)
+	fmt.Fprintf(w, "| restart (open + replay) | %.2f s | | | < 10 s at full size |\n", r.RestartSeconds)
+	if r.PGError != "" {
+		fmt.Fprintf(w, "\nPostgreSQL baseline not run: %s\n", r.PGError)
+	}
+	fmt.Fprintln(w)
+}

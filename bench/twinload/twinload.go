@@ -1,0 +1,394 @@
+// Package twinload is the whole-system workload for the twin graph and its
+// REST API: it loads the standard benchmark graph into a node, drives twin
+// GETs and PATCHes over loopback HTTP from many connections, measures memory
+// and restart time, and runs the same reads and writes against PostgreSQL
+// (twins as JSONB rows) in the same run for a side-by-side ratio.
+package twinload
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/twinlog/twinlog/bench/stdgraph"
+	"github.com/twinlog/twinlog/engine/node"
+	"github.com/twinlog/twinlog/engine/twins"
+)
+
+// Config sizes a run. Zero values mean the documented defaults.
+type Config struct {
+	// Graph is the graph to load. Default: the full standard graph.
+	Graph stdgraph.Config
+	// Conns is the number of concurrent HTTP connections (and PostgreSQL
+	// connections). Default 64.
+	Conns int
+	// Duration is the length of each measured phase. Default 10 s.
+	Duration time.Duration
+	// LoadWorkers load the graph concurrently. Default 64.
+	LoadWorkers int
+	// DataDir holds the node's data. Default: a temporary directory,
+	// removed afterwards.
+	DataDir string
+	// Postgres is a connection string for the baseline; empty skips it.
+	Postgres string
+	// Progress receives progress lines. Default io.Discard.
+	Progress io.Writer
+}
+
+// Phase is one measured load phase.
+type Phase struct {
+	Ops       int64
+	OpsPerSec float64
+	P50us     float64
+	P99us     float64
+	Errors    int64
+}
+
+// Result is what a run measured.
+type Result struct {
+	Twins, Relationships int
+	LoadSeconds          float64
+	HeapBytes, RSSBytes  uint64
+	RestartSeconds       float64
+	HTTP                 map[string]Phase
+	PGLoadSeconds        float64
+	PG                   map[string]Phase
+	PGError              string
+}
+
+func (c *Config) defaults() {
+	if c.Conns == 0 {
+		c.Conns = 64
+	}
+	if c.Duration == 0 {
+		c.Duration = 10 * time.Second
+	}
+	if c.LoadWorkers == 0 {
+		c.LoadWorkers = 64
+	}
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+}
+
+func roomID(g stdgraph.Config, rng *rand.Rand) string {
+	b, f, r := g.Buildings, g.Floors, g.Rooms
+	if b == 0 {
+		b, f, r = 1000, 10, 20
+	}
+	return fmt.Sprintf("building-%d-floor-%d-room-%d", rng.IntN(b), rng.IntN(f), rng.IntN(r))
+}
+
+// Run executes the workload.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	cfg.defaults()
+	res := &Result{Twins: cfg.Graph.Twins(), Relationships: cfg.Graph.Relationships(), HTTP: map[string]Phase{}, PG: map[string]Phase{}}
+	dir := cfg.DataDir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "twinload-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	const token = "twinload"
+	ncfg := node.Config{DataDir: dir, Listen: "127.0.0.1:0", Token: token}
+	n, err := node.Open(ctx, ncfg)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if n != nil {
+			n.Close()
+		}
+	}()
+
+	fmt.Fprintf(cfg.Progress, "loading %d twins and %d relationships\n", res.Twins, res.Relationships)
+	start := time.Now()
+	if err := load(ctx, n.Twins(), cfg); err != nil {
+		return nil, err
+	}
+	res.LoadSeconds = time.Since(start).Seconds()
+	runtime.GC()
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	res.HeapBytes = ms.HeapInuse
+	res.RSSBytes = rss()
+	fmt.Fprintf(cfg.Progress, "loaded in %.1fs; heap %d MiB, RSS %d MiB\n", res.LoadSeconds, res.HeapBytes>>20, res.RSSBytes>>20)
+
+	srvCtx, stopSrv := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- n.Serve(srvCtx) }()
+	url := n.URL()
+	tr := &http.Transport{MaxIdleConns: cfg.Conns, MaxIdleConnsPerHost: cfg.Conns, MaxConnsPerHost: cfg.Conns}
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	do := func(method, path, body string) error {
+		req, _ := http.NewRequestWithContext(ctx, method, url+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode >= 300 {
+			return fmt.Errorf("%s %s: %d", method, path, resp.StatusCode)
+		}
+		return nil
+	}
+	res.HTTP["GET"] = phase(ctx, cfg, "http GET", func(rng *rand.Rand) error {
+		return do("GET", "/digitaltwins/"+roomID(cfg.Graph, rng), "")
+	})
+	res.HTTP["PATCH"] = phase(ctx, cfg, "http PATCH", func(rng *rand.Rand) error {
+		v := strconv.FormatFloat(15+rng.Float64()*15, 'f', 2, 64)
+		return do("PATCH", "/digitaltwins/"+roomID(cfg.Graph, rng), `[{"op":"replace","path":"/temperature","value":`+v+`}]`)
+	})
+	stopSrv()
+	<-served
+	tr.CloseIdleConnections()
+	n = nil
+
+	runtime.GC()
+	start = time.Now()
+	n2, err := node.Open(ctx, ncfg)
+	if err != nil {
+		return nil, fmt.Errorf("restart: %w", err)
+	}
+	res.RestartSeconds = time.Since(start).Seconds()
+	n2.Close()
+	fmt.Fprintf(cfg.Progress, "restart (replay) took %.2fs\n", res.RestartSeconds)
+
+	if cfg.Postgres != "" {
+		if err := runPostgres(ctx, cfg, res); err != nil {
+			res.PGError = err.Error()
+			fmt.Fprintf(cfg.Progress, "postgres baseline skipped: %v\n", err)
+		}
+	}
+	return res, nil
+}
+
+func load(ctx context.Context, svc *twins.Service, cfg Config) error {
+	if _, err := svc.AddModels(ctx, "bench", stdgraph.Models()); err != nil {
+		return fmt.Errorf("add models: %w", err)
+	}
+	type job struct {
+		twin *stdgraph.Twin
+		rel  *stdgraph.Relationship
+	}
+	jobs := make(chan job, 4096)
+	var firstErr atomic.Value
+	var done atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < cfg.LoadWorkers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				var err error
+				if j.twin != nil {
+					props := j.twin.Properties
+					props["$metadata"] = map[string]any{"$model": j.twin.Model}
+					body, _ := json.Marshal(props)
+					_, _, err = svc.PutTwin(ctx, "bench", j.twin.ID, body, twins.Cond{})
+				} else {
+					body, _ := json.Marshal(map[string]any{"$targetId": j.rel.Target, "$relationshipName": j.rel.Name})
+					_, _, err = svc.PutRelationship(ctx, "bench", j.rel.Source, j.rel.ID, body, twins.Cond{})
+				}
+				if err != nil && firstErr.Load() == nil {
+					firstErr.Store(err)
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	total := int64(cfg.Graph.Twins() + cfg.Graph.Relationships())
+	stop := make(chan struct{})
+	go func() {
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		start := time.Now()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				d := done.Load()
+				fmt.Fprintf(cfg.Progress, "  loaded %d/%d objects (%.0f/s)\n", d, total, float64(d)/time.Since(start).Seconds())
+			}
+		}
+	}()
+	// Twins first, then relationships, so every end exists.
+	var rels []stdgraph.Relationship
+	err := stdgraph.Generate(cfg.Graph, func(t stdgraph.Twin) error {
+		jobs <- job{twin: &t}
+		return nil
+	}, func(r stdgraph.Relationship) error {
+		rels = append(rels, r)
+		return nil
+	})
+	close(jobs)
+	wg.Wait()
+	if err == nil {
+		jobs = make(chan job, 4096)
+		for w := 0; w < cfg.LoadWorkers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := range jobs {
+					body, _ := json.Marshal(map[string]any{"$targetId": j.rel.Target, "$relationshipName": j.rel.Name})
+					if _, _, err := svc.PutRelationship(ctx, "bench", j.rel.Source, j.rel.ID, body, twins.Cond{}); err != nil && firstErr.Load() == nil {
+						firstErr.Store(err)
+					}
+					done.Add(1)
+				}
+			}()
+		}
+		for i := range rels {
+			jobs <- job{rel: &rels[i]}
+		}
+		close(jobs)
+		wg.Wait()
+	}
+	close(stop)
+	if err != nil {
+		return err
+	}
+	if e := firstErr.Load(); e != nil {
+		return fmt.Errorf("load: %w", e.(error))
+	}
+	return nil
+}
+
+// phase runs op from cfg.Conns goroutines for cfg.Duration.
+func phase(ctx context.Context, cfg Config, name string, op func(rng *rand.Rand) error) Phase {
+	var ops, errs atomic.Int64
+	lat := make([][]float64, cfg.Conns)
+	deadline := time.Now().Add(cfg.Duration)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < cfg.Conns; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 42))
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				t0 := time.Now()
+				if err := op(rng); err != nil {
+					errs.Add(1)
+					continue
+				}
+				lat[w] = append(lat[w], float64(time.Since(t0).Microseconds()))
+				ops.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start).Seconds()
+	var all []float64
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	sort.Float64s(all)
+	p := Phase{Ops: ops.Load(), Errors: errs.Load(), OpsPerSec: float64(ops.Load()) / el}
+	if len(all) > 0 {
+		p.P50us = all[len(all)/2]
+		p.P99us = all[len(all)*99/100]
+	}
+	fmt.Fprintf(cfg.Progress, "%s: %.0f ops/s, p50 %.0f µs, p99 %.0f µs, %d errors\n", name, p.OpsPerSec, p.P50us, p.P99us, p.Errors)
+	return p
+}
+
+func runPostgres(ctx context.Context, cfg Config, res *Result) error {
+	pcfg, err := pgxpool.ParseConfig(cfg.Postgres)
+	if err != nil {
+		return err
+	}
+	pcfg.MaxConns = int32(cfg.Conns)
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := pool.Ping(ctx); err != nil {
+		return err
+	}
+	for _, q := range []string{
+		`DROP TABLE IF EXISTS twinload_rels, twinload_twins`,
+		`CREATE TABLE twinload_twins (id text PRIMARY KEY, model text NOT NULL, doc jsonb NOT NULL)`,
+		`CREATE TABLE twinload_rels (src text NOT NULL, id text NOT NULL, name text NOT NULL, tgt text NOT NULL, props jsonb, PRIMARY KEY (src, id))`,
+	} {
+		if _, err := pool.Exec(ctx, q); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(cfg.Progress, "postgres: loading\n")
+	start := time.Now()
+	var twinRows, relRows [][]any
+	stdgraph.Generate(cfg.Graph, func(t stdgraph.Twin) error {
+		doc, _ := json.Marshal(t.Properties)
+		twinRows = append(twinRows, []any{t.ID, t.Model, string(doc)})
+		return nil
+	}, func(r stdgraph.Relationship) error {
+		relRows = append(relRows, []any{r.Source, r.ID, r.Name, r.Target, "{}"})
+		return nil
+	})
+	if _, err := pool.CopyFrom(ctx, pgx.Identifier{"twinload_twins"}, []string{"id", "model", "doc"}, pgx.CopyFromRows(twinRows)); err != nil {
+		return err
+	}
+	if _, err := pool.CopyFrom(ctx, pgx.Identifier{"twinload_rels"}, []string{"src", "id", "name", "tgt", "props"}, pgx.CopyFromRows(relRows)); err != nil {
+		return err
+	}
+	for _, q := range []string{
+		`CREATE INDEX ON twinload_twins (model)`,
+		`CREATE INDEX ON twinload_rels (tgt)`,
+		`ANALYZE twinload_twins`, `ANALYZE twinload_rels`,
+	} {
+		if _, err := pool.Exec(ctx, q); err != nil {
+			return err
+		}
+	}
+	res.PGLoadSeconds = time.Since(start).Seconds()
+	twinRows, relRows = nil, nil
+	res.PG["GET"] = phase(ctx, cfg, "postgres GET", func(rng *rand.Rand) error {
+		var doc []byte
+		return pool.QueryRow(ctx, `SELECT doc FROM twinload_twins WHERE id = $1`, roomID(cfg.Graph, rng)).Scan(&doc)
+	})
+	res.PG["PATCH"] = phase(ctx, cfg, "postgres PATCH", func(rng *rand.Rand) error {
+		_, err := pool.Exec(ctx, `UPDATE twinload_twins SET doc = jsonb_set(doc, '{temperature}', to_jsonb($1::float8)) WHERE id = $2`,
+			15+rng.Float64()*15, roomID(cfg.Graph, rng))
+		return err
+	})
+	_, err = pool.Exec(ctx, `DROP TABLE IF EXISTS twinload_rels, twinload_twins`)
+	return err
+}
+
+func rss() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
