@@ -26,6 +26,10 @@ type Options struct {
 	MaxModelsPerCall int
 	// MaxIDBytes bounds twin and relationship ids. Default 1 KiB.
 	MaxIDBytes int
+	// MaxWriteBatch bounds how many concurrent twin patches, to distinct
+	// twins, are decided and appended together as one command. 1 disables
+	// combining. Default 512.
+	MaxWriteBatch int
 	// EnforceWritable refuses writes to properties not declared writable.
 	// ADT accepts writable but does not enforce it. Default false.
 	EnforceWritable bool
@@ -33,7 +37,7 @@ type Options struct {
 
 // Validate reports invalid options.
 func (o *Options) Validate() error {
-	if o.MaxTwinBytes < 0 || o.MaxStringBytes < 0 || o.MaxNameBytes < 0 || o.MaxModelsPerCall < 0 || o.MaxIDBytes < 0 {
+	if o.MaxTwinBytes < 0 || o.MaxStringBytes < 0 || o.MaxNameBytes < 0 || o.MaxModelsPerCall < 0 || o.MaxIDBytes < 0 || o.MaxWriteBatch < 0 {
 		return errors.New("twins: negative limit")
 	}
 	return nil
@@ -51,6 +55,9 @@ func (o *Options) defaults() {
 	}
 	if o.MaxModelsPerCall == 0 {
 		o.MaxModelsPerCall = 250
+	}
+	if o.MaxWriteBatch == 0 {
+		o.MaxWriteBatch = 512
 	}
 	if o.MaxIDBytes == 0 {
 		o.MaxIDBytes = 1 << 10
@@ -70,16 +77,19 @@ type Cond struct {
 // reads from graph snapshots. Reads after an acknowledged write see it.
 // All methods are safe for concurrent use; every error is an *engine.Error.
 type Service struct {
-	eng  *engine.Engine
-	g    *twingraph.Graph
-	opts Options
+	eng    *engine.Engine
+	g      *twingraph.Graph
+	opts   Options
+	writes combiner
 }
 
 // New returns a service writing through eng and reading g, which must be
 // one of eng's projections.
 func New(eng *engine.Engine, g *twingraph.Graph, opts Options) *Service {
 	opts.defaults()
-	return &Service{eng: eng, g: g, opts: opts}
+	s := &Service{eng: eng, g: g, opts: opts}
+	s.writes.eng, s.writes.g, s.writes.max = eng, g, opts.MaxWriteBatch
+	return s
 }
 
 // Graph returns the graph the service reads.

@@ -278,42 +278,40 @@ func (s *Service) patch(ctx context.Context, actor, id, component string, patch 
 		}
 	}
 	var etagPos uint64
-	res, err := s.execute(ctx, func(ctx context.Context) (engine.Decision, error) {
-		snap := s.g.Snapshot()
+	w := &write{stream: twingraph.TwinStream(id)}
+	w.decide = func(snap *twingraph.Snapshot) (*event.Event, eventlog.Expect, error) {
 		cur, ok := snap.Twin(id)
 		if !ok {
-			return engine.Decision{}, twinNotFound(id)
+			return nil, eventlog.Expect{}, twinNotFound(id)
 		}
 		if component != "" {
 			if _, ok := cur.Component(component); !ok {
-				return engine.Decision{}, engine.Errorf(engine.KindNotFound, "ComponentNotFound", "twin %s has no component %s", id, component)
+				return nil, eventlog.Expect{}, engine.Errorf(engine.KindNotFound, "ComponentNotFound", "twin %s has no component %s", id, component)
 			}
 		}
 		if err := checkCond(cond, true, cur.ETag()); err != nil {
-			return engine.Decision{}, err
+			return nil, eventlog.Expect{}, err
 		}
 		p, err := s.patchTwin(snap, cur, ops)
 		if err != nil {
-			return engine.Decision{}, err
+			return nil, eventlog.Expect{}, err
 		}
 		etagPos = cur.ETagPos
 		if p == nil {
-			return engine.Decision{}, nil // nothing changed
+			return nil, eventlog.Expect{}, nil // nothing changed
 		}
-		ev, err := twingraph.NewEvent(twingraph.TwinStream(id), twingraph.TypeTwinPatched, actor, p)
+		ev, err := twingraph.NewEvent(w.stream, twingraph.TypeTwinPatched, actor, p)
 		if err != nil {
-			return engine.Decision{}, err
+			return nil, eventlog.Expect{}, err
 		}
-		return engine.Decision{
-			Events: []event.Event{ev},
-			Expect: []eventlog.Expect{{Stream: twingraph.TwinStream(id), Version: cur.Version}},
-		}, nil
-	})
-	if err != nil {
-		return "", err
+		return &ev, eventlog.Expect{Stream: w.stream, Version: cur.Version}, nil
 	}
-	if res.Appended.First != 0 {
-		etagPos = res.Appended.First
+	s.writes.do(ctx, w)
+	if w.err != nil {
+		return "", w.err
+	}
+	if w.pos != 0 {
+		etagPos = w.pos
 	}
 	return twingraph.ETag(etagPos), nil
 }
