@@ -1,0 +1,298 @@
+package query
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/twinlog/twinlog/engine"
+)
+
+// exec runs a plan over a graph, calling emit for each row that passes.
+type exec struct {
+	ctx     context.Context
+	g       Graph
+	pl      *Plan
+	row     row
+	work    int
+	mem     int64
+	maxMem  int64
+	err     error
+	stopped bool
+}
+
+// checkEvery is how many visited twins and relationships pass between
+// checks of the context.
+const checkEvery = 1024
+
+// tick counts one unit of work and reports whether to go on.
+func (x *exec) tick() bool {
+	x.work++
+	if x.work%checkEvery == 0 {
+		if err := x.ctx.Err(); err != nil {
+			x.err = budgetError(err)
+			return false
+		}
+	}
+	return true
+}
+
+func budgetError(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &engine.Error{Kind: engine.KindTimeout, Code: CodeTimeout, Message: "the query ran out of time; narrow it with $dtId or IS_OF_MODEL, or page with a smaller max-items-per-page", Err: err}
+	}
+	return &engine.Error{Kind: engine.KindTimeout, Code: CodeTimeout, Message: "the query was cancelled", Err: err}
+}
+
+// charge counts bytes held by materialized rows against the budget.
+func (x *exec) charge(n int) bool {
+	x.mem += int64(n)
+	if x.maxMem > 0 && x.mem > x.maxMem {
+		x.err = engine.Errorf(engine.KindTooLarge, CodeTooLarge, "the query needs more than %d MiB to sort, group or de-duplicate its rows; filter it further or drop ORDER BY, GROUP BY or DISTINCT", x.maxMem>>20)
+		return false
+	}
+	return true
+}
+
+func passes(fs []evalFn, r *row) bool {
+	for _, f := range fs {
+		if b, ok := f(r).(bool); !ok || !b {
+			return false
+		}
+	}
+	return true
+}
+
+// run calls emit for every row in plan order until emit returns false.
+func (x *exec) run(emit func(*row) bool) error {
+	pl := x.pl
+	x.row = row{twins: make([]Twin, len(pl.twinNames)), rels: make([]Relationship, len(pl.relNames))}
+	if !passes(pl.constFilt, &x.row) {
+		return nil
+	}
+	if pl.rels {
+		x.scanRels(func(r Relationship) bool {
+			if !x.tick() {
+				return false
+			}
+			x.row.rels[0] = r
+			if !passes(pl.anchorFilt, &x.row) {
+				return true
+			}
+			return emit(&x.row)
+		})
+		return x.err
+	}
+	visit := func(t Twin) bool {
+		if !x.tick() {
+			return false
+		}
+		x.row.twins[pl.anchor] = t
+		if !passes(pl.anchorFilt, &x.row) {
+			return true
+		}
+		return x.expand(0, emit)
+	}
+	switch pl.access.kind {
+	case lookupIDs:
+		for _, id := range pl.access.ids {
+			if t, ok := x.g.Twin(id); ok && !visit(t) {
+				break
+			}
+		}
+	case scanModels:
+	models:
+		for _, m := range pl.access.models {
+			for t := range x.g.TwinsOfModel(m) {
+				if !visit(t) {
+					break models
+				}
+			}
+		}
+	default:
+		for t := range x.g.Twins() {
+			if !visit(t) {
+				break
+			}
+		}
+	}
+	return x.err
+}
+
+func (x *exec) scanRels(f func(Relationship) bool) {
+	switch x.pl.access.kind {
+	case relsBySource:
+		for _, id := range x.pl.access.ids {
+			for r := range x.g.Outgoing(id, "") {
+				if !f(r) {
+					return
+				}
+			}
+		}
+	case relsByTarget:
+		for _, id := range x.pl.access.ids {
+			for r := range x.g.Incoming(id) {
+				if !f(r) {
+					return
+				}
+			}
+		}
+	default:
+		if rs, ok := x.g.(RelationshipScanner); ok {
+			for r := range rs.Relationships() {
+				if !f(r) {
+					return
+				}
+			}
+			return
+		}
+		for t := range x.g.Twins() {
+			for r := range x.g.Outgoing(t.ID(), "") {
+				if !f(r) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// neighbors calls f with each relationship of id that step s follows and
+// the id of the twin at its other end.
+func (x *exec) neighbors(s *step, id string, f func(Relationship, string) bool) bool {
+	name := ""
+	if len(s.names) == 1 {
+		name = s.names[0]
+	}
+	match := func(r Relationship) bool {
+		return len(s.names) <= 1 || slices.Contains(s.names, r.Name())
+	}
+	if s.dir != Left {
+		for r := range x.g.Outgoing(id, name) {
+			if !x.tick() {
+				return false
+			}
+			if match(r) && !f(r, r.Target()) {
+				return false
+			}
+		}
+	}
+	if s.dir != Right {
+		for r := range x.g.Incoming(id) {
+			if !x.tick() {
+				return false
+			}
+			if name != "" && r.Name() != name || !match(r) {
+				continue
+			}
+			if s.dir == Both && r.Source() == r.Target() {
+				continue // a self-loop was already followed as outgoing
+			}
+			if !f(r, r.Source()) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// expand binds the twins of steps[i:] and emits complete rows.
+func (x *exec) expand(i int, emit func(*row) bool) bool {
+	pl := x.pl
+	if i == len(pl.steps) {
+		return emit(&x.row)
+	}
+	s := &pl.steps[i]
+	from := x.row.twins[s.from]
+	if s.max == 1 {
+		return x.neighbors(s, from.ID(), func(r Relationship, other string) bool {
+			t, ok := x.g.Twin(other)
+			if !ok {
+				return true
+			}
+			x.row.twins[s.to] = t
+			if s.rel >= 0 {
+				x.row.rels[s.rel] = r
+			}
+			if !passes(s.filters, &x.row) {
+				return true
+			}
+			return x.expand(i+1, emit)
+		})
+	}
+	// Variable length: every twin reached by a path of min..max hops that
+	// visits no twin twice, each once.
+	seen := map[string]bool{}
+	path := []string{from.ID()}
+	var walk func(id string, depth int) bool
+	walk = func(id string, depth int) bool {
+		return x.neighbors(s, id, func(_ Relationship, other string) bool {
+			if slices.Contains(path, other) {
+				return true
+			}
+			if depth+1 >= s.min && !seen[other] {
+				seen[other] = true
+				if t, ok := x.g.Twin(other); ok {
+					x.row.twins[s.to] = t
+					if passes(s.filters, &x.row) && !x.expand(i+1, emit) {
+						return false
+					}
+				}
+			}
+			if depth+1 < s.max {
+				path = append(path, other)
+				ok := walk(other, depth+1)
+				path = path[:len(path)-1]
+				return ok
+			}
+			return true
+		})
+	}
+	return walk(from.ID(), 0)
+}
+
+// encode appends the JSON of one output row.
+func (x *exec) encode(dst []byte, r *row) []byte {
+	pl := x.pl
+	switch pl.mode {
+	case outStar:
+		if pl.rels {
+			return r.rels[0].AppendJSON(dst)
+		}
+		return r.twins[0].AppendJSON(dst)
+	case outStarMulti:
+		dst = append(dst, '{')
+		n := 0
+		for i, name := range pl.twinNames {
+			if n > 0 {
+				dst = append(dst, ',')
+			}
+			n++
+			dst = appendString(dst, name)
+			dst = append(dst, ':')
+			dst = r.twins[i].AppendJSON(dst)
+		}
+		for i, name := range pl.relNames {
+			dst = append(dst, ',')
+			dst = appendString(dst, name)
+			dst = append(dst, ':')
+			dst = r.rels[i].AppendJSON(dst)
+		}
+		return append(dst, '}')
+	}
+	dst = append(dst, '{')
+	n := 0
+	for _, c := range pl.cols {
+		v := c.eval(r)
+		if isMissing(v) {
+			continue
+		}
+		if n > 0 {
+			dst = append(dst, ',')
+		}
+		n++
+		dst = appendString(dst, c.name)
+		dst = append(dst, ':')
+		dst = appendValue(dst, v)
+	}
+	return append(dst, '}')
+}

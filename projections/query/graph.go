@@ -1,0 +1,70 @@
+package query
+
+import "iter"
+
+// Graph is the read-only view of the twin graph the executor reads: one
+// consistent snapshot. Implementations must return the same results, in the
+// same order, every time they are asked the same question, so that paging
+// over one Graph neither skips nor repeats rows. A Graph is used by one
+// goroutine at a time.
+type Graph interface {
+	// Position is the log position the graph reflects.
+	Position() uint64
+	// Twin returns the twin with the given id; ok is false when there is none.
+	Twin(id string) (t Twin, ok bool)
+	// Twins iterates over every twin in a stable order (id order for the
+	// twin graph).
+	Twins() iter.Seq[Twin]
+	// TwinsOfModel iterates over the twins whose model is exactly model, in a
+	// stable order.
+	TwinsOfModel(model string) iter.Seq[Twin]
+	// Outgoing iterates over the relationships whose source is src, only
+	// those named name unless name is "", in a stable order.
+	Outgoing(src, name string) iter.Seq[Relationship]
+	// Incoming iterates over the relationships whose target is target, in a
+	// stable order.
+	Incoming(target string) iter.Seq[Relationship]
+	// Models returns the ids of every known model. The slice must not be
+	// modified.
+	Models() []string
+	// Descendants returns the ids of the models that extend model
+	// transitively, not including model. The slice must not be modified.
+	Descendants(model string) []string
+}
+
+// RelationshipScanner is an optional capability of a Graph: iterating over
+// every relationship directly. Without it the executor visits every twin's
+// outgoing relationships.
+type RelationshipScanner interface {
+	Relationships() iter.Seq[Relationship]
+}
+
+// Twin is one twin as the executor reads it. Values are JSON values as
+// decoded by encoding/json: nil, bool, float64, string, []any and
+// map[string]any; they must not be modified.
+type Twin interface {
+	ID() string
+	Model() string
+	ETag() string
+	// Property returns a root property or a component (as an object); ok is
+	// false when it is not set.
+	Property(name string) (v any, ok bool)
+	// Metadata returns the twin's $metadata object ($model,
+	// $lastUpdateTime, and per property lastUpdateTime and sourceTime).
+	Metadata() map[string]any
+	// AppendJSON appends the twin's ADT JSON representation.
+	AppendJSON(dst []byte) []byte
+}
+
+// Relationship is one relationship as the executor reads it.
+type Relationship interface {
+	ID() string
+	Source() string
+	Target() string
+	Name() string
+	ETag() string
+	// Property returns a relationship property; ok is false when unset.
+	Property(name string) (v any, ok bool)
+	// AppendJSON appends the relationship's ADT JSON representation.
+	AppendJSON(dst []byte) []byte
+}
