@@ -91,7 +91,7 @@ func (s *Service) PutRelationship(ctx context.Context, actor, src, relID string,
 		if err != nil {
 			return engine.Decision{}, err
 		}
-		rel = &twingraph.Relationship{Source: src, ID: relID, Name: name, Target: target, Props: enc}
+		rel = &twingraph.Relationship{Source: src, ID: relID, Name: name, Target: target, Props: propsString(enc)}
 		typ := twingraph.TypeRelationshipCreated
 		if exists {
 			typ = twingraph.TypeRelationshipReplaced
@@ -220,7 +220,7 @@ func (s *Service) PatchRelationship(ctx context.Context, actor, src, relID strin
 		if err != nil {
 			return engine.Decision{}, err
 		}
-		if string(enc) == string(r.Props) {
+		if propsString(enc) == r.Props {
 			return engine.Decision{}, nil
 		}
 		raw, err := MarshalOps(ops)
@@ -300,4 +300,13 @@ func (s *Service) ListIncomingRelationships(ctx context.Context, target string) 
 		out = append(out, r.AppendIncomingJSON(nil))
 	}
 	return out, nil
+}
+
+// propsString is the stored form of canonical relationship properties: ""
+// for none.
+func propsString(enc []byte) string {
+	if string(enc) == "{}" {
+		return ""
+	}
+	return string(enc)
 }

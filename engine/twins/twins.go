@@ -1,7 +1,6 @@
 package twins
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -358,7 +357,7 @@ func (s *Service) patchTwin(snap *twingraph.Snapshot, cur *twingraph.Twin, ops [
 	}
 	for _, k := range keys {
 		if p, ok := cur.Prop(k); ok {
-			v, err := twingraph.DecodeJSON(p.Value)
+			v, err := twingraph.DecodeJSON([]byte(p.Value))
 			if err != nil {
 				return nil, err
 			}
@@ -444,7 +443,7 @@ func (s *Service) patchTwin(snap *twingraph.Snapshot, cur *twingraph.Twin, ops [
 			if wasComp {
 				setComp(p, k, twingraph.ComponentChange{Remove: true})
 			}
-			if !wasProp || !bytes.Equal(enc, oldProp.Value) {
+			if !wasProp || string(enc) != oldProp.Value {
 				setRaw(&p.Set, k, enc)
 			}
 		case dtdl.KindComponent:
@@ -526,7 +525,7 @@ func componentDoc(c *twingraph.Component) (map[string]any, error) {
 	md := make(map[string]any, len(c.Props))
 	for i := range c.Props {
 		p := &c.Props[i]
-		v, err := twingraph.DecodeJSON(p.Value)
+		v, err := twingraph.DecodeJSON([]byte(p.Value))
 		if err != nil {
 			return nil, err
 		}
@@ -553,7 +552,7 @@ func (s *Service) componentChange(itf *dtdl.Interface, name string, old *twingra
 		if old != nil {
 			op, _ = old.Prop(k)
 		}
-		if op == nil || !bytes.Equal(op.Value, v) {
+		if op == nil || op.Value != string(v) {
 			setRaw(&ch.Set, k, v)
 		}
 		var oldST string

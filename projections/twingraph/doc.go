@@ -41,9 +41,14 @@
 //
 // # Memory
 //
-// memdb costs about half a kilobyte per index entry, so the schema keeps
-// two indexes per table at most (see schema), properties are stored as
-// canonical JSON bytes in a sorted slice, and strings such as model ids,
-// relationship names and source/target ids are shared with the objects
-// they refer to.
+// memdb costs about 420 bytes per index entry (measured), so only twins,
+// models and small bookkeeping records are memdb objects, with two indexes
+// on twins (id, model) and one elsewhere. Relationships live in their
+// source's and target's adjacency lists (see schema). Properties are
+// canonical JSON strings in a sorted slice; model ids, property and
+// relationship names and source/target ids are shared strings. Within one
+// applied batch, a twin already copied is changed in place, so bulk loads
+// do not copy it once per relationship. BenchmarkGraphLoad measures about
+// 530 bytes of heap per twin-or-relationship on the standard graph shape:
+// about 1.6 GB live for 1,011,000 twins and 2,009,000 relationships.
 package twingraph

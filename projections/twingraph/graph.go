@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/hashicorp/go-memdb"
 
@@ -19,7 +20,6 @@ var _ engine.Projection = (*Graph)(nil)
 // Table names.
 const (
 	tableTwins     = "twins"
-	tableRels      = "rels"
 	tableModels    = "models"
 	tableTombs     = "tombs"
 	tableTelemetry = "telemetry"
@@ -136,6 +136,7 @@ func (g *Graph) Apply(batch []event.Event) error {
 
 type applier struct {
 	g             *Graph
+	fresh         map[*Twin]struct{} // twins inserted by this transaction
 	txn           *memdb.Txn
 	reg           *dtdl.Registry
 	modelsVersion uint64
@@ -261,8 +262,10 @@ func (a *applier) applyTwin(e *event.Event) error {
 			if _, err := a.txn.DeleteAll(tableTombs, "id", id); err != nil {
 				return err
 			}
+		} else {
+			t.Out, t.In = cur.Out, cur.In
 		}
-		return a.txn.Insert(tableTwins, t)
+		return a.insertTwin(t)
 	case TypeTwinPatched:
 		if cur == nil {
 			return fmt.Errorf("twin.patched at %d: twin %q does not exist", e.Position, id)
@@ -275,7 +278,7 @@ func (a *applier) applyTwin(e *event.Event) error {
 		if itf, ok := a.reg.Get(t.Model); ok {
 			t.Model = itf.ID
 		}
-		return a.txn.Insert(tableTwins, t)
+		return a.insertTwin(t)
 	case TypeTwinDeleted:
 		if cur == nil {
 			return fmt.Errorf("twin.deleted at %d: twin %q does not exist", e.Position, id)
@@ -292,32 +295,58 @@ func (a *applier) applyTwin(e *event.Event) error {
 		if cur == nil {
 			return fmt.Errorf("%s at %d: source twin %q does not exist", e.Type, e.Position, id)
 		}
-		r := &Relationship{Source: cur.ID, ID: p.ID, Name: a.intern(p.Name), Target: p.Target, Props: p.Properties, ETagPos: e.Position}
-		if tgt, err := a.twin(p.Target); err == nil && tgt != nil {
-			r.Target = tgt.ID
-		}
-		if err := a.txn.Insert(tableRels, r); err != nil {
+		tgt, err := a.twin(p.Target)
+		if err != nil {
 			return err
 		}
-		return a.txn.Insert(tableTwins, cur.withVersion(e.Position))
+		if tgt == nil {
+			return fmt.Errorf("%s at %d: target twin %q does not exist", e.Type, e.Position, p.Target)
+		}
+		r := &Relationship{Source: cur.ID, ID: p.ID, Name: a.intern(p.Name), Target: tgt.ID, Props: string(p.Properties), ETagPos: e.Position}
+		if r.Props == "{}" {
+			r.Props = ""
+		}
+		src := a.mutable(cur)
+		if tgt == cur {
+			tgt = src
+		}
+		src.Version = e.Position
+		old, _ := src.Outgoing(p.ID)
+		src.Out = withRel(src.Out, r, outCmp)
+		if old != nil && old.Target != r.Target {
+			if ot, err := a.twin(old.Target); err == nil && ot != nil {
+				ot = a.mutable(ot)
+				ot.In = withoutRel(ot.In, old, inCmp)
+			}
+		}
+		tgt = a.mutable(tgt)
+		tgt.In = withRel(tgt.In, r, inCmp)
+		return nil
 	case TypeRelationshipPatched:
 		var p RelationshipPatched
 		if err := Decode(e, &p); err != nil {
 			return err
 		}
-		raw, err := a.txn.First(tableRels, "id", id, p.ID)
-		if err != nil {
-			return err
+		var old *Relationship
+		if cur != nil {
+			old, _ = cur.Outgoing(p.ID)
 		}
-		if raw == nil || cur == nil {
+		if old == nil {
 			return fmt.Errorf("relationship.patched at %d: relationship %s/%s does not exist", e.Position, id, p.ID)
 		}
-		r := *raw.(*Relationship)
-		r.Props, r.ETagPos = p.Properties, e.Position
-		if err := a.txn.Insert(tableRels, &r); err != nil {
-			return err
+		r := *old
+		r.Props, r.ETagPos = string(p.Properties), e.Position
+		if r.Props == "{}" {
+			r.Props = ""
 		}
-		return a.txn.Insert(tableTwins, cur.withVersion(e.Position))
+		src := a.mutable(cur)
+		src.Version = e.Position
+		src.Out = withRel(src.Out, &r, outCmp)
+		if tgt, err := a.twin(r.Target); err == nil && tgt != nil {
+			tgt = a.mutable(tgt)
+			tgt.In = withRel(tgt.In, &r, inCmp)
+		}
+		return nil
 	case TypeRelationshipDeleted:
 		var p RelationshipRef
 		if err := Decode(e, &p); err != nil {
@@ -326,17 +355,70 @@ func (a *applier) applyTwin(e *event.Event) error {
 		if cur == nil {
 			return fmt.Errorf("relationship.deleted at %d: source twin %q does not exist", e.Position, id)
 		}
-		if _, err := a.txn.DeleteAll(tableRels, "id", id, p.ID); err != nil {
-			return err
+		old, ok := cur.Outgoing(p.ID)
+		src := a.mutable(cur)
+		src.Version = e.Position
+		if !ok {
+			return nil
 		}
-		return a.txn.Insert(tableTwins, cur.withVersion(e.Position))
+		src.Out = withoutRel(src.Out, old, outCmp)
+		if tgt, err := a.twin(old.Target); err == nil && tgt != nil {
+			tgt = a.mutable(tgt)
+			tgt.In = withoutRel(tgt.In, old, inCmp)
+		}
+		return nil
 	default:
 		// Markers (relationship.linked, relationship.unlinked) and
 		// unknown types on a twin's stream only advance its version.
 		if cur != nil {
-			return a.txn.Insert(tableTwins, cur.withVersion(e.Position))
+			a.mutable(cur).Version = e.Position
+			return nil
 		}
 		return a.txn.Insert(tableTombs, &tomb{ID: id, Version: e.Position})
+	}
+}
+
+// mutable returns a twin the applier may change in place: t itself if it
+// was inserted by this transaction (no snapshot can see it yet), else a
+// copy, inserted now. Index keys (ID, Model) must not be changed in place.
+func (a *applier) mutable(t *Twin) *Twin {
+	if _, ok := a.fresh[t]; ok {
+		return t
+	}
+	n := *t
+	a.insertTwin(&n)
+	return &n
+}
+
+func (a *applier) insertTwin(t *Twin) error {
+	a.internNames(t)
+	if a.fresh == nil {
+		a.fresh = map[*Twin]struct{}{}
+	}
+	a.fresh[t] = struct{}{}
+	return a.txn.Insert(tableTwins, t)
+}
+
+// internNames shares property and component names between twins: they
+// come from a few models, and a fresh string per twin per property adds up.
+// Slices shared with published twins already hold interned names and are
+// not written to.
+func (a *applier) internNames(t *Twin) {
+	a.internProps(t.Props)
+	for i := range t.Components {
+		c := &t.Components[i]
+		if n := a.intern(c.Name); unsafe.StringData(n) != unsafe.StringData(c.Name) {
+			c.Name = n
+		}
+		a.internProps(c.Props)
+	}
+}
+
+func (a *applier) internProps(props []Prop) {
+	for i := range props {
+		if n := a.intern(props[i].Name); unsafe.StringData(n) != unsafe.StringData(props[i].Name) {
+			props[i].Name = n
+		}
 	}
 }
 

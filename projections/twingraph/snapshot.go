@@ -119,23 +119,22 @@ func (s *Snapshot) TwinsOfModel(model string, exact bool) iter.Seq[*Twin] {
 
 // Relationship returns the relationship id of twin src.
 func (s *Snapshot) Relationship(src, id string) (*Relationship, bool) {
-	raw, err := s.txn.First(tableRels, "id", src, id)
-	if err != nil || raw == nil {
+	t, ok := s.Twin(src)
+	if !ok {
 		return nil, false
 	}
-	return raw.(*Relationship), true
+	return t.Outgoing(id)
 }
 
 // Outgoing iterates over the relationships of src in id order, only those
 // named name unless name is "".
 func (s *Snapshot) Outgoing(src, name string) iter.Seq[*Relationship] {
 	return func(yield func(*Relationship) bool) {
-		it, err := s.txn.Get(tableRels, "id_prefix", src)
-		if err != nil {
+		t, ok := s.Twin(src)
+		if !ok {
 			return
 		}
-		for raw := it.Next(); raw != nil; raw = it.Next() {
-			r := raw.(*Relationship)
+		for _, r := range t.Out {
 			if name != "" && r.Name != name {
 				continue
 			}
@@ -150,13 +149,26 @@ func (s *Snapshot) Outgoing(src, name string) iter.Seq[*Relationship] {
 // by source and id.
 func (s *Snapshot) Incoming(target string) iter.Seq[*Relationship] {
 	return func(yield func(*Relationship) bool) {
-		it, err := s.txn.Get(tableRels, "target", target)
-		if err != nil {
+		t, ok := s.Twin(target)
+		if !ok {
 			return
 		}
-		for raw := it.Next(); raw != nil; raw = it.Next() {
-			if !yield(raw.(*Relationship)) {
+		for _, r := range t.In {
+			if !yield(r) {
 				return
+			}
+		}
+	}
+}
+
+// Relationships iterates over every relationship, ordered by source and id.
+func (s *Snapshot) Relationships() iter.Seq[*Relationship] {
+	return func(yield func(*Relationship) bool) {
+		for t := range s.Twins() {
+			for _, r := range t.Out {
+				if !yield(r) {
+					return
+				}
 			}
 		}
 	}
@@ -165,13 +177,8 @@ func (s *Snapshot) Incoming(target string) iter.Seq[*Relationship] {
 // HasRelationships reports whether twin id has any outgoing or incoming
 // relationship.
 func (s *Snapshot) HasRelationships(id string) bool {
-	for range s.Outgoing(id, "") {
-		return true
-	}
-	for range s.Incoming(id) {
-		return true
-	}
-	return false
+	t, ok := s.Twin(id)
+	return ok && len(t.Out)+len(t.In) > 0
 }
 
 // Telemetry returns the twin's telemetry record.

@@ -1,7 +1,6 @@
 package twingraph
 
 import (
-	"bytes"
 	"slices"
 	"sort"
 	"strings"
@@ -11,7 +10,7 @@ import (
 type Prop struct {
 	Name string
 	// Value is the canonical JSON encoding of the value.
-	Value []byte
+	Value string
 	// Updated is the lastUpdateTime, Unix nanoseconds (an event time).
 	Updated int64
 	// SourceTime is the writable sourceTime metadata, "" when unset.
@@ -56,6 +55,57 @@ type Twin struct {
 	Section
 	// Components are sorted by name.
 	Components []Component
+	// Out are the twin's relationships, sorted by ID.
+	Out []*Relationship
+	// In are the relationships targeting the twin, sorted by Source and ID.
+	In []*Relationship
+}
+
+// Outgoing returns the twin's relationship with the given id.
+func (t *Twin) Outgoing(id string) (*Relationship, bool) {
+	i, ok := slices.BinarySearchFunc(t.Out, id, func(r *Relationship, id string) int { return strings.Compare(r.ID, id) })
+	if !ok {
+		return nil, false
+	}
+	return t.Out[i], true
+}
+
+func outCmp(a, b *Relationship) int { return strings.Compare(a.ID, b.ID) }
+
+func inCmp(a, b *Relationship) int {
+	if c := strings.Compare(a.Source, b.Source); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ID, b.ID)
+}
+
+// withRel returns a copy of list with r inserted, or replacing the entry
+// that compares equal.
+func withRel(list []*Relationship, r *Relationship, cmp func(a, b *Relationship) int) []*Relationship {
+	i, found := slices.BinarySearchFunc(list, r, cmp)
+	if found {
+		out := slices.Clone(list)
+		out[i] = r
+		return out
+	}
+	out := make([]*Relationship, 0, len(list)+1)
+	out = append(out, list[:i]...)
+	out = append(out, r)
+	return append(out, list[i:]...)
+}
+
+// withoutRel returns a copy of list without the entry comparing equal to r.
+func withoutRel(list []*Relationship, r *Relationship, cmp func(a, b *Relationship) int) []*Relationship {
+	i, found := slices.BinarySearchFunc(list, r, cmp)
+	if !found {
+		return list
+	}
+	if len(list) == 1 {
+		return nil
+	}
+	out := make([]*Relationship, 0, len(list)-1)
+	out = append(out, list[:i]...)
+	return append(out, list[i+1:]...)
 }
 
 // ETag returns the twin's weak entity tag.
@@ -154,7 +204,7 @@ func sectionFrom(st *SectionState, t int64) Section {
 	if len(st.Properties) > 0 {
 		s.Props = make([]Prop, 0, len(st.Properties))
 		for name, v := range st.Properties {
-			s.Props = append(s.Props, Prop{Name: name, Value: []byte(v), Updated: t, SourceTime: st.SourceTimes[name]})
+			s.Props = append(s.Props, Prop{Name: name, Value: string(v), Updated: t, SourceTime: st.SourceTimes[name]})
 		}
 		sort.Slice(s.Props, func(i, j int) bool { return s.Props[i].Name < s.Props[j].Name })
 	}
@@ -220,7 +270,7 @@ func (c *SectionChange) apply(props []Prop, tm int64) []Prop {
 			continue
 		}
 		if v, ok := c.Set[p.Name]; ok {
-			p.Value, p.Updated = []byte(v), tm
+			p.Value, p.Updated = string(v), tm
 		}
 		if st, ok := c.SourceTimes[p.Name]; ok {
 			p.SourceTime, p.Updated = st, tm
@@ -230,7 +280,7 @@ func (c *SectionChange) apply(props []Prop, tm int64) []Prop {
 	added := false
 	for name, v := range c.Set {
 		if !hasProp(props, name) {
-			out = append(out, Prop{Name: name, Value: []byte(v), Updated: tm, SourceTime: c.SourceTimes[name]})
+			out = append(out, Prop{Name: name, Value: string(v), Updated: tm, SourceTime: c.SourceTimes[name]})
 			added = true
 		}
 	}
@@ -245,14 +295,6 @@ func hasProp(props []Prop, name string) bool {
 	return ok
 }
 
-// withVersion returns a copy of t at stream version pos, its content and
-// ETag unchanged (for relationship events and markers on its stream).
-func (t *Twin) withVersion(pos uint64) *Twin {
-	n := *t
-	n.Version = pos
-	return &n
-}
-
 // Relationship is a directed, named edge from Source to Target. It is
 // immutable once inserted.
 type Relationship struct {
@@ -260,8 +302,8 @@ type Relationship struct {
 	ID     string
 	Name   string
 	Target string
-	// Props is the canonical JSON object of its properties.
-	Props []byte
+	// Props is the canonical JSON object of its properties, "" for none.
+	Props string
 	// ETagPos is the position of the event that last changed it.
 	ETagPos uint64
 }
@@ -282,9 +324,9 @@ func (r *Relationship) AppendJSON(dst []byte) []byte {
 	dst = AppendString(dst, r.Name)
 	dst = append(dst, `,"$targetId":`...)
 	dst = AppendString(dst, r.Target)
-	if props := bytes.TrimSpace(r.Props); len(props) > 2 {
+	if len(r.Props) > 2 {
 		dst = append(dst, ',')
-		dst = append(dst, props[1:len(props)-1]...)
+		dst = append(dst, r.Props[1:len(r.Props)-1]...)
 	}
 	return append(dst, '}')
 }
@@ -308,7 +350,7 @@ func (r *Relationship) PropsMap() (map[string]any, error) {
 	if len(r.Props) == 0 {
 		return m, nil
 	}
-	v, err := DecodeJSON(r.Props)
+	v, err := DecodeJSON([]byte(r.Props))
 	if err != nil {
 		return nil, err
 	}
