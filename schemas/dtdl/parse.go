@@ -91,27 +91,31 @@ func (p *parser) addf(code, elemID, prop string, n *node, format string, args ..
 	p.add(code, elemID, prop, n, fmt.Sprintf(format, args...))
 }
 
-// parseDocument parses one document of the batch.
-func (p *parser) parseDocument(i int) {
+// readDocument parses the JSON text of one document of the batch and
+// returns its top-level objects.
+func (p *parser) readDocument(i int) []*node {
 	p.doc = i
 	root, err := parseJSON(p.docs[i].Data)
 	if err != nil {
 		p.addf("notJsonObject", "", "", nil, "parse JSON: %v", err)
-		return
+		return nil
 	}
 	switch root.kind {
 	case jObject:
-		p.parseTop(root)
+		return []*node{root}
 	case jArray:
+		var out []*node
 		for _, e := range root.arr {
 			if e.kind != jObject {
 				p.addf("notJsonObject", "", "", e, "a top-level array must hold only JSON objects, found %s", e.kind)
 				continue
 			}
-			p.parseTop(e)
+			out = append(out, e)
 		}
+		return out
 	default:
 		p.addf("notJsonObject", "", "", root, "a model document must be a JSON object or array, found %s", root.kind)
+		return nil
 	}
 }
 

@@ -19,8 +19,16 @@ const (
 // *ValidationError listing every problem; nothing is partially resolved.
 func Resolve(docs []Document, existing map[string]*Interface, opts Options) ([]*Interface, error) {
 	p := &parser{opts: opts, docs: docs, elements: map[string]*element{}}
+	trees := make([][]*node, len(docs))
 	for i := range docs {
-		p.parseDocument(i)
+		trees[i] = p.readDocument(i)
+	}
+	p.mergeLayers(trees)
+	for i, ns := range trees {
+		p.doc = i
+		for _, n := range ns {
+			p.parseTop(n)
+		}
 	}
 	if len(p.diags) == 0 {
 		p.resolve(existing)
