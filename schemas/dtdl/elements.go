@@ -25,11 +25,12 @@ func (p *parser) parseInterface(n *node, s scope, parentID, prop string, inline 
 	if p.doc < len(p.docs) {
 		itf.File = p.docs[p.doc].Name
 	}
-	outer := p.root
+	outer, outerPart := p.root, p.part
 	if p.root == nil {
 		p.root = itf
 	}
-	defer func() { p.root = outer }()
+	p.part = e.id
+	defer func() { p.root, p.part = outer, outerPart }()
 	for _, c := range e.cotypes {
 		itf.Types = append(itf.Types, strings.TrimPrefix(c, "?"))
 	}
@@ -385,7 +386,7 @@ func (p *parser) schemaValue(ownerID string, s scope, prop string, x *node, noAr
 			return nil
 		}
 		ref := &Schema{Kind: schemaRef, ref: x.str, line: x.line, doc: p.doc}
-		p.refs = append(p.refs, &schemaRefSite{slot: slot, ref: x.str, owner: ownerID, prop: prop, line: x.line, doc: p.doc})
+		p.refs = append(p.refs, &schemaRefSite{slot: slot, ref: x.str, owner: ownerID, prop: prop, line: x.line, doc: p.doc, part: p.part})
 		if noArray {
 			p.refs[len(p.refs)-1].enumValue = true // reuse: marks "no Array" check
 		}

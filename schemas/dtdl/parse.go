@@ -25,6 +25,7 @@ type element struct {
 	version int
 	obj     any        // *Interface, *Content, *Schema, *Field or *EnumValue
 	root    *Interface // the top-level interface that contains it
+	part    string     // the innermost interface that contains it
 	inline  bool       // an interface defined inline inside another
 }
 
@@ -41,6 +42,9 @@ type parser struct {
 	refs     []*schemaRefSite
 	members  []*memberRefSite
 	root     *Interface
+	// part is the innermost interface being parsed: the partition whose
+	// schemas the elements being parsed may refer to.
+	part string
 }
 
 // memberRefSite is a place that names, by DTMI, an element that the
@@ -74,6 +78,8 @@ type schemaRefSite struct {
 	// component is set when the reference must be an Interface.
 	component *Content
 	enumValue bool
+	// part is the partition (innermost interface) of the referring element.
+	part string
 }
 
 func (p *parser) add(code, elemID, prop string, n *node, msg string) {
@@ -697,7 +703,7 @@ func (p *parser) register(e *elem, class string, obj any) bool {
 		}
 		return false
 	}
-	el := &element{id: e.id, class: class, doc: p.doc, line: e.n.line, version: e.s.version, obj: obj, root: p.root}
+	el := &element{id: e.id, class: class, doc: p.doc, line: e.n.line, version: e.s.version, obj: obj, root: p.root, part: p.part}
 	p.elements[e.id] = el
 	p.order = append(p.order, el)
 	return true

@@ -82,6 +82,12 @@ func (p *parser) resolve(existing map[string]*Interface) {
 			p.addf("badType", r.owner, r.prop, &node{line: r.line}, "%s is not a schema", r.ref)
 			continue
 		}
+		// A schema defined in an interface's schemas belongs to that
+		// interface: only its own elements may refer to it.
+		if el, ok := p.elements[r.ref]; ok && el.part != "" && el.part != r.part && r.component == nil {
+			p.addf("crossPartitionReference", r.owner, r.prop, &node{line: r.line}, "schema %s is defined in %s and may only be used there", r.ref, el.part)
+			continue
+		}
 		if r.enumValue && s.Kind == SchemaArray {
 			p.addf("excludedType", r.owner, r.prop, &node{line: r.line}, "a DTDL v2 Property may not have an Array schema (%s)", r.ref)
 			continue
