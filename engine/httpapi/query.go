@@ -1,0 +1,58 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/twinlog/twinlog/engine"
+	"github.com/twinlog/twinlog/projections/graphquery"
+	"github.com/twinlog/twinlog/projections/query"
+)
+
+// RegisterQuery serves ADT's Query_QueryTwins, POST /query, with runner:
+// body {"query": "...", "continuationToken": "..."} (the query is ignored
+// when a token is given), header max-items-per-page; the answer is
+// {"value": [...], "continuationToken": "..." or null} with the page's cost
+// in the query-charge header.
+func (s *Server) RegisterQuery(runner *graphquery.Runner) {
+	s.Handle("POST /query", func(w http.ResponseWriter, r *http.Request) error {
+		body, err := readBody(r)
+		if err != nil {
+			return err
+		}
+		var req struct {
+			Query             string `json:"query"`
+			ContinuationToken string `json:"continuationToken"`
+		}
+		if err := json.Unmarshal(body, &req); err != nil {
+			return engine.Errorf(engine.KindInvalid, "BadRequest", "the body must be a JSON object {\"query\": \"SELECT ...\"}: %v", err)
+		}
+		if req.ContinuationToken == "null" {
+			req.ContinuationToken = "" // ADT's samples spell the last page's token "null"
+		}
+		size, err := pageSize(r, query.DefaultPageSize)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := requestContext(r)
+		defer cancel()
+		res, err := runner.Run(ctx, graphquery.Request{Query: req.Query, ContinuationToken: req.ContinuationToken, PageSize: size})
+		if err != nil {
+			return err
+		}
+		out := struct {
+			Value             []json.RawMessage `json:"value"`
+			ContinuationToken *string           `json:"continuationToken"`
+		}{Value: res.Rows}
+		if out.Value == nil {
+			out.Value = []json.RawMessage{}
+		}
+		if res.ContinuationToken != "" {
+			out.ContinuationToken = &res.ContinuationToken
+		}
+		w.Header().Set("query-charge", strconv.FormatFloat(res.Charge, 'f', -1, 64))
+		writeJSON(w, http.StatusOK, out)
+		return nil
+	})
+}
