@@ -29,6 +29,7 @@ type conformanceCase struct {
 		ParsingErrors []struct {
 			ValidationID string `json:"ValidationID"`
 		} `json:"parsingErrors"`
+		UnresolvedIdentifiers []string `json:"unresolvedIdentifiers"`
 	} `json:"expect"`
 	Instances []struct {
 		Subject  string `json:"subject"`
@@ -85,6 +86,11 @@ func runCase(c *conformanceCase) (bool, []string, []string, error) {
 		}
 		seen := map[string]bool{}
 		for _, d := range ve.Diagnostics {
+			// The corpus lists identifiers that could not be resolved
+			// apart from parsing errors.
+			if d.Code == "unresolvedIdentifier" && len(c.Expect.UnresolvedIdentifiers) > 0 {
+				continue
+			}
 			if !seen[d.Code] {
 				seen[d.Code] = true
 				codes = append(codes, d.Code)
@@ -268,7 +274,7 @@ func TestConformance(t *testing.T) {
 	// while the gap to the targets is printed.
 	const (
 		verdictTarget, verdictFloor = 99.0, 99.05
-		codesTarget, codesFloor     = 95.0, 76.75
+		codesTarget, codesFloor     = 95.0, 77.7
 	)
 	gen := scores["generated"]
 	codes := pct(gen.codesOK, gen.codeCases)

@@ -97,6 +97,26 @@ func (p *parser) parseInterface(n *node, s scope, parentID, prop string, inline 
 		}
 		names := map[string]bool{}
 		for _, x := range vals {
+			if x.kind == jString {
+				// A content defined elsewhere, named by its DTMI.
+				switch {
+				case isReservedDTMI(x.str) || strings.HasPrefix(x.str, "dtmi:iotcentral:"):
+					p.addf("undefinedReservedId", e.id, "contents", x, "%s is a reserved identifier that names no content", x.str)
+					ok = false
+				case !validUserDTMI(x.str, v):
+					p.addf("invalidId", e.id, "contents", x, "contents value %q is not a valid DTMI", x.str)
+					ok = false
+				default:
+					p.memberRef(x, e.id, "contents", "Content", func(obj any) bool {
+						c, isContent := obj.(*Content)
+						if isContent {
+							itf.Contents = append(itf.Contents, c)
+						}
+						return isContent
+					})
+				}
+				continue
+			}
 			c := p.parseContent(x, e.s, e.id)
 			if c == nil {
 				ok = false

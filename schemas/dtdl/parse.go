@@ -60,11 +60,13 @@ type memberRefSite struct {
 	// set receives the referenced element and reports whether it has the
 	// expected Go type.
 	set func(obj any) bool
+	// part is the partition (innermost interface) of the referring element.
+	part string
 }
 
 // memberRef records a reference by DTMI to an element of the given class.
 func (p *parser) memberRef(n *node, owner, prop, class string, set func(any) bool) {
-	p.members = append(p.members, &memberRefSite{ref: n.str, class: class, owner: owner, prop: prop, line: n.line, doc: p.doc, set: set})
+	p.members = append(p.members, &memberRefSite{ref: n.str, class: class, owner: owner, prop: prop, line: n.line, doc: p.doc, set: set, part: p.part})
 }
 
 // schemaRefSite is a place that refers to a schema by DTMI.

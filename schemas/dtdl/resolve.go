@@ -102,7 +102,11 @@ func (p *parser) resolve(existing map[string]*Interface) {
 			p.addf("unresolvedIdentifier", r.owner, r.prop, &node{line: r.line}, "%s %s is not defined", r.class, r.ref)
 			continue
 		}
-		if el, ok := p.elements[r.ref]; (ok && el.class != r.class) || !r.set(obj) {
+		if el, ok := p.elements[r.ref]; ok && el.class != "Interface" && el.part != "" && el.part != r.part {
+			p.addf("crossPartitionReference", r.owner, r.prop, &node{line: r.line}, "%s is defined in %s and may only be used there", r.ref, el.part)
+			continue
+		}
+		if el, ok := p.elements[r.ref]; (ok && el.class != r.class && !(r.class == "Content" && contains(contentClasses, el.class))) || !r.set(obj) {
 			p.addf("badType", r.owner, r.prop, &node{line: r.line}, "%s is not a %s", r.ref, r.class)
 		}
 	}
