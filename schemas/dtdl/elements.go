@@ -183,6 +183,16 @@ func (p *parser) parseContent(n *node, s scope, parentID string) *Content {
 		p.invalidSemantic(e, "semantic type %s is not allowed on a %s", e.semantic, e.class)
 		return nil
 	}
+	if contains(e.cotypes, "Override") && c.Kind != KindProperty {
+		p.addf("invalidCotype", e.id, "@type", n.get("@type"), "Override is only allowed on a Property, not a %s", e.class)
+		return nil
+	}
+	if a := e.props["annotates"]; a != nil && a.kind == jString {
+		c.annotates = a.str
+	}
+	if o := e.props["overrides"]; o != nil && o.kind == jString {
+		c.overrides = o.str
+	}
 	if contains(e.cotypes, "Historized") && c.Kind != KindProperty && c.Kind != KindTelemetry {
 		p.addf("invalidCotype", e.id, "@type", n.get("@type"), "Historized is not allowed on a %s", e.class)
 		return nil
@@ -395,6 +405,9 @@ func (p *parser) schemaValue(ownerID string, s scope, prop string, x *node, noAr
 			return primitiveSchemas[s.version][k]
 		}
 		if sch := iotCentralSchemas[x.str]; sch != nil && s.has(extIoTCentral) {
+			return sch
+		}
+		if sch := unitEnums[x.str]; sch != nil && (s.version == 2 || s.has(extQuantitative)) {
 			return sch
 		}
 		if !strings.HasPrefix(x.str, "dtmi:") {

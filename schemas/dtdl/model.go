@@ -127,6 +127,10 @@ type Content struct {
 	Name string
 	// DefinedIn is the DTMI of the interface that declares this content.
 	DefinedIn string
+
+	// annotates and overrides are the sibling content a ValueAnnotation
+	// annotates and the property an Override overrides, or "".
+	annotates, overrides string
 	// Types lists co-types such as semantic types ("Temperature") or
 	// extension types ("Historized").
 	Types []string

@@ -3,6 +3,7 @@ package dtdl
 import (
 	"slices"
 	"sort"
+	"strings"
 )
 
 // Limits from the DTDL specifications.
@@ -223,7 +224,7 @@ func (p *parser) resolve(existing map[string]*Interface) {
 			c.ComponentSchema = ci
 		}
 		if ok {
-			ok = p.flatten(itf)
+			ok = p.flatten(itf) && p.checkOverrides(itf)
 		}
 		state[itf] = 2
 		return ok
@@ -348,6 +349,52 @@ func (p *parser) flatten(itf *Interface) bool {
 	if itf.Version == 3 && len(itf.all) > maxContentsV3 {
 		p.addf("excessiveCount", itf.ID, "contents", nil, "more than %d contents", maxContentsV3)
 		ok = false
+	}
+	return ok
+}
+
+// checkOverrides checks the Override properties among the flattened
+// contents of itf: each overrides a supplemental property (unit) of the
+// sibling content it annotates, with a schema of the matching unit type,
+// and no two override the same property of the same content.
+func (p *parser) checkOverrides(itf *Interface) bool {
+	ok := true
+	seen := map[[2]string]string{}
+	for _, c := range itf.all {
+		if c.overrides == "" || c.annotates == "" {
+			continue
+		}
+		target := itf.byName[c.annotates]
+		if target == nil {
+			continue
+		}
+		key := [2]string{c.annotates, c.overrides}
+		if prev, dup := seen[key]; dup {
+			p.addf("multipleReference", itf.ID, "contents", nil, "%s and %s both override %s of %s", prev, c.Name, c.overrides, c.annotates)
+			ok = false
+			continue
+		}
+		seen[key] = c.Name
+		if c.overrides != "unit" {
+			if dtdlTerms[c.overrides] {
+				p.addf("matchingPropertyNotSupplemental", c.ID, "overrides", nil, "%s may only override a supplemental property, not %s", c.Name, c.overrides)
+				ok = false
+			}
+			continue
+		}
+		if target.Unit == "" {
+			p.addf("noMatchingSupplementalProperty", c.ID, "overrides", nil, "%s has no unit for %s to override", c.annotates, c.Name)
+			ok = false
+			continue
+		}
+		if c.Schema == nil || c.Schema.Kind != SchemaEnum {
+			continue
+		}
+		unitType := strings.TrimPrefix(c.Schema.ID, "dtmi:standard:schema:")
+		if unitEnums[unitType] == c.Schema && !slices.Contains(unitTypes[target.Unit], unitType) {
+			p.addf("siblingPropertyMismatch", c.ID, "schema", nil, "%s overrides unit %s of %s with a %s", c.Name, target.Unit, c.annotates, unitType)
+			ok = false
+		}
 	}
 	return ok
 }

@@ -4,6 +4,8 @@ package dtdl
 // (dtmi:dtdl:extension:quantitativeTypes;1); DTDL v2 defines the same
 // vocabulary in its core context.
 
+import "sort"
+
 // semanticUnitType maps a semantic type to the unit type its unit must belong to.
 var semanticUnitType = map[string]string{
 	"Acceleration":          "AccelerationUnit",
@@ -303,3 +305,25 @@ var unitTypes = map[string][]string{
 	"zebibyte":                      {"DataSizeUnit"},
 	"zebibytePerSecond":             {"DataRateUnit"},
 }
+
+// unitEnums are the unit types used as schemas: string Enums whose values
+// are the units of the type, built from unitTypes.
+var unitEnums = func() map[string]*Schema {
+	out := map[string]*Schema{}
+	units := make([]string, 0, len(unitTypes))
+	for u := range unitTypes {
+		units = append(units, u)
+	}
+	sort.Strings(units)
+	for _, u := range units {
+		for _, t := range unitTypes[u] {
+			s := out[t]
+			if s == nil {
+				s = &Schema{ID: "dtmi:standard:schema:" + t, Kind: SchemaEnum, ValueSchema: SchemaString}
+				out[t] = s
+			}
+			s.EnumValues = append(s.EnumValues, &EnumValue{ID: s.ID + ":" + u, Name: u, Value: u})
+		}
+	}
+	return out
+}()
