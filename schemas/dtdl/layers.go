@@ -95,13 +95,18 @@ func (p *parser) mergeLayers(trees [][]*node) {
 				}
 				seen[key] = true
 				layers = append(layers, layer{n, doc, base, key})
-				continue
 			}
-			m.index(n, "", doc, treeVersion(n), 0)
 		}
 	}
 	if len(layers) == 0 {
 		return
+	}
+	for doc, ns := range trees {
+		for _, n := range ns {
+			if _, _, ok := isTopLayer(n); !ok {
+				m.index(n, "", doc, treeVersion(n), 0)
+			}
+		}
 	}
 	saved := p.doc
 	for _, l := range layers {
