@@ -80,7 +80,7 @@ type Options struct {
 	// snapshot). Default 0: replay the whole log.
 	From uint64
 	// MaxRetries bounds how often Execute re-decides a conflicting command.
-	// Default 16.
+	// Default 64.
 	MaxRetries int
 	// ReadBatch is the most events handed to Apply at once. Default 4096.
 	ReadBatch int
@@ -103,6 +103,7 @@ type Engine struct {
 	opts  Options
 
 	applied atomic.Uint64
+	lanes   [lanes]sync.Mutex
 
 	mu struct {
 		sync.Mutex
@@ -119,7 +120,7 @@ func New(log eventlog.Log, opts Options, projs ...Projection) (*Engine, error) {
 		return nil, err
 	}
 	if opts.MaxRetries == 0 {
-		opts.MaxRetries = 16
+		opts.MaxRetries = 64
 	}
 	if opts.ReadBatch == 0 {
 		opts.ReadBatch = 4096
@@ -264,7 +265,18 @@ type Result struct {
 // Execute runs cmd: decide, append with expectations, and on conflict wait
 // for the projections to catch up and decide again. It returns after the
 // events are durable and applied.
+//
+// Writes to one stream are optimistic while they do not collide. Once a
+// command conflicts on a stream, it retries holding that stream's lane, so
+// contending writers to one twin queue up one after another (as ADT
+// processes requests to one twin) instead of retrying against each other.
 func (e *Engine) Execute(ctx context.Context, cmd Command) (Result, error) {
+	var lane *sync.Mutex
+	defer func() {
+		if lane != nil {
+			lane.Unlock()
+		}
+	}()
 	for attempt := 0; ; attempt++ {
 		if err := e.Err(); err != nil {
 			return Result{}, err
@@ -282,6 +294,13 @@ func (e *Engine) Execute(ctx context.Context, cmd Command) (Result, error) {
 			if attempt >= e.opts.MaxRetries {
 				return Result{}, fmt.Errorf("%w: %w", ErrTooManyConflicts, err)
 			}
+			if l := e.lane(ce.Stream); l != lane {
+				if lane != nil {
+					lane.Unlock()
+				}
+				lane = l
+				lane.Lock()
+			}
 			// The state the command decided on is stale. Wait until
 			// the projections have seen the conflicting write, then
 			// decide again.
@@ -298,6 +317,19 @@ func (e *Engine) Execute(ctx context.Context, cmd Command) (Result, error) {
 		}
 		return Result{Appended: r, Value: d.Value}, nil
 	}
+}
+
+// lanes serialize retries of commands that conflicted on the same stream.
+const lanes = 256
+
+func (e *Engine) lane(stream string) *sync.Mutex {
+	// FNV-1a.
+	h := uint32(2166136261)
+	for i := 0; i < len(stream); i++ {
+		h ^= uint32(stream[i])
+		h *= 16777619
+	}
+	return &e.lanes[h%lanes]
 }
 
 // Append appends events with no decision (telemetry and other facts that

@@ -176,3 +176,37 @@ func TestHaltOnApplyError(t *testing.T) {
 		t.Fatalf("applied = %d, want 2", e.Applied())
 	}
 }
+
+// TestContendedStreamQueues checks that writers contending on one stream
+// succeed with few retries: after a first conflict they queue on the
+// stream's lane instead of retrying against each other.
+func TestContendedStreamQueues(t *testing.T) {
+	l := memlog.New(memlog.Options{})
+	c := newCounters()
+	e, err := engine.New(l, engine.Options{MaxRetries: 8}, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Stop()
+	const workers, each = 32, 30
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				if _, err := e.Execute(context.Background(), increment(c, "hot")); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if v, _ := c.get("hot"); v != workers*each {
+		t.Fatalf("counter = %d, want %d", v, workers*each)
+	}
+}
