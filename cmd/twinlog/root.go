@@ -36,6 +36,7 @@ func rootCommand(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(
 		serveCommand(),
 		importCommand(),
+		queryCommand(),
 		versionCommand(),
 		modelsCommand(),
 	)

@@ -15,6 +15,7 @@ import (
 	"github.com/twinlog/twinlog/engine/eventlog/memlog"
 	"github.com/twinlog/twinlog/engine/httpapi"
 	"github.com/twinlog/twinlog/engine/twins"
+	"github.com/twinlog/twinlog/projections/graphquery"
 	"github.com/twinlog/twinlog/projections/twingraph"
 )
 
@@ -33,6 +34,7 @@ func newServer(t *testing.T) *httptest.Server {
 	t.Cleanup(eng.Stop)
 	api := httpapi.New(httpapi.Config{Engine: eng, Token: token, MaxBodyBytes: 1 << 20})
 	api.RegisterTwins(twins.New(eng, g, twins.Options{}))
+	api.RegisterQuery(graphquery.New(g, graphquery.Options{}))
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	return srv
@@ -209,5 +211,56 @@ func TestRelationshipPaging(t *testing.T) {
 	}
 	if r := call(t, srv, "GET", "/digitaltwins/r3/incomingrelationships", ""); r.status != 200 || !strings.Contains(r.body, `"$sourceId":"r0"`) {
 		t.Fatalf("incoming: %d %s", r.status, r.body)
+	}
+}
+
+func TestQuery(t *testing.T) {
+	srv := newServer(t)
+	call(t, srv, "POST", "/models", roomModel)
+	for i := 0; i < 25; i++ {
+		call(t, srv, "PUT", fmt.Sprintf("/digitaltwins/q%02d", i), fmt.Sprintf(`{"$metadata":{"$model":"dtmi:ex:Room;1"},"temperature":%d}`, i))
+	}
+	// A write is visible to the very next query (no indexing lag).
+	call(t, srv, "PATCH", "/digitaltwins/q00", `[{"op":"replace","path":"/temperature","value":100}]`)
+	r := call(t, srv, "POST", "/query", `{"query":"SELECT T.$dtId AS id FROM DIGITALTWINS T WHERE T.temperature >= 100"}`)
+	if r.status != 200 || !strings.Contains(r.body, `"id":"q00"`) || r.header.Get("query-charge") == "" {
+		t.Fatalf("query after write: %d %s (charge %q)", r.status, r.body, r.header.Get("query-charge"))
+	}
+	// Paging reads one snapshot: writes between pages neither skip nor
+	// repeat rows.
+	seen := map[string]int{}
+	body := `{"query":"SELECT * FROM DIGITALTWINS T WHERE IS_OF_MODEL('dtmi:ex:Room;1')"}`
+	for pages := 0; ; pages++ {
+		r := call(t, srv, "POST", "/query", body, "max-items-per-page", "10")
+		if r.status != 200 {
+			t.Fatalf("page %d: %d %s", pages, r.status, r.body)
+		}
+		var page struct {
+			Value             []map[string]any `json:"value"`
+			ContinuationToken *string          `json:"continuationToken"`
+		}
+		json.Unmarshal([]byte(r.body), &page)
+		for _, tw := range page.Value {
+			seen[tw["$dtId"].(string)]++
+		}
+		call(t, srv, "PUT", fmt.Sprintf("/digitaltwins/new%d", pages), `{"$metadata":{"$model":"dtmi:ex:Room;1"}}`)
+		if page.ContinuationToken == nil {
+			break
+		}
+		tok, _ := json.Marshal(*page.ContinuationToken)
+		body = `{"continuationToken":` + string(tok) + `}`
+	}
+	if len(seen) != 25 {
+		t.Fatalf("paged query saw %d twins, want the 25 of its snapshot", len(seen))
+	}
+	for id, n := range seen {
+		if n != 1 || strings.HasPrefix(id, "new") {
+			t.Fatalf("twin %s seen %d times", id, n)
+		}
+	}
+	// A syntax error names the position.
+	r = call(t, srv, "POST", "/query", `{"query":"SELECT * FROM DIGITALTWINS WHERE"}`)
+	if r.status != 400 || errCode(t, r) != "SqlQueryError" || !strings.Contains(r.body, "column") {
+		t.Fatalf("syntax error: %d %s", r.status, r.body)
 	}
 }

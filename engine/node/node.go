@@ -24,6 +24,7 @@ import (
 	"github.com/twinlog/twinlog/engine/eventlog/filelog"
 	"github.com/twinlog/twinlog/engine/httpapi"
 	"github.com/twinlog/twinlog/engine/twins"
+	"github.com/twinlog/twinlog/projections/graphquery"
 	"github.com/twinlog/twinlog/projections/twingraph"
 )
 
@@ -133,6 +134,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	})
 	n.twins = twins.New(eng, graph, twins.Options{})
 	n.api.RegisterTwins(n.twins)
+	n.api.RegisterQuery(graphquery.New(graph, graphquery.Options{}))
 
 	tlsCert, tlsKey := cfg.TLSCert, cfg.TLSKey
 	if tlsCert == "" && cfg.SelfSigned {
