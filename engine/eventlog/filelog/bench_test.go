@@ -65,6 +65,31 @@ func BenchmarkAppend(b *testing.B) {
 	}
 }
 
+// BenchmarkAppendAllocate compares one appender's durable appends into a
+// preallocated segment with appends that grow the file; one op is one event.
+func BenchmarkAppendAllocate(b *testing.B) {
+	for _, batch := range []int{1, 1000} {
+		for _, alloc := range []bool{true, false} {
+			b.Run(fmt.Sprintf("batch=%d/allocate=%v", batch, alloc), func(b *testing.B) {
+				l := mustOpen(b, b.TempDir(), Options{noAllocate: !alloc})
+				defer l.Close()
+				evs := benchEvents(batch, 0)
+				calls := (b.N + batch - 1) / batch
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < calls; i++ {
+					if _, err := l.Append(context.Background(), evs); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				b.ReportMetric(float64(calls*batch)/b.Elapsed().Seconds(), "events/s")
+				b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(calls), "us/append")
+			})
+		}
+	}
+}
+
 // EstimateEventSize is the frame bytes one event takes (back-pointer,
 // length and encoding), for SetBytes.
 func EstimateEventSize(e *event.Event) int {

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -51,6 +52,13 @@ func (f tearFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) 
 type tearFile struct {
 	File
 	n int
+}
+
+func (f tearFile) Allocate(size int64) error {
+	if a, ok := f.File.(Allocator); ok {
+		return a.Allocate(size)
+	}
+	return errors.ErrUnsupported
 }
 
 func (f tearFile) WriteAt(p []byte, off int64) (int, error) {

@@ -39,7 +39,11 @@
 //	_        uint32   zero
 //	crc      uint32   CRC-32C (Castagnoli) of bytes 0..27
 //
-// then frames, back to back. A frame holds the events of one Append
+// then frames, back to back, then zeros to the end of the file: a segment is
+// created preallocated (fallocate(2)) to Options.SegmentSize where the file
+// system allows, so that appends write inside the file and their fdatasync has
+// no size change to commit. The data ends at the first frame header of zeros,
+// or at the end of the file. A frame holds the events of one Append
 // (so a crash never leaves part of a batch), all stamped with one time:
 //
 //	length   uint32   n, the number of bytes after this 28-byte header
@@ -57,9 +61,10 @@
 // contiguous: a frame's first is the previous frame's first+count, and a
 // segment's base is the previous segment's last position plus one. A
 // segment is sealed when the next frame would take it past
-// Options.SegmentSize (a frame larger than that gets a segment of its own);
-// the next segment is created with its header synced, and the directory
-// synced, before any frame is written to it.
+// Options.SegmentSize (a frame larger than that gets a segment of its own):
+// it is truncated to the end of its data and synced, then its index file is
+// written; the next segment is created with its header and preallocation
+// synced, and the directory synced, before any frame is written to it.
 //
 // An index file, written when its segment is sealed (to name.tmp, synced,
 // renamed, directory synced), holds what Open needs instead of scanning
@@ -69,7 +74,8 @@
 //	version  uint32   1
 //	_        uint32
 //	base     uint64   the segment's base
-//	size     uint64   the segment file's size (header plus frames)
+//	size     uint64   the segment file's size (header plus frames; a sealed
+//	                  segment keeps no preallocated rest)
 //	last     uint64   position of the segment's last event
 //	lastTime int64    time of its last frame
 //	entries  uint32   number of sparse index entries
@@ -94,17 +100,25 @@
 // Open never scans the whole log. Sealed segments come from their index
 // files; one whose index file is missing or invalid (bad checksum, wrong
 // base, size not the segment's) is scanned and its index file rewritten,
-// and any bad frame in it is corruption. The last (active) segment is
-// scanned frame by frame: the first bytes that are not a valid frame — too
-// short for a header or for the length it declares, a zero-filled header, a
-// checksum mismatch, a malformed header — and everything after them are a
-// torn tail: the segment is truncated to the end of the last valid frame,
-// synced, and the cut is reported through Options.Logger and
-// (*Log).Recovered. A last segment whose header is incomplete (a crash
-// while creating it) is rewritten empty. A frame that passes its checksum
-// but is out of sequence or holds an undecodable event, a missing segment,
-// or a bad frame in a sealed segment make Open fail with an error wrapping
-// eventlog.ErrCorrupt: the log never drops acknowledged events silently.
+// and any bad frame in it is corruption; one still preallocated (a crash
+// between sealing it and writing its index file) is truncated to its data.
+// The last (active) segment is scanned frame by frame up to the end of its
+// data: a frame header of zeros (or fewer bytes than a header, all zero, at
+// the end of the file) is the clean end, the unwritten rest of the
+// preallocation, and is not reported. The first bytes that are neither a
+// valid frame nor zeros — too short for a header or for the length it
+// declares, a checksum mismatch, a malformed header, which includes a frame
+// partly written inside the preallocation — and everything after them are a
+// torn tail, reported through Options.Logger and (*Log).Recovered. Either
+// way the segment is truncated to the end of its last valid frame,
+// preallocated again and synced, so that no byte past the data (a torn
+// frame, or the frames of an unacknowledged group behind a header that never
+// reached the disk) can ever be read as a frame. A last segment whose header
+// is incomplete (a crash while creating it) is rewritten empty. A frame that
+// passes its checksum but is out of sequence or holds an undecodable event,
+// a missing segment, or a bad frame in a sealed segment make Open fail with
+// an error wrapping eventlog.ErrCorrupt: the log never drops acknowledged
+// events silently.
 // Reads verify every frame's checksum and return an error wrapping
 // eventlog.ErrCorrupt, never a corrupt event; an event written by a newer
 // codec surfaces as event.ErrVersion.

@@ -79,3 +79,10 @@ func (f *faultFile) Sync() error {
 	}
 	return f.File.Sync()
 }
+
+func (f *faultFile) Allocate(size int64) error {
+	if a, ok := f.File.(Allocator); ok {
+		return a.Allocate(size)
+	}
+	return errors.ErrUnsupported
+}

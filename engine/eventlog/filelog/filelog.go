@@ -83,7 +83,8 @@ type RecoveryInfo struct {
 	// TornBytes is the number of bytes cut.
 	TornBytes int64
 	// TornReason says why the first cut byte did not start a valid frame
-	// ("short frame", "frame checksum mismatch", "zero fill", ...).
+	// ("short frame", "frame checksum mismatch", ...). The zeros after the
+	// data of a preallocated segment are its clean end, not a torn tail.
 	TornReason string
 	// RebuiltIndexes lists the sealed segments whose index file was missing
 	// or invalid and was rebuilt by scanning the segment.

@@ -87,6 +87,20 @@ func (osFS) Lock(name string) (io.Closer, error) {
 	return f, nil
 }
 
+// Allocator is an optional interface of File: a File that implements it can
+// reserve disk space ahead of writes. The log preallocates every new segment
+// to Options.SegmentSize, so that an append writes inside the file and its
+// fdatasync has no file size to commit.
+type Allocator interface {
+	// Allocate extends the file to at least size bytes, reserving their
+	// blocks; the bytes added read as zeros. It never shrinks the file.
+	// It returns an error satisfying errors.Is(err, errors.ErrUnsupported)
+	// where the platform or file system cannot preallocate.
+	Allocate(size int64) error
+}
+
 type osFile struct{ *os.File }
 
 func (f osFile) Sync() error { return datasync(f.File) }
+
+func (f osFile) Allocate(size int64) error { return allocate(f.File, size) }

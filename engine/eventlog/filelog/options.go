@@ -59,6 +59,9 @@ type Options struct {
 	// caller (a sealed segment's index file that could not be written).
 	// Default slog.Default().
 	Logger *slog.Logger
+
+	// noAllocate turns segment preallocation off, for benchmarks.
+	noAllocate bool
 }
 
 // Validate reports whether the options are usable. Zero values are valid.

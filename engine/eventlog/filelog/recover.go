@@ -143,23 +143,38 @@ func (l *Log) loadSegment(base uint64, active, hasIdx bool) (*segment, map[strin
 		return nil, nil, fmt.Errorf("scan %s: %w", name, err)
 	}
 	s.last, s.lastTime, s.size, s.index = sc.last, sc.lastTime, sc.end, sc.index
-	if sc.torn != "" {
-		if !active {
-			f.Close()
-			return nil, nil, fmt.Errorf("%w: sealed segment %s at offset %d: %s", eventlog.ErrCorrupt, name, sc.end, sc.torn)
+	if sc.torn != "" && !active {
+		f.Close()
+		return nil, nil, fmt.Errorf("%w: sealed segment %s at offset %d: %s", eventlog.ErrCorrupt, name, sc.end, sc.torn)
+	}
+	if active {
+		// Cut everything after the data, torn frames and the zeros of the
+		// preallocation alike, so no stale byte there can ever be read as
+		// a frame, then preallocate again.
+		if size > sc.end {
+			if err := f.Truncate(sc.end); err != nil {
+				f.Close()
+				return nil, nil, fmt.Errorf("truncate %s: %w", name, err)
+			}
 		}
-		if err := f.Truncate(sc.end); err != nil {
-			f.Close()
-			return nil, nil, fmt.Errorf("truncate %s: %w", name, err)
-		}
+		l.allocate(f, name)
 		if !l.opts.NoSync {
 			if err := f.Sync(); err != nil {
 				f.Close()
 				return nil, nil, fmt.Errorf("sync %s: %w", name, err)
 			}
 		}
-		l.recovered.TornSegment, l.recovered.TornOffset = name, sc.end
-		l.recovered.TornBytes, l.recovered.TornReason = size-sc.end, sc.torn
+		if sc.torn != "" {
+			l.recovered.TornSegment, l.recovered.TornOffset = name, sc.end
+			l.recovered.TornBytes, l.recovered.TornReason = size-sc.end, sc.torn
+		}
+	} else if size > sc.end {
+		// A sealed segment still preallocated: the crash came between
+		// sealing it and writing its index file.
+		if err := l.truncateSealed(name, sc.end); err != nil {
+			f.Close()
+			return nil, nil, err
+		}
 	}
 	if !active {
 		l.recovered.RebuiltIndexes = append(l.recovered.RebuiltIndexes, name)
@@ -172,6 +187,37 @@ func (l *Log) loadSegment(base uint64, active, hasIdx bool) (*segment, map[strin
 	return s, sc.streams, nil
 }
 
+// truncateSealed cuts a sealed segment to the end of its data and syncs it.
+func (l *Log) truncateSealed(name string, size int64) error {
+	f, err := l.opts.FS.OpenFile(filepath.Join(l.dir, name), os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("open segment: %w", err)
+	}
+	err = f.Truncate(size)
+	if err == nil && !l.opts.NoSync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("truncate %s: %w", name, err)
+	}
+	return nil
+}
+
+// allocate preallocates a segment file to Options.SegmentSize where the
+// file system can. It is only an optimization: a failure is logged.
+func (l *Log) allocate(f File, name string) {
+	a, ok := f.(Allocator)
+	if !ok || l.opts.noAllocate {
+		return
+	}
+	if err := a.Allocate(l.opts.SegmentSize); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		l.logWarn("filelog: preallocate segment", "segment", name, "err", err)
+	}
+}
+
 func (l *Log) rewriteHeader(f File, base uint64) error {
 	if err := f.Truncate(0); err != nil {
 		return fmt.Errorf("truncate %s: %w", segName(base), err)
@@ -179,6 +225,7 @@ func (l *Log) rewriteHeader(f File, base uint64) error {
 	if _, err := f.WriteAt(segHeader(base), 0); err != nil {
 		return fmt.Errorf("write %s: %w", segName(base), err)
 	}
+	l.allocate(f, segName(base))
 	if !l.opts.NoSync {
 		if err := f.Sync(); err != nil {
 			return fmt.Errorf("sync %s: %w", segName(base), err)
@@ -215,7 +262,7 @@ type scanResult struct {
 	end      int64 // end of the last valid frame
 	index    []indexEntry
 	streams  map[string]uint64
-	torn     string // why the bytes at end are not a frame; "" when end is the file's end
+	torn     string // why the bytes at end are not a frame; "" when end is the end of the data
 }
 
 const scanChunk = 4 << 20
@@ -252,7 +299,9 @@ func scanSegment(f File, base uint64, size int64, interval int64) (scanResult, e
 			continue
 		}
 		if ferr != nil {
-			if sc.end == size {
+			if sc.end == size || zeroHeader(buf[p:]) {
+				// The end of the file, or of the data in a preallocated
+				// segment: its unwritten rest reads as zeros.
 				return sc, nil
 			}
 			sc.torn = ferr.reason
@@ -291,6 +340,17 @@ func scanSegment(f File, base uint64, size int64, interval int64) (scanResult, e
 	}
 }
 
+// zeroHeader reports whether b starts with a frame header of zeros, or is a
+// shorter run of zeros: where the data of a preallocated segment ends.
+func zeroHeader(b []byte) bool {
+	for _, c := range b[:min(len(b), frameHeaderSize)] {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // decodeEvent decodes one event encoding of a frame at position pos.
 func decodeEvent(enc []byte, e *event.Event, pos uint64, t int64) error {
 	n, err := event.Decode(enc, e)
@@ -320,6 +380,7 @@ func (l *Log) createSegment(base uint64) (*segment, error) {
 		f.Close()
 		return nil, fmt.Errorf("write %s: %w", name, err)
 	}
+	l.allocate(f, name)
 	if !l.opts.NoSync {
 		if err := f.Sync(); err != nil {
 			f.Close()

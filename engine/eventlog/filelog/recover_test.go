@@ -90,6 +90,14 @@ func checkEvents(t testing.TB, got []event.Event, want []event.Event) {
 
 func segPath(dir string, base uint64) string { return filepath.Join(dir, segName(base)) }
 
+// dataSize returns the bytes of data in the i-th segment: header and
+// frames, short of the preallocated rest.
+func dataSize(l *Log, i int) int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.mu.segs[i].size
+}
+
 // buildLog appends n one-event batches and returns the events and the
 // segment size after each append (the frame ends), for a one-segment log.
 func buildLog(t *testing.T, dir string, n int) ([]event.Event, []int64) {
@@ -101,11 +109,7 @@ func buildLog(t *testing.T, dir string, n int) ([]event.Event, []int64) {
 		e := testEvent(fmt.Sprintf("s%d", i%3), i)
 		mustAppend(t, l, e)
 		want = append(want, e)
-		fi, err := os.Stat(segPath(dir, 1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ends = append(ends, fi.Size())
+		ends = append(ends, dataSize(l, 0))
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
@@ -120,6 +124,10 @@ func TestTornTail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !zeroHeader(orig[ends[len(ends)-1]:]) {
+		t.Fatal("segment data not followed by zeros")
+	}
+	orig = orig[:ends[len(ends)-1]]
 	// complete returns how many frames end at or before size.
 	complete := func(size int64) int {
 		n := 0
@@ -149,8 +157,11 @@ func TestTornTail(t *testing.T) {
 		garbage[i] = byte(rng.Uint32())
 	}
 	cases = append(cases,
+		// Zeros after the last frame are the unwritten rest of a
+		// preallocated segment: the clean end, cut but not reported.
 		tc{"zeros=1", append(bytes.Clone(orig), 0)},
 		tc{"zeros=4096", append(bytes.Clone(orig), make([]byte, 4096)...)},
+		tc{"zeros-then-garbage", append(append(bytes.Clone(orig), make([]byte, frameHeaderSize)...), garbage...)},
 		tc{"garbage=300", append(bytes.Clone(orig), garbage...)},
 		tc{"half-frame-then-zeros", append(bytes.Clone(orig[:ends[len(ends)-1]-5]), make([]byte, 100)...)},
 	)
@@ -173,7 +184,11 @@ func TestTornTail(t *testing.T) {
 		if rec.Head != uint64(wantN) {
 			t.Fatalf("%s: head = %d, want %d", c.name, rec.Head, wantN)
 		}
-		if cut := size - wantEnd; rec.TornBytes != cut || (cut > 0) != (rec.TornSegment != "") || (cut > 0 && rec.TornOffset != wantEnd) {
+		cut := size - wantEnd
+		if strings.HasPrefix(c.name, "zeros") {
+			cut = 0
+		}
+		if rec.TornBytes != cut || (cut > 0) != (rec.TornSegment != "") || (cut > 0 && rec.TornOffset != wantEnd) {
 			t.Fatalf("%s: recovered %+v, want %d bytes cut at %d", c.name, rec, cut, wantEnd)
 		}
 		checkEvents(t, readAll(t, l), want[:wantN])
@@ -302,6 +317,39 @@ func TestSegmentRollover(t *testing.T) {
 	}
 }
 
+// TestSealedStillPreallocated: a crash between sealing a segment and
+// writing its index file leaves the segment with zeros after its data.
+func TestSealedStillPreallocated(t *testing.T) {
+	dir := t.TempDir()
+	want := multiSegment(t, dir, 300)
+	p := segPath(dir, 1)
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, idxName(1))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(p, fi.Size()+4096); err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{SegmentSize: MinSegmentSize, IndexInterval: 200}
+	l := mustOpen(t, dir, opts)
+	if rec := l.Recovered(); rec.TornSegment != "" || len(rec.RebuiltIndexes) != 1 {
+		t.Fatalf("recovered %+v, want one index rebuilt", rec)
+	}
+	checkEvents(t, readAll(t, l), want)
+	l.Close()
+	if got, _ := os.Stat(p); got.Size() != fi.Size() {
+		t.Fatalf("sealed segment size %d, want %d", got.Size(), fi.Size())
+	}
+	l = mustOpen(t, dir, opts)
+	defer l.Close()
+	if rec := l.Recovered(); len(rec.RebuiltIndexes) != 0 {
+		t.Fatalf("second open recovered %+v", rec)
+	}
+}
+
 func TestIndexRebuild(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -400,12 +448,13 @@ func TestWrongCodecVersion(t *testing.T) {
 	dir := t.TempDir()
 	l := mustOpen(t, dir, Options{})
 	mustAppend(t, l, testEvent("s", 1))
+	size := dataSize(l, 0)
 	l.Close()
 	// Rewrite the event's codec version byte and fix the checksum, as a
 	// newer twinlog would have written it.
 	p := segPath(dir, 1)
 	b, _ := os.ReadFile(p)
-	f := b[segHeaderSize:]
+	f := b[segHeaderSize:size]
 	f[frameHeaderSize+2] = 99 // back-pointer, length, then the version byte
 	le.PutUint32(f[4:], crc32.Update(crc32.Checksum(f[0:4], castagnoli), castagnoli, f[8:]))
 	os.WriteFile(p, b, 0o644)

@@ -19,6 +19,20 @@ func datasync(f *os.File) error {
 	}
 }
 
+// allocate extends f to at least size bytes with fallocate(2) (mode 0), so
+// the blocks are reserved and the file's size is set once.
+func allocate(f *os.File, size int64) error {
+	for {
+		err := syscall.Fallocate(int(f.Fd()), 0, 0, size)
+		if err != syscall.EINTR {
+			if err != nil {
+				return &os.PathError{Op: "fallocate", Path: f.Name(), Err: err}
+			}
+			return nil
+		}
+	}
+}
+
 func lockFile(f *os.File) error {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		return &os.PathError{Op: "flock", Path: f.Name(), Err: err}

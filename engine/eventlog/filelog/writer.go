@@ -265,6 +265,16 @@ func (w *writer) write() error {
 func (w *writer) roll() error {
 	l := w.l
 	s := w.active
+	// Cut the preallocated rest, durably, before the index file records
+	// the size.
+	err := s.f.Truncate(w.size)
+	if err == nil && !l.opts.NoSync {
+		err = s.f.Sync()
+	}
+	if err != nil {
+		w.failed = fmt.Errorf("%w: seal %s: %w", eventlog.ErrFailed, s.name, err)
+		return w.failed
+	}
 	m := &segMeta{base: s.base, size: w.size, last: w.next - 1, lastTime: s.lastTime, index: s.index, streams: w.segStreams}
 	if err := l.writeIndex(m); err != nil {
 		l.logWarn("filelog: write index file", "segment", s.name, "err", err)
