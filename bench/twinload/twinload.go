@@ -89,7 +89,13 @@ func (c *Config) defaults() {
 func roomID(g stdgraph.Config, rng *rand.Rand) string {
 	b, f, r := g.Buildings, g.Floors, g.Rooms
 	if b == 0 {
-		b, f, r = 1000, 10, 20
+		b = 1000
+	}
+	if f == 0 {
+		f = 10
+	}
+	if r == 0 {
+		r = 20
 	}
 	return fmt.Sprintf("building-%d-floor-%d-room-%d", rng.IntN(b), rng.IntN(f), rng.IntN(r))
 }

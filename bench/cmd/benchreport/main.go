@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -37,6 +38,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	phase := fs.Duration("phase", 10*time.Second, "length of each measured phase of the twin workload")
 	pg := fs.String("postgres", envOr("TWINLOG_BENCH_PG", "postgres://postgres@127.0.0.1:5432/test"), "PostgreSQL baseline (empty to skip)")
 	skipGo := fs.Bool("skip-go", false, "skip the Go benchmark suites")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the twin workload to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -76,6 +78,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			Duration: *phase,
 			Postgres: *pg,
 			Progress: stdout,
+		}
+		if *cpuprofile != "" {
+			f, err := os.Create(*cpuprofile)
+			if err != nil {
+				return err
+			}
+			pprof.StartCPUProfile(f)
+			defer f.Close()
+			defer pprof.StopCPUProfile()
 		}
 		res, err := twinload.Run(ctx, cfg)
 		if err != nil {
