@@ -266,6 +266,10 @@ func load(ctx context.Context, svc *twins.Service, cfg Config) error {
 				}
 			}()
 		}
+		// Spread relationships of one source across the load, as a bulk
+		// importer does: writes to one twin are serialized.
+		rng := rand.New(rand.NewPCG(1, 2))
+		rng.Shuffle(len(rels), func(i, j int) { rels[i], rels[j] = rels[j], rels[i] })
 		for i := range rels {
 			jobs <- job{rel: &rels[i]}
 		}
