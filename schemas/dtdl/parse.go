@@ -752,7 +752,19 @@ func (p *parser) entity(e *elem) (dn, desc LocalizedString, comment string, ok b
 	return
 }
 
-var langTag = regexp.MustCompile(`^[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*$`)
+// langTag matches the language codes DTDL accepts: an ISO 639 language,
+// then optionally an ISO 15924 script and an ISO 3166 or UN M.49 region,
+// cased as BCP 47 recommends.
+var langTag = regexp.MustCompile(`^[a-z]{2,3}(?:-[A-Z][a-z]{3})?(?:-(?:[A-Z]{2}|[0-9]{3}))?$`)
+
+// isLangTaggedValue reports whether an object is a value object with a
+// language, {"@value": ..., "@language": ...}, and nothing else.
+func isLangTaggedValue(n *node) bool {
+	if len(n.obj) != 2 {
+		return false
+	}
+	return n.get("@value") != nil && n.get("@language") != nil
+}
 
 // langString reads a localizable string: a string, a language map, or an
 // array of strings and {"@value","@language"} objects.
@@ -774,6 +786,10 @@ func (p *parser) langString(e *elem, prop string, n *node, maxLen int) (Localize
 	case jString:
 		return out, put("en", n.str, n)
 	case jObject:
+		if isLangTaggedValue(n) {
+			p.addf("langTagValueInLangMap", e.id, prop, n, "%s is a language-tagged value object, but outside an array a language map is expected", prop)
+			return nil, false
+		}
 		for _, m := range n.obj {
 			if strings.HasPrefix(m.key, "@") {
 				p.addf("langMapObjKeyword", e.id, prop, m.val, "%s language map may not contain keyword %q", prop, m.key)
@@ -807,6 +823,7 @@ func (p *parser) langString(e *elem, prop string, n *node, maxLen int) (Localize
 				}
 			case jObject:
 				var val, lang *node
+				bad := false
 				for _, m := range el.obj {
 					switch m.key {
 					case "@value":
@@ -815,43 +832,49 @@ func (p *parser) langString(e *elem, prop string, n *node, maxLen int) (Localize
 						lang = m.val
 					case "@id":
 						p.add("langStringElementId", e.id, prop, el, "a language string may not have @id")
-						return nil, false
+						bad = true
 					case "@graph":
 						p.add("langStringElementGraph", e.id, prop, el, "a language string may not have @graph")
-						return nil, false
+						bad = true
 					case "@context":
 						p.add("langStringElementContext", e.id, prop, el, "a language string may not have @context")
-						return nil, false
+						bad = true
 					case "@type":
-						p.add("langStringElementType", e.id, prop, el, "a language string may not have @type")
-						return nil, false
-					default:
-						if strings.HasPrefix(m.key, "@") {
-							p.add("langStringElementKeyword", e.id, prop, el, "a language string may hold only @value and @language")
-						} else {
-							p.add("langStringElementInvalidProp", e.id, prop, el, "a language string may hold only @value and @language")
+						// DTDL v2 ignores the other keywords of a value object.
+						if e.s.version != 2 {
+							p.add("langStringElementType", e.id, prop, el, "a language string may not have @type")
+							bad = true
 						}
-						return nil, false
+					default:
+						if !strings.HasPrefix(m.key, "@") {
+							p.add("langStringElementInvalidProp", e.id, prop, el, "a language string may hold only @value and @language")
+							bad = true
+						} else if e.s.version != 2 {
+							p.add("langStringElementKeyword", e.id, prop, el, "a language string may hold only @value and @language")
+							bad = true
+						}
 					}
 				}
 				if val == nil {
 					p.add("langStringElementNoValue", e.id, prop, el, "a language string needs @value")
-					return nil, false
-				}
-				if val.kind != jString {
+					bad = true
+				} else if val.kind != jString {
 					p.add("langStringElementValueNotString", e.id, prop, el, "@value of a language string must be a string")
+					bad = true
+				}
+				if lang != nil && lang.kind != jString {
+					p.add("langStringElementCodeNotString", e.id, prop, el, "@language must be a string")
+					p.add("langStringElementInvalidCode", e.id, prop, el, "@language holds no valid language code")
+					bad = true
+				} else if lang != nil && !langTag.MatchString(lang.str) {
+					p.addf("langStringElementInvalidCode", e.id, prop, el, "invalid language code %q", lang.str)
+					bad = true
+				}
+				if bad {
 					return nil, false
 				}
 				code := "en"
 				if lang != nil {
-					if lang.kind != jString {
-						p.add("langStringElementCodeNotString", e.id, prop, el, "@language must be a string")
-						return nil, false
-					}
-					if !langTag.MatchString(lang.str) {
-						p.addf("langStringElementInvalidCode", e.id, prop, el, "invalid language code %q", lang.str)
-						return nil, false
-					}
 					code = lang.str
 				} else {
 					defaults++
@@ -871,6 +894,7 @@ func (p *parser) langString(e *elem, prop string, n *node, maxLen int) (Localize
 		return out, true
 	}
 	p.addf("langStringNotLangString", e.id, prop, n, "%s must be a string, a language map or an array", prop)
+	p.addf("langStringElementNotStringOrObject", e.id, prop, n, "%s must be a string or a language-tagged object", prop)
 	return nil, false
 }
 
@@ -905,10 +929,18 @@ func (p *parser) literal(e *elem, prop string, n *node, kind string) (*node, boo
 			p.add("valueObjectGraph", e.id, prop, n, "a value object may not have @graph")
 			return nil, false
 		case "@language":
+			// DTDL v2 ignores the language and other keywords of a value
+			// object; v3 refuses them.
+			if e.s.version == 2 {
+				continue
+			}
 			p.add("valueObjectLanguage", e.id, prop, n, "a value object may not have @language here")
 			return nil, false
 		default:
 			if strings.HasPrefix(m.key, "@") {
+				if e.s.version == 2 {
+					continue
+				}
 				p.add("valueObjectKeyword", e.id, prop, n, "a value object may hold only @value and @type")
 			} else {
 				p.add("valueObjectInvalidProp", e.id, prop, n, "a value object may hold only @value and @type")
