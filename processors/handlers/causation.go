@@ -1,0 +1,85 @@
+package handlers
+
+import (
+	"hash/fnv"
+	"strconv"
+	"strings"
+)
+
+// The twin service takes an actor string but no causation id or hop count,
+// so a handler's writes carry theirs in the actor:
+//
+//	handler:<name>@<version>;c=<cause position>.<seq>;h=<hop>;p=<k1>,<k2>...
+//
+// where each k is the hex FNV-1a hash of one (handler, twin) pair on the
+// cascade's path.
+
+type cause struct {
+	handler string // name, "" when the event was not written by a handler
+	pos     uint64
+	seq     int
+	hop     int
+	path    []string
+}
+
+const actorPrefix = "handler:"
+
+func formatActor(name, version string, c cause) string {
+	var b strings.Builder
+	b.WriteString(actorPrefix)
+	b.WriteString(name)
+	b.WriteByte('@')
+	b.WriteString(version)
+	b.WriteString(";c=")
+	b.WriteString(strconv.FormatUint(c.pos, 10))
+	b.WriteByte('.')
+	b.WriteString(strconv.Itoa(c.seq))
+	b.WriteString(";h=")
+	b.WriteString(strconv.Itoa(c.hop))
+	b.WriteString(";p=")
+	b.WriteString(strings.Join(c.path, ","))
+	return b.String()
+}
+
+// parseActor returns the cause recorded in an actor; the zero cause (hop 0)
+// for actors that are not handlers.
+func parseActor(actor string) cause {
+	rest, ok := strings.CutPrefix(actor, actorPrefix)
+	if !ok {
+		return cause{}
+	}
+	var c cause
+	fields := strings.Split(rest, ";")
+	c.handler, _, _ = strings.Cut(fields[0], "@")
+	for _, f := range fields[1:] {
+		k, v, _ := strings.Cut(f, "=")
+		switch k {
+		case "c":
+			p, s, _ := strings.Cut(v, ".")
+			c.pos, _ = strconv.ParseUint(p, 10, 64)
+			c.seq, _ = strconv.Atoi(s)
+		case "h":
+			c.hop, _ = strconv.Atoi(v)
+		case "p":
+			if v != "" {
+				c.path = strings.Split(v, ",")
+			}
+		}
+	}
+	return c
+}
+
+// pathKey names one (handler, twin) step of a cascade.
+func pathKey(handler, twin string) string {
+	h := fnv.New32a()
+	h.Write([]byte(handler))
+	h.Write([]byte{0})
+	h.Write([]byte(twin))
+	return strconv.FormatUint(uint64(h.Sum32()), 16)
+}
+
+// outputKey identifies an output for de-duplication: its cause and its
+// sequence number.
+func outputKey(pos uint64, seq int) string {
+	return strconv.FormatUint(pos, 10) + "." + strconv.Itoa(seq)
+}

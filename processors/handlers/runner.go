@@ -1,0 +1,732 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/twinlog/twinlog/engine"
+	"github.com/twinlog/twinlog/engine/event"
+	"github.com/twinlog/twinlog/engine/eventlog"
+	"github.com/twinlog/twinlog/engine/twins"
+	"github.com/twinlog/twinlog/projections/twingraph"
+	"github.com/twinlog/twinlog/wasm-handlers/abi"
+	"github.com/twinlog/twinlog/wasm-handlers/host"
+)
+
+// version is one deployed version of a handler.
+type version struct {
+	pos      uint64
+	time     time.Time
+	manifest Manifest
+	module   []byte
+	sha      string
+
+	mu  sync.Mutex
+	mod *host.Module // compiled on first use after a restart
+}
+
+func (v *version) compiled(ctx context.Context, h *host.Host) (*host.Module, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.mod == nil {
+		mod, err := h.Compile(ctx, v.manifest.Name, v.module, v.manifest.Limits.host(), v.manifest.Config)
+		if err != nil {
+			return nil, err
+		}
+		v.mod = mod
+	}
+	return v.mod, nil
+}
+
+// entry is one change of what a handler does from position pos on: run v,
+// or, with v nil, nothing (disabled).
+type entry struct {
+	pos uint64
+	v   *version
+}
+
+// runner runs one handler.
+type runner struct {
+	m    *Manager
+	name string
+	seq  int
+	from uint64 // position of the first deployment
+
+	entriesMu sync.Mutex
+	entries   []entry
+
+	handler *message.Handler
+	topic   string
+	cancel  context.CancelFunc
+	done    chan struct{}
+	cursor  atomic.Uint64 // every event up to it was handled
+
+	// seen are outputs (cause.seq) and dead letters ("d" + position) found
+	// in the log after the checkpoint at start, skipped when re-handled.
+	seen     map[string]struct{}
+	seenUpTo uint64
+
+	stats stats
+}
+
+type stats struct {
+	events, batches, invocations, failures, retries, deadLetters atomic.Uint64
+	outputs, outputErrors, cascadeStops, deduplicated       atomic.Uint64
+
+	mu struct {
+		sync.Mutex
+		latencies []time.Duration // ring of recent invocation times
+		next      int
+		reports   []Report
+		dead      []DeadLetter
+		metrics   map[string]float64
+	}
+}
+
+// Report is one problem a handler ran into.
+type Report struct {
+	Time     time.Time `json:"time"`
+	Position uint64    `json:"position,omitempty"`
+	Kind     string    `json:"kind"`
+	Message  string    `json:"message"`
+}
+
+const maxReports = 32
+
+func (s *stats) report(r Report) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.mu.reports) == maxReports {
+		copy(s.mu.reports, s.mu.reports[1:])
+		s.mu.reports = s.mu.reports[:maxReports-1]
+	}
+	s.mu.reports = append(s.mu.reports, r)
+}
+
+func (s *stats) latency(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.mu.latencies) < 1024 {
+		s.mu.latencies = append(s.mu.latencies, d)
+		return
+	}
+	s.mu.latencies[s.mu.next] = d
+	s.mu.next = (s.mu.next + 1) % len(s.mu.latencies)
+}
+
+func newRunner(m *Manager, name string, seq int, from uint64) *runner {
+	return &runner{m: m, name: name, seq: seq, from: from, done: make(chan struct{})}
+}
+
+func (r *runner) addEntry(e entry) {
+	r.entriesMu.Lock()
+	defer r.entriesMu.Unlock()
+	r.entries = append(r.entries, e)
+}
+
+// at returns the version handling the event at pos, nil when none.
+func (r *runner) at(pos uint64) *version {
+	r.entriesMu.Lock()
+	defer r.entriesMu.Unlock()
+	var v *version
+	for _, e := range r.entries {
+		if e.pos >= pos {
+			break
+		}
+		v = e.v
+	}
+	return v
+}
+
+func (r *runner) current() (*version, bool) {
+	r.entriesMu.Lock()
+	defer r.entriesMu.Unlock()
+	var last *version
+	for _, e := range slices.Backward(r.entries) {
+		if e.v != nil {
+			last = e.v
+			break
+		}
+	}
+	return last, len(r.entries) > 0 && r.entries[len(r.entries)-1].v != nil
+}
+
+func (r *runner) closeModules() {
+	r.entriesMu.Lock()
+	defer r.entriesMu.Unlock()
+	for _, e := range r.entries {
+		if e.v != nil {
+			e.v.mu.Lock()
+			if e.v.mod != nil {
+				e.v.mod.Close(context.Background())
+				e.v.mod = nil
+			}
+			e.v.mu.Unlock()
+		}
+	}
+}
+
+// start reads the cursor, scans the log after it for this handler's
+// outputs, and starts the feeder.
+func (r *runner) start(ctx context.Context) error {
+	log := r.m.log
+	cur := r.from
+	if v, err := log.StreamVersion(ctx, CursorStream(r.name)); err != nil {
+		return fmt.Errorf("read cursor of %s: %w", r.name, err)
+	} else if v != 0 {
+		evs, err := log.Read(ctx, v, 1)
+		if err != nil || len(evs) == 0 {
+			return fmt.Errorf("read cursor of %s: %v", r.name, err)
+		}
+		var cp Checkpoint
+		if err := decode(&evs[0], &cp); err != nil {
+			return err
+		}
+		cur = max(cur, cp.Position)
+	}
+	r.cursor.Store(cur)
+	head, err := log.Head(ctx)
+	if err != nil {
+		return err
+	}
+	prefix := actorPrefix + r.name + "@"
+	for from := cur + 1; from <= head; {
+		evs, err := log.Read(ctx, from, 4096)
+		if err != nil {
+			return fmt.Errorf("scan for outputs of %s: %w", r.name, err)
+		}
+		if len(evs) == 0 {
+			break
+		}
+		for i := range evs {
+			e := &evs[i]
+			switch {
+			case strings.HasPrefix(e.Actor, prefix):
+				c := parseActor(e.Actor)
+				r.markSeen(outputKey(c.pos, c.seq))
+			case e.Type == TypeDeadLettered && e.Stream == DeadLetterStream(r.name):
+				var d DeadLetter
+				if decode(e, &d) == nil {
+					r.markSeen(fmt.Sprintf("d%d", d.Position))
+				}
+			}
+		}
+		from = evs[len(evs)-1].Position + 1
+	}
+	r.seenUpTo = head
+	fctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go r.feed(fctx)
+	return nil
+}
+
+func (r *runner) markSeen(k string) {
+	if r.seen == nil {
+		r.seen = map[string]struct{}{}
+	}
+	r.seen[k] = struct{}{}
+}
+
+func (r *runner) isSeen(k string) bool {
+	_, ok := r.seen[k]
+	return ok
+}
+
+func (r *runner) stopped() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop ends the feeder after the batch in flight and checkpoints.
+func (r *runner) stop() {
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	<-r.done
+	if r.handler != nil {
+		r.handler.Stop()
+	}
+}
+
+// job is one batch for the guest, carried in the message's context.
+type job struct {
+	v      *version
+	events []*event.Event
+	abi    []abi.Event
+	input  []byte
+	snap   *twingraph.Snapshot
+	// applied are outputs already applied by an earlier attempt.
+	applied map[string]struct{}
+}
+
+type jobKey struct{}
+
+// feed tails the log and publishes the matching events batch by batch.
+func (r *runner) feed(ctx context.Context) {
+	defer close(r.done)
+	defer r.checkpoint(context.Background())
+	sub, err := r.m.log.Subscribe(ctx, r.cursor.Load()+1)
+	if err != nil {
+		r.stats.report(Report{Time: time.Now(), Kind: "stopped", Message: err.Error()})
+		return
+	}
+	defer sub.Close()
+	var lastCheckpoint time.Time
+	for {
+		evs, err := sub.Next(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.stats.report(Report{Time: time.Now(), Kind: "stopped", Message: err.Error()})
+				r.m.opts.Logger.Error("handler feeder stopped", "handler", r.name, "err", err)
+			}
+			return
+		}
+		last := evs[len(evs)-1].Position
+		if err := r.m.eng.WaitApplied(ctx, last); err != nil {
+			return
+		}
+		snap := r.m.graph.Snapshot()
+		handled := false
+		for len(evs) > 0 {
+			j, rest := r.nextJob(evs, snap)
+			evs = rest
+			if j == nil {
+				continue
+			}
+			handled = true
+			msg := message.NewMessage(watermill.NewUUID(), nil)
+			msg.SetContext(context.WithValue(ctx, jobKey{}, j))
+			if err := r.m.pubsub.Publish(r.topic, msg); err != nil {
+				if ctx.Err() == nil {
+					r.stats.report(Report{Time: time.Now(), Kind: "stopped", Message: err.Error()})
+				}
+				return
+			}
+			if ctx.Err() != nil {
+				return // the batch may not have been handled; it is handled again after a restart
+			}
+			r.cursor.Store(j.events[len(j.events)-1].Position)
+		}
+		r.cursor.Store(last)
+		if last > r.seenUpTo {
+			r.seen = nil
+		}
+		if handled && time.Since(lastCheckpoint) >= r.m.opts.CheckpointInterval {
+			r.checkpoint(ctx)
+			lastCheckpoint = time.Now()
+		}
+	}
+}
+
+func (r *runner) checkpoint(ctx context.Context) {
+	pos := r.cursor.Load()
+	ev, err := newEvent(CursorStream(r.name), TypeCheckpoint, "system", Checkpoint{Name: r.name, Position: pos})
+	if err != nil {
+		return
+	}
+	if _, err := r.m.log.Append(ctx, []event.Event{ev}); err != nil && !errors.Is(err, eventlog.ErrClosed) {
+		r.m.opts.Logger.Warn("checkpoint handler cursor", "handler", r.name, "err", err)
+	}
+}
+
+// nextJob takes the longest prefix of evs handled by one version, at most
+// MaxBatch events, and returns the job of its matching events (nil when
+// none) and the rest.
+func (r *runner) nextJob(evs []event.Event, snap *twingraph.Snapshot) (*job, []event.Event) {
+	v := r.at(evs[0].Position)
+	n := 1
+	for n < len(evs) && r.at(evs[n].Position) == v {
+		n++
+	}
+	if v == nil {
+		return nil, evs[n:]
+	}
+	n = min(n, v.manifest.Limits.host().MaxBatch)
+	j := &job{v: v, snap: snap}
+	reg := snap.Models()
+	for i := range evs[:n] {
+		e := &evs[i]
+		if r.seen != nil && r.isSeen(fmt.Sprintf("d%d", e.Position)) {
+			continue
+		}
+		a, ok := describe(e, snap)
+		if !ok {
+			continue
+		}
+		matched := false
+		for t := range v.manifest.Triggers {
+			if v.manifest.Triggers[t].match(reg, e.Type, a.Model, a.Changed, a.Relationship) {
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			continue
+		}
+		a.Hop = uint32(parseActor(e.Actor).hop)
+		j.events = append(j.events, e)
+		j.abi = append(j.abi, a)
+	}
+	if len(j.events) == 0 {
+		return nil, evs[n:]
+	}
+	j.input = abi.AppendBatchHeader(nil, len(j.abi))
+	for i := range j.abi {
+		j.input = abi.AppendEvent(j.input, &j.abi[i])
+	}
+	r.stats.events.Add(uint64(len(j.events)))
+	return j, evs[n:]
+}
+
+var bodyKey = []byte(`"body":`)
+
+// describe returns the ABI view of a twin event; ok is false for events
+// handlers never see.
+func describe(e *event.Event, snap *twingraph.Snapshot) (abi.Event, bool) {
+	a := abi.Event{Position: e.Position, Time: e.Time, Seed: abi.Seed(e.Position), Kind: abi.KindOf(e.Type), Type: e.Type}
+	switch {
+	case a.Kind == abi.KindTelemetry:
+		a.Twin = strings.TrimPrefix(e.Stream, "telemetry/")
+		// The payload is a twingraph.Telemetry whose body is the last
+		// member: take it without decoding the whole message.
+		if i := bytes.Index(e.Payload, bodyKey); i >= 0 && !bytes.Contains(e.Payload[:i], []byte(`"component":`)) {
+			a.Payload = bytes.TrimSuffix(e.Payload[i+len(bodyKey):], []byte("}"))
+		} else {
+			var p twingraph.Telemetry
+			if twingraph.Decode(e, &p) != nil {
+				return a, false
+			}
+			a.Component, a.Payload = p.Component, p.Body
+		}
+	case a.Kind == abi.KindTwinPatched:
+		var p twingraph.TwinPatched
+		if twingraph.Decode(e, &p) != nil {
+			return a, false
+		}
+		a.Twin, a.Payload = p.ID, p.Patch
+		for k := range p.Set {
+			a.Changed = append(a.Changed, k)
+		}
+		a.Changed = append(a.Changed, p.Unset...)
+		slices.Sort(a.Changed)
+	case a.Kind == abi.KindTwinCreated || a.Kind == abi.KindTwinReplaced:
+		var p twingraph.TwinState
+		if twingraph.Decode(e, &p) != nil {
+			return a, false
+		}
+		a.Twin, a.Model, a.Payload = p.ID, p.Model, e.Payload
+		for k := range p.Properties {
+			a.Changed = append(a.Changed, k)
+		}
+		slices.Sort(a.Changed)
+	case a.Kind == abi.KindTwinDeleted:
+		a.Twin = strings.TrimPrefix(e.Stream, "twin/")
+	case a.Kind >= abi.KindRelationshipCreated:
+		var p twingraph.RelationshipRef
+		if twingraph.Decode(e, &p) != nil {
+			return a, false
+		}
+		a.Twin, a.Relationship, a.Payload = p.Source, p.Name, e.Payload
+		if p.Name == "" { // relationship.patched names no relationship name
+			if rel, ok := snap.Relationship(p.Source, p.ID); ok {
+				a.Relationship = rel.Name
+			}
+		}
+	default:
+		return a, false
+	}
+	if a.Model == "" {
+		if t, ok := snap.Twin(a.Twin); ok {
+			a.Model = t.Model
+		}
+	}
+	return a, true
+}
+
+// handleMessage is the router handler: one guest call per batch, then its
+// outputs.
+func (r *runner) handleMessage(msg *message.Message) error {
+	j, _ := msg.Context().Value(jobKey{}).(*job)
+	if j == nil {
+		return nil
+	}
+	return r.run(msg.Context(), j)
+}
+
+// run invokes the guest on j and applies its outputs. Errors are retried.
+func (r *runner) run(ctx context.Context, j *job) error {
+	if ctx.Err() != nil {
+		return nil // stopping: the feeder does not advance past this batch
+	}
+	mod, err := j.v.compiled(ctx, r.m.host)
+	if err != nil {
+		r.stats.report(Report{Time: time.Now(), Kind: "compile", Message: err.Error()})
+		return err
+	}
+	r.stats.invocations.Add(1)
+	res, err := mod.Invoke(ctx, snapState{j.snap}, j.abi, j.input)
+	if err != nil && ctx.Err() != nil {
+		return nil
+	}
+	if err != nil {
+		r.stats.failures.Add(1)
+		var f *host.Failure
+		kind := "failure"
+		if errors.As(err, &f) {
+			kind = f.Kind.String()
+		}
+		r.stats.report(Report{Time: time.Now(), Position: j.events[0].Position, Kind: kind,
+			Message: fmt.Sprintf("batch %d..%d (%d events): %v", j.events[0].Position, j.events[len(j.events)-1].Position, len(j.events), err)})
+		return err
+	}
+	r.stats.batches.Add(1)
+	r.stats.latency(res.Duration)
+	if len(res.Metrics) > 0 {
+		r.stats.mu.Lock()
+		if r.stats.mu.metrics == nil {
+			r.stats.mu.metrics = map[string]float64{}
+		}
+		for k, v := range res.Metrics {
+			r.stats.mu.metrics[k] = v
+		}
+		r.stats.mu.Unlock()
+	}
+	return r.apply(ctx, j, res.Outputs)
+}
+
+// apply writes outputs through the twin service: writes to one twin in
+// order, to different twins concurrently (the service combines them into
+// few appends). Rejected writes are reported, not retried; other errors
+// are returned for a retry, which skips the outputs already applied.
+func (r *runner) apply(ctx context.Context, j *job, outs []host.Output) error {
+	if len(outs) == 0 {
+		return nil
+	}
+	type write struct {
+		o     host.Output
+		actor string
+		key   string
+	}
+	byTwin := map[string][]write{}
+	var order []string
+	for _, o := range outs {
+		ev := j.events[o.Cause]
+		key := outputKey(ev.Position, o.Seq)
+		if _, ok := j.applied[key]; ok {
+			continue
+		}
+		if r.seen != nil && r.isSeen(key) {
+			r.stats.deduplicated.Add(1)
+			continue
+		}
+		c := parseActor(ev.Actor)
+		step := pathKey(r.name, o.Twin)
+		switch {
+		case c.hop+1 > r.m.opts.MaxHops:
+			r.stats.cascadeStops.Add(1)
+			r.stats.report(Report{Time: time.Now(), Position: ev.Position, Kind: "cascade stopped",
+				Message: fmt.Sprintf("write to %s would be hop %d, beyond the limit of %d", o.Twin, c.hop+1, r.m.opts.MaxHops)})
+			continue
+		case slices.Contains(c.path, step):
+			r.stats.cascadeStops.Add(1)
+			r.stats.report(Report{Time: time.Now(), Position: ev.Position, Kind: "cycle",
+				Message: fmt.Sprintf("write to %s at hop %d: %s already wrote %s earlier in this cascade", o.Twin, c.hop+1, r.name, o.Twin)})
+			continue
+		}
+		actor := formatActor(r.name, j.v.manifest.Version, cause{pos: ev.Position, seq: o.Seq, hop: c.hop + 1, path: append(slices.Clip(c.path), step)})
+		if _, ok := byTwin[o.Twin]; !ok {
+			order = append(order, o.Twin)
+		}
+		byTwin[o.Twin] = append(byTwin[o.Twin], write{o: o, actor: actor, key: key})
+	}
+	var mu sync.Mutex
+	var retry error
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 256)
+	for _, twin := range order {
+		ws := byTwin[twin]
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			for _, w := range ws {
+				var err error
+				switch w.o.Kind {
+				case host.OutputPatch:
+					_, err = r.m.svc.PatchTwin(ctx, w.actor, twin, w.o.Body, twins.Cond{})
+				case host.OutputTelemetry:
+					_, seq, _ := strings.Cut(w.key, ".")
+					id := fmt.Sprintf("%s-%d-%s", r.name, j.events[w.o.Cause].Position, seq)
+					err = r.m.svc.SendTelemetry(ctx, w.actor, twin, "", id, "", w.o.Body)
+				}
+				if err != nil {
+					e := engine.AsError(err)
+					if e.Kind == engine.KindInternal || e.Kind == engine.KindUnavailable || e.Kind == engine.KindThrottled || e.Kind == engine.KindTimeout {
+						mu.Lock()
+						retry = err
+						mu.Unlock()
+						return
+					}
+					r.stats.outputErrors.Add(1)
+					r.stats.report(Report{Time: time.Now(), Position: j.events[w.o.Cause].Position, Kind: "output rejected",
+						Message: fmt.Sprintf("write to %s: %s: %s", twin, e.Code, e.Message)})
+				} else {
+					r.stats.outputs.Add(1)
+				}
+				mu.Lock()
+				if j.applied == nil {
+					j.applied = map[string]struct{}{}
+				}
+				j.applied[w.key] = struct{}{}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return retry
+}
+
+// isolate handles a batch that failed after its retries: it runs its
+// events one at a time, with the same retries, and dead-letters those that
+// still fail.
+func (m *Manager) isolate(msg *message.Message) error {
+	j, _ := msg.Context().Value(jobKey{}).(*job)
+	if j == nil {
+		return nil
+	}
+	m.mu.Lock()
+	r := m.mu.runners[j.v.manifest.Name]
+	m.mu.Unlock()
+	if r == nil {
+		return nil
+	}
+	ctx := msg.Context()
+	for i := range j.events {
+		single := &job{v: j.v, events: j.events[i : i+1], abi: j.abi[i : i+1], snap: j.snap, applied: j.applied}
+		single.input = abi.AppendEvent(abi.AppendBatchHeader(nil, 1), &single.abi[0])
+		var err error
+		if len(j.events) == 1 {
+			err = errors.New(msg.Metadata.Get("reason_poisoned"))
+		} else {
+			for try := 0; try <= m.opts.Retries; try++ {
+				if err = r.run(ctx, single); err == nil || ctx.Err() != nil {
+					break
+				}
+			}
+		}
+		if err == nil {
+			continue
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		e := j.events[i]
+		d := DeadLetter{Name: r.name, Version: j.v.manifest.Version, Position: e.Position, Type: e.Type, Twin: j.abi[i].Twin, Error: err.Error(), Time: time.Now().UTC()}
+		r.stats.deadLetters.Add(1)
+		r.stats.mu.Lock()
+		if len(r.stats.mu.dead) == 100 {
+			r.stats.mu.dead = r.stats.mu.dead[1:]
+		}
+		r.stats.mu.dead = append(r.stats.mu.dead, d)
+		r.stats.mu.Unlock()
+		ev, err := newEvent(DeadLetterStream(r.name), TypeDeadLettered, "system", d)
+		if err == nil {
+			_, err = m.log.Append(ctx, []event.Event{ev})
+		}
+		if err != nil {
+			m.opts.Logger.Error("record dead letter", "handler", r.name, "position", e.Position, "err", err)
+		}
+	}
+	return nil
+}
+
+// Status is what GET /handlers/{name} shows.
+type Status struct {
+	Name     string    `json:"name"`
+	Version  string    `json:"version"`
+	State    string    `json:"state"` // "active" or "disabled"
+	Deployed time.Time `json:"deployed"`
+	// Position is the log position of the current version's deployment.
+	Position uint64   `json:"position"`
+	SHA256   string   `json:"sha256"`
+	Size     int      `json:"size"`
+	Manifest Manifest `json:"manifest"`
+	// Cursor is the position up to which every event was handled.
+	Cursor uint64 `json:"cursor"`
+	Stats  Stats  `json:"stats"`
+	// Reports are the most recent problems, oldest first.
+	Reports     []Report           `json:"reports,omitempty"`
+	DeadLetters []DeadLetter       `json:"deadLetters,omitempty"`
+	Metrics     map[string]float64 `json:"metrics,omitempty"`
+}
+
+// Stats count a handler's work since the process started.
+type Stats struct {
+	Events       uint64  `json:"events"`
+	Batches      uint64  `json:"batches"`
+	Invocations  uint64  `json:"invocations"`
+	Failures     uint64  `json:"failures"`
+	Retries      uint64  `json:"retries"`
+	DeadLetters  uint64  `json:"deadLetters"`
+	Outputs      uint64  `json:"outputs"`
+	OutputErrors uint64  `json:"outputErrors"`
+	CascadeStops uint64  `json:"cascadeStops"`
+	Deduplicated uint64  `json:"deduplicated"`
+	LatencyP50us float64 `json:"latencyP50us"`
+	LatencyP99us float64 `json:"latencyP99us"`
+}
+
+func (r *runner) status() *Status {
+	v, active := r.current()
+	s := &Status{Name: r.name, State: "disabled", Cursor: r.cursor.Load()}
+	if active {
+		s.State = "active"
+	}
+	if v != nil {
+		s.Version, s.Deployed, s.Position, s.SHA256, s.Size, s.Manifest = v.manifest.Version, v.time, v.pos, v.sha, len(v.module), v.manifest
+	}
+	st := &r.stats
+	s.Stats = Stats{Events: st.events.Load(), Batches: st.batches.Load(), Invocations: st.invocations.Load(),
+		Failures: st.failures.Load(), Retries: st.retries.Load(), DeadLetters: st.deadLetters.Load(),
+		Outputs: st.outputs.Load(), OutputErrors: st.outputErrors.Load(), CascadeStops: st.cascadeStops.Load(),
+		Deduplicated: st.deduplicated.Load()}
+	st.mu.Lock()
+	lat := slices.Clone(st.mu.latencies)
+	s.Reports = slices.Clone(st.mu.reports)
+	s.DeadLetters = slices.Clone(st.mu.dead)
+	if len(st.mu.metrics) > 0 {
+		s.Metrics = make(map[string]float64, len(st.mu.metrics))
+		for k, v := range st.mu.metrics {
+			s.Metrics[k] = v
+		}
+	}
+	st.mu.Unlock()
+	if len(lat) > 0 {
+		slices.Sort(lat)
+		s.Stats.LatencyP50us = float64(lat[len(lat)/2].Microseconds())
+		s.Stats.LatencyP99us = float64(lat[len(lat)*99/100].Microseconds())
+	}
+	return s
+}
+
+var _ = json.Marshal

@@ -1,0 +1,86 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+
+	"github.com/twinlog/twinlog/projections/graphquery"
+	"github.com/twinlog/twinlog/projections/query"
+	"github.com/twinlog/twinlog/projections/twingraph"
+	"github.com/twinlog/twinlog/wasm-handlers/abi"
+	"github.com/twinlog/twinlog/wasm-handlers/host"
+)
+
+// snapState is what a handler reads: one twin graph snapshot.
+type snapState struct {
+	snap *twingraph.Snapshot
+}
+
+var _ host.State = snapState{}
+
+func (s snapState) TwinJSON(id string) ([]byte, bool) {
+	t, ok := s.snap.Twin(id)
+	if !ok {
+		return nil, false
+	}
+	return t.AppendJSON(nil), true
+}
+
+func (s snapState) Property(id, name string) ([]byte, bool) {
+	t, ok := s.snap.Twin(id)
+	if !ok {
+		return nil, false
+	}
+	p, ok := t.Prop(name)
+	if !ok {
+		return nil, false
+	}
+	return []byte(p.Value), true
+}
+
+func (s snapState) Model(id string) (string, bool) {
+	t, ok := s.snap.Twin(id)
+	if !ok {
+		return "", false
+	}
+	return t.Model, true
+}
+
+func (s snapState) Relationships(id, name string, incoming bool) ([]abi.Relationship, bool) {
+	t, ok := s.snap.Twin(id)
+	if !ok {
+		return nil, false
+	}
+	var out []abi.Relationship
+	if incoming {
+		for _, r := range t.In {
+			if name == "" || r.Name == name {
+				out = append(out, abi.Relationship{ID: r.ID, Name: r.Name, Peer: r.Source})
+			}
+		}
+		return out, true
+	}
+	for _, r := range t.Out {
+		if name == "" || r.Name == name {
+			out = append(out, abi.Relationship{ID: r.ID, Name: r.Name, Peer: r.Target})
+		}
+	}
+	return out, true
+}
+
+func (s snapState) Query(ctx context.Context, text string) ([]byte, error) {
+	res, err := query.Run(ctx, graphquery.Wrap(s.snap), text, query.Options{PageSize: query.MaxPageSize})
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	b.WriteByte('[')
+	for i, r := range res.Rows {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(r)
+	}
+	b.WriteByte(']')
+	return b.Bytes(), nil
+}

@@ -1,0 +1,165 @@
+// Package handler is the guest SDK for twinlog WebAssembly handlers: a
+// handler is an ordinary small Go package (package main) built with the stock
+// toolchain,
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o comfort.wasm ./comfort
+//
+// that registers its function in init:
+//
+//	func init() {
+//		handler.Handle(func(e *handler.Event) error {
+//			room, _ := handler.PropertyFloat(e.Twin, "temperature")
+//			return e.Patch(e.Twin, handler.Replace("comfort", 100-room))
+//		})
+//	}
+//
+//	func main() {}
+//
+// The host calls the handler once per batch of events; Handle's function is
+// called for each event of the batch in log order. Reads (Twin, Property,
+// Relationships, Query) see one consistent snapshot of the graph taken after
+// the batch's events were applied, plus the invocation's own earlier patches
+// (for root properties). Writes (Event.Patch, Event.SendTelemetry) are queued
+// and applied by the host after the invocation returns, through the normal
+// validated write path, each carrying the triggering event as its causation.
+//
+// Handlers must be deterministic: use Event.Time, never the wall clock, and
+// Event.Seed for randomness. Strings and byte slices of an Event are valid
+// only during the call that delivered it.
+package handler
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"strconv"
+
+	"github.com/twinlog/twinlog/wasm-handlers/abi"
+)
+
+// Event is one event delivered to a handler.
+type Event struct {
+	abi.Event
+	index uint32
+}
+
+// ErrNotFound is returned by reads of a twin, property or relationship that
+// does not exist.
+var ErrNotFound = errors.New("handler: not found")
+
+// ErrLimit is returned when the invocation exceeded one of its limits (too
+// many or too large outputs); the invocation will fail.
+var ErrLimit = errors.New("handler: limit exceeded")
+
+var (
+	perEvent func(*Event) error
+	perBatch func([]Event) error
+)
+
+// Handle registers f to be called for every event, in log order. Call it
+// from init.
+func Handle(f func(e *Event) error) { perEvent = f }
+
+// HandleBatch registers f to be called once per batch. Call it from init.
+func HandleBatch(f func(batch []Event) error) { perBatch = f }
+
+// Relationship is a relationship of a twin as returned by Outgoing and
+// Incoming: its id, name, and the twin at the other end.
+type Relationship = abi.Relationship
+
+// Outgoing returns the relationships of twin named name ("" for all).
+func Outgoing(twin, name string) ([]Relationship, error) { return relationships(twin, name, 0) }
+
+// Incoming returns the relationships targeting twin named name ("" for
+// all); Peer is each one's source.
+func Incoming(twin, name string) ([]Relationship, error) { return relationships(twin, name, 1) }
+
+// PropertyFloat returns a numeric root property of a twin.
+func PropertyFloat(twin, name string) (float64, error) {
+	b, err := Property(twin, name)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseFloat(string(b), 64)
+}
+
+// PropertyBool returns a boolean root property of a twin.
+func PropertyBool(twin, name string) (bool, error) {
+	b, err := Property(twin, name)
+	if err != nil {
+		return false, err
+	}
+	return string(b) == "true", nil
+}
+
+// Op is one JSON Patch operation.
+type Op struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	Value any    `json:"value,omitempty"`
+}
+
+// Replace returns a one-operation JSON Patch setting root property name to
+// v ("add", which creates or replaces).
+func Replace(name string, v any) []byte { return PatchOf(Op{Op: "add", Path: "/" + name, Value: v}) }
+
+// PatchOf encodes ops as a JSON Patch document.
+func PatchOf(ops ...Op) []byte {
+	b, err := json.Marshal(ops)
+	if err != nil {
+		panic(err) // only unencodable values (channels, NaN) get here: a handler bug
+	}
+	return b
+}
+
+// Round returns v rounded to d decimals, so computed values print and
+// compare exactly.
+func Round(v float64, d int) float64 {
+	p := math.Pow(10, float64(d))
+	return math.Round(v*p) / p
+}
+
+func run(input []byte) error {
+	r := abi.NewReader(input, aliasString)
+	n, err := r.Batch()
+	if err != nil {
+		return err
+	}
+	if cap(events) < n {
+		events = make([]Event, n)
+	}
+	events = events[:n]
+	for i := range events {
+		events[i].index = uint32(i)
+		if err := r.Event(&events[i].Event); err != nil {
+			return err
+		}
+	}
+	if perBatch != nil {
+		return perBatch(events)
+	}
+	if perEvent == nil {
+		return errors.New("no handler registered: call handler.Handle in init")
+	}
+	for i := range events {
+		if err := perEvent(&events[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var events []Event
+
+func codeErr(code int32) error {
+	switch code {
+	case abi.ErrNotFound:
+		return ErrNotFound
+	case abi.ErrLimit:
+		return ErrLimit
+	case abi.ErrInvalid:
+		return errors.New("handler: invalid host call")
+	default:
+		return errors.New(lastError())
+	}
+}

@@ -1,0 +1,452 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/twinlog/twinlog/wasm-handlers/abi"
+)
+
+// State is what a handler reads during one invocation: one consistent
+// snapshot of the twin graph. Implementations are used by one invocation at
+// a time and return bytes the host copies before the next call.
+type State interface {
+	// TwinJSON returns a twin's ADT JSON.
+	TwinJSON(id string) ([]byte, bool)
+	// Property returns a root property's canonical JSON value.
+	Property(id, name string) ([]byte, bool)
+	// Model returns a twin's model id.
+	Model(id string) (string, bool)
+	// Relationships returns twin id's outgoing (or incoming) relationships
+	// named name ("" for all); ok is false when the twin does not exist.
+	Relationships(id, name string, incoming bool) (rels []abi.Relationship, ok bool)
+	// Query runs a read-only query and returns its rows as a JSON array.
+	Query(ctx context.Context, text string) ([]byte, error)
+}
+
+// OutputKind says what an Output asks for.
+type OutputKind uint8
+
+// Output kinds.
+const (
+	OutputPatch     OutputKind = iota + 1 // a JSON Patch of Twin
+	OutputTelemetry                       // a telemetry message from Twin
+)
+
+// Output is one write a handler asked for.
+type Output struct {
+	Kind OutputKind
+	// Cause is the index, in the invocation's batch, of the event that
+	// caused it.
+	Cause int
+	// Seq numbers the outputs of one cause from 0, in the order asked.
+	Seq  int
+	Twin string
+	// Body is the JSON Patch or the telemetry message.
+	Body []byte
+}
+
+// Result is what one invocation produced.
+type Result struct {
+	Outputs []Output
+	// Metrics are the gauges the handler set.
+	Metrics map[string]float64
+	// Duration is the wall time of the guest call.
+	Duration time.Duration
+}
+
+// FailureKind classifies a failed invocation.
+type FailureKind uint8
+
+// Failure kinds.
+const (
+	// FailHandler: the handler returned an error (or panicked and the SDK
+	// recovered).
+	FailHandler FailureKind = iota + 1
+	// FailTimeout: the invocation exceeded its CPU-time budget and was
+	// stopped.
+	FailTimeout
+	// FailTrap: the guest trapped, exited, or ran out of memory.
+	FailTrap
+	// FailLimit: the handler exceeded its output limits.
+	FailLimit
+	// FailHost: the host could not run the invocation.
+	FailHost
+)
+
+var failNames = [...]string{"", "handler error", "timeout", "trap", "output limit", "host error"}
+
+func (k FailureKind) String() string { return failNames[k] }
+
+// Failure is the error of a failed invocation.
+type Failure struct {
+	Kind    FailureKind
+	Message string
+	// Output is the tail of the guest's stdout and stderr, when any.
+	Output string
+}
+
+func (f *Failure) Error() string {
+	s := f.Kind.String() + ": " + f.Message
+	if f.Output != "" {
+		s += " (guest output: " + f.Output + ")"
+	}
+	return s
+}
+
+// call is the state of one invocation, reached by host functions through
+// the context.
+type call struct {
+	m        *Module
+	state    State
+	batch    []abi.Event
+	res      *Result
+	outBytes int
+	seqs     map[int]int
+	overlay  map[string]map[string][]byte // twin → property → value (nil: removed)
+	failMsg  string
+	lastErr  string
+	limitMsg string
+	ctx      context.Context
+}
+
+type callKey struct{}
+
+// Invoke runs the handler once over batch, whose encoding is input (made
+// with abi.AppendBatchHeader and abi.AppendEvent from the same events). It
+// returns the outputs, or a *Failure.
+func (m *Module) Invoke(ctx context.Context, state State, batch []abi.Event, input []byte) (*Result, error) {
+	inst, err := m.get(ctx)
+	if err != nil {
+		return nil, &Failure{Kind: FailHost, Message: err.Error()}
+	}
+	res := &Result{}
+	c := &call{m: m, state: state, batch: batch, res: res, ctx: ctx}
+	cctx, cancel := context.WithTimeout(context.WithValue(ctx, callKey{}, c), m.limits.Timeout)
+	defer cancel()
+	start := time.Now()
+	code, err := inst.run(cctx, input)
+	res.Duration = time.Since(start)
+	if err != nil {
+		inst.close()
+		f := &Failure{Kind: FailTrap, Message: err.Error(), Output: inst.stderr.take()}
+		var ee *sys.ExitError
+		if errors.As(err, &ee) {
+			switch ee.ExitCode() {
+			case sys.ExitCodeDeadlineExceeded:
+				f.Kind, f.Message = FailTimeout, fmt.Sprintf("stopped after %v", m.limits.Timeout)
+			case sys.ExitCodeContextCanceled:
+				f.Kind, f.Message = FailHost, "canceled"
+			default:
+				f.Message = fmt.Sprintf("the module exited with code %d", ee.ExitCode())
+			}
+		} else if ctx.Err() != nil {
+			f.Kind = FailHost
+		}
+		return nil, f
+	}
+	m.put(inst)
+	if c.limitMsg != "" {
+		return nil, &Failure{Kind: FailLimit, Message: c.limitMsg}
+	}
+	if code != abi.ResultOK {
+		msg := c.failMsg
+		if msg == "" {
+			msg = fmt.Sprintf("returned %d", code)
+		}
+		return nil, &Failure{Kind: FailHandler, Message: msg, Output: inst.stderr.take()}
+	}
+	return res, nil
+}
+
+func (i *instance) run(ctx context.Context, input []byte) (uint32, error) {
+	n := uint32(len(input))
+	if n > i.bufCap || i.buf == 0 {
+		i.stack[0] = uint64(max(n, 64<<10))
+		if err := i.allocFn.CallWithStack(ctx, i.stack[:]); err != nil {
+			return 0, err
+		}
+		i.buf, i.bufCap = uint32(i.stack[0]), uint32(max(n, 64<<10))
+	}
+	if !i.mem.Write(i.buf, input) {
+		return 0, errors.New("guest input buffer out of memory bounds")
+	}
+	i.stack[0], i.stack[1] = uint64(i.buf), uint64(n)
+	if err := i.handleFn.CallWithStack(ctx, i.stack[:]); err != nil {
+		return 0, err
+	}
+	return uint32(i.stack[0]), nil
+}
+
+func (m *Module) instantiateHost(ctx context.Context) error {
+	b := m.rt.NewHostModuleBuilder(abi.HostModule)
+	i32 := api.ValueTypeI32
+	fn := func(name string, f api.GoModuleFunc, params, results []api.ValueType) {
+		b.NewFunctionBuilder().WithGoModuleFunction(f, params, results).Export(name)
+	}
+	p := func(n int) []api.ValueType {
+		v := make([]api.ValueType, n)
+		for i := range v {
+			v[i] = i32
+		}
+		return v
+	}
+	r := []api.ValueType{i32}
+	fn(abi.HostTwin, hostTwin, p(4), r)
+	fn(abi.HostProperty, hostProperty, p(6), r)
+	fn(abi.HostModel, hostModel, p(4), r)
+	fn(abi.HostRelationships, hostRelationships, p(7), r)
+	fn(abi.HostQuery, hostQuery, p(4), r)
+	fn(abi.HostPatch, hostOutput(OutputPatch), p(5), r)
+	fn(abi.HostTelemetry, hostOutput(OutputTelemetry), p(5), r)
+	fn(abi.HostLog, m.hostLog, p(3), nil)
+	fn(abi.HostMetric, hostMetric, []api.ValueType{i32, i32, api.ValueTypeF64}, nil)
+	fn(abi.HostConfig, func(ctx context.Context, mod api.Module, s []uint64) { s[0] = reply(mod, s[0], s[1], m.config) }, p(2), r)
+	fn(abi.HostFail, hostFail, p(2), nil)
+	fn(abi.HostLastError, hostLastError, p(2), r)
+	_, err := b.Instantiate(ctx)
+	return err
+}
+
+func callOf(ctx context.Context) *call {
+	c, _ := ctx.Value(callKey{}).(*call)
+	return c
+}
+
+// str reads a guest string; ok is false when it is out of bounds.
+func str(mod api.Module, p, n uint64) (string, bool) {
+	b, ok := mod.Memory().Read(uint32(p), uint32(n))
+	if !ok {
+		return "", false
+	}
+	return string(b), true
+}
+
+// reply writes b to the guest's output buffer (p, cap) when it fits and
+// returns its length.
+func reply(mod api.Module, p, c uint64, b []byte) uint64 {
+	if uint64(len(b)) <= c && !mod.Memory().Write(uint32(p), b) {
+		return neg(abi.ErrInvalid)
+	}
+	return uint64(uint32(len(b)))
+}
+
+func neg(code int32) uint64 { return uint64(uint32(code)) }
+
+func hostTwin(ctx context.Context, mod api.Module, s []uint64) {
+	c := callOf(ctx)
+	id, ok := str(mod, s[0], s[1])
+	if c == nil || !ok {
+		s[0] = neg(abi.ErrInvalid)
+		return
+	}
+	b, ok := c.state.TwinJSON(id)
+	if !ok {
+		s[0] = neg(abi.ErrNotFound)
+		return
+	}
+	s[0] = reply(mod, s[2], s[3], b)
+}
+
+func hostProperty(ctx context.Context, mod api.Module, s []uint64) {
+	c := callOf(ctx)
+	id, ok1 := str(mod, s[0], s[1])
+	name, ok2 := str(mod, s[2], s[3])
+	if c == nil || !ok1 || !ok2 {
+		s[0] = neg(abi.ErrInvalid)
+		return
+	}
+	if props, ok := c.overlay[id]; ok {
+		if v, ok := props[name]; ok {
+			if v == nil {
+				s[0] = neg(abi.ErrNotFound)
+				return
+			}
+			s[0] = reply(mod, s[4], s[5], v)
+			return
+		}
+	}
+	b, ok := c.state.Property(id, name)
+	if !ok {
+		s[0] = neg(abi.ErrNotFound)
+		return
+	}
+	s[0] = reply(mod, s[4], s[5], b)
+}
+
+func hostModel(ctx context.Context, mod api.Module, s []uint64) {
+	c := callOf(ctx)
+	id, ok := str(mod, s[0], s[1])
+	if c == nil || !ok {
+		s[0] = neg(abi.ErrInvalid)
+		return
+	}
+	m, ok := c.state.Model(id)
+	if !ok {
+		s[0] = neg(abi.ErrNotFound)
+		return
+	}
+	s[0] = reply(mod, s[2], s[3], []byte(m))
+}
+
+func hostRelationships(ctx context.Context, mod api.Module, s []uint64) {
+	c := callOf(ctx)
+	id, ok1 := str(mod, s[0], s[1])
+	name, ok2 := str(mod, s[2], s[3])
+	if c == nil || !ok1 || !ok2 {
+		s[0] = neg(abi.ErrInvalid)
+		return
+	}
+	rels, ok := c.state.Relationships(id, name, uint32(s[4]) == 1)
+	if !ok {
+		s[0] = neg(abi.ErrNotFound)
+		return
+	}
+	s[0] = reply(mod, s[5], s[6], abi.AppendRelationships(nil, rels))
+}
+
+func hostQuery(ctx context.Context, mod api.Module, s []uint64) {
+	c := callOf(ctx)
+	q, ok := str(mod, s[0], s[1])
+	if c == nil || !ok {
+		s[0] = neg(abi.ErrInvalid)
+		return
+	}
+	b, err := c.state.Query(c.ctx, q)
+	if err != nil {
+		c.lastErr = err.Error()
+		s[0] = neg(abi.ErrFailed)
+		return
+	}
+	s[0] = reply(mod, s[2], s[3], b)
+}
+
+func hostOutput(kind OutputKind) api.GoModuleFunc {
+	return func(ctx context.Context, mod api.Module, s []uint64) {
+		c := callOf(ctx)
+		cause := int(uint32(s[0]))
+		twin, ok1 := str(mod, s[1], s[2])
+		body, ok2 := mod.Memory().Read(uint32(s[3]), uint32(s[4]))
+		if c == nil || !ok1 || !ok2 || cause >= len(c.batch) {
+			s[0] = neg(abi.ErrInvalid)
+			return
+		}
+		c.outBytes += len(twin) + len(body)
+		if len(c.res.Outputs) >= c.m.limits.MaxOutputs || c.outBytes > c.m.limits.MaxOutputBytes {
+			if c.limitMsg == "" {
+				c.limitMsg = fmt.Sprintf("more than %d outputs or %d bytes of outputs in one invocation", c.m.limits.MaxOutputs, c.m.limits.MaxOutputBytes)
+			}
+			s[0] = neg(abi.ErrLimit)
+			return
+		}
+		if c.seqs == nil {
+			c.seqs = map[int]int{}
+		}
+		seq := c.seqs[cause]
+		c.seqs[cause] = seq + 1
+		o := Output{Kind: kind, Cause: cause, Seq: seq, Twin: twin, Body: append([]byte(nil), body...)}
+		c.res.Outputs = append(c.res.Outputs, o)
+		if kind == OutputPatch {
+			c.remember(twin, o.Body)
+		}
+		s[0] = 0
+	}
+}
+
+// remember records the effect of a patch on root properties, so later
+// reads of the same invocation see it.
+func (c *call) remember(twin string, patch []byte) {
+	var ops []struct {
+		Op    string          `json:"op"`
+		Path  string          `json:"path"`
+		Value json.RawMessage `json:"value"`
+	}
+	if json.Unmarshal(patch, &ops) != nil {
+		return
+	}
+	for _, op := range ops {
+		name, ok := strings.CutPrefix(op.Path, "/")
+		if !ok || strings.Contains(name, "/") {
+			continue
+		}
+		name = strings.ReplaceAll(strings.ReplaceAll(name, "~1", "/"), "~0", "~")
+		if c.overlay == nil {
+			c.overlay = map[string]map[string][]byte{}
+		}
+		props := c.overlay[twin]
+		if props == nil {
+			props = map[string][]byte{}
+			c.overlay[twin] = props
+		}
+		switch op.Op {
+		case "add", "replace":
+			props[name] = compactJSON(op.Value)
+		case "remove":
+			props[name] = nil
+		}
+	}
+}
+
+func compactJSON(v json.RawMessage) []byte {
+	var out []byte
+	if b, err := json.Marshal(v); err == nil {
+		out = b
+	}
+	return out
+}
+
+func (m *Module) hostLog(ctx context.Context, mod api.Module, s []uint64) {
+	msg, ok := str(mod, s[1], s[2])
+	if !ok {
+		return
+	}
+	if len(msg) > 4096 {
+		msg = msg[:4096]
+	}
+	h := m.h
+	h.logger.Log(ctx, slog.Level(int32(uint32(s[0]))), msg, "handler", m.name)
+}
+
+func hostMetric(ctx context.Context, mod api.Module, s []uint64) {
+	c := callOf(ctx)
+	name, ok := str(mod, s[0], s[1])
+	if c == nil || !ok || len(name) > 128 {
+		return
+	}
+	if c.res.Metrics == nil {
+		c.res.Metrics = map[string]float64{}
+	}
+	if len(c.res.Metrics) < 64 || c.res.Metrics[name] != 0 {
+		c.res.Metrics[name] = math.Float64frombits(s[2])
+	}
+}
+
+func hostFail(ctx context.Context, mod api.Module, s []uint64) {
+	c := callOf(ctx)
+	msg, ok := str(mod, s[0], s[1])
+	if c == nil || !ok {
+		return
+	}
+	if len(msg) > 4096 {
+		msg = msg[:4096]
+	}
+	c.failMsg = msg
+}
+
+func hostLastError(ctx context.Context, mod api.Module, s []uint64) {
+	c := callOf(ctx)
+	if c == nil {
+		s[0] = neg(abi.ErrInvalid)
+		return
+	}
+	s[0] = reply(mod, s[0], s[1], []byte(c.lastErr))
+}
