@@ -288,6 +288,17 @@ func (e *Engine) Execute(ctx context.Context, cmd Command) (Result, error) {
 		if len(d.Events) == 0 {
 			return Result{Value: d.Value}, nil
 		}
+		if lane == nil && len(d.Expect) > 0 {
+			// Writers are queued on this stream: join the queue rather
+			// than race the writer holding it.
+			l := e.lane(d.Expect[0].Stream)
+			if !l.TryLock() {
+				l.Lock()
+				lane = l
+				continue
+			}
+			l.Unlock()
+		}
 		r, err := e.log.Append(ctx, d.Events, d.Expect...)
 		var ce *eventlog.ConflictError
 		if errors.As(err, &ce) {

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -106,7 +107,7 @@ const minAPIVersion = "2020-10-31"
 // checkAPIVersion accepts a missing api-version (for hand-written requests)
 // and every dated version from 2020-10-31 on, previews included.
 func checkAPIVersion(r *http.Request) error {
-	v := r.URL.Query().Get("api-version")
+	v := queryParam(r.URL.RawQuery, "api-version")
 	if v == "" {
 		return nil
 	}
@@ -142,4 +143,24 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // requestContext bounds a request's work.
 func requestContext(r *http.Request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(r.Context(), 60*time.Second)
+}
+
+// queryParam returns the first value of key in a raw query string without
+// parsing the whole query (the hot path reads only api-version).
+func queryParam(raw, key string) string {
+	for raw != "" {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(kv, "=")
+		if k != key {
+			continue
+		}
+		if strings.ContainsAny(v, "%+") {
+			if u, err := url.QueryUnescape(v); err == nil {
+				return u
+			}
+		}
+		return v
+	}
+	return ""
 }
