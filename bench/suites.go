@@ -24,4 +24,30 @@ var Suites = []Suite{
 		Notes: "Default mode flushes lazily (acknowledged messages can be lost on power failure of a " +
 			"single node); SyncAlways fsyncs every message before acknowledging.",
 	},
+	{
+		Title:   "DTDL parse, resolve and validate",
+		Package: "schemas/dtdl",
+		Pattern: "Benchmark",
+		Notes: "Targets: building/ (768 interfaces) < 100 ms; all 1,952 pnp-models < 300 ms; lookups and " +
+			"IsOfModel allocation-free.",
+	},
+	{
+		Title:     "Twin service, in process (durable group commit where log=file)",
+		Package:   "engine/twins",
+		Pattern:   "Benchmark",
+		Benchtime: "2s",
+		Notes:     "Targets: >= 300,000 twin patches/s and >= 1,000,000 twin reads/s in process.",
+	},
+	{
+		Title:     "Twin graph projection",
+		Package:   "projections/twingraph",
+		Pattern:   "Benchmark",
+		Benchtime: "1x",
+	},
+	{
+		Title:     "HTTP layer in process (no sockets)",
+		Package:   "engine/httpapi",
+		Pattern:   "Benchmark",
+		Benchtime: "2s",
+	},
 }
