@@ -78,8 +78,8 @@ func trimProcs(name string) string {
 // Machine describes where a run happened.
 type Machine struct {
 	CPU, Go, Commit, Date string
-	Cores               int
-	MemGiB              float64
+	Cores                 int
+	MemGiB                float64
 }
 
 // ThisMachine reads the hardware, Go version and commit.
