@@ -15,8 +15,8 @@ func TestScenarioFiles(t *testing.T) {
 		t.Skipf("scenario testdata not found at %s", scenarios)
 	}
 	tests := []struct {
-		file                 string
-		format               string
+		file                string
+		format              string
 		models, twins, rels int
 	}{
 		{"getting-started/energy-grid-example/distributionGridBulkImport.json", "ndjson", 13, 49, 50},
