@@ -159,6 +159,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	fmt.Fprintf(cfg.Progress, "snapshot at %d written in %.2fs (%d MiB)\n", snapPos, res.SnapshotSeconds, res.SnapshotBytes>>20)
 
+	eng := n.Engine()
 	srvCtx, stopSrv := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	go func() { served <- n.Serve(srvCtx) }()
@@ -194,7 +195,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	stopSrv()
 	<-served
 	tr.CloseIdleConnections()
-	head := n.Engine().Applied()
+	head := eng.Applied()
 	n = nil
 
 	runtime.GC()

@@ -51,6 +51,10 @@ type Config struct {
 	// Out receives one-time notices meant for the operator (the generated
 	// token). Default io.Discard.
 	Out io.Writer
+	// Snapshots configures the twin graph's snapshots in DataDir/snapshots,
+	// which bound the log replay at start. Default: every 1,000,000 events
+	// or 5 minutes, keeping 2.
+	Snapshots twingraph.SnapshotterOptions
 }
 
 // DefaultListen is the address a node serves on when none is given.
@@ -63,6 +67,7 @@ type Node struct {
 	eng     *engine.Engine
 	api     *httpapi.Server
 	graph   *twingraph.Graph
+	snaps   *twingraph.Snapshotter
 	twins   *twins.Service
 	token   string
 	ln      net.Listener
@@ -109,14 +114,27 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.log = lg
 
-	graph := twingraph.New(twingraph.Options{})
+	// Restore the graph from the newest usable snapshot, then replay only
+	// the log after it.
+	start := time.Now()
+	head, err := lg.Head(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read log head: %w", err)
+	}
+	snapDir := filepath.Join(cfg.DataDir, "snapshots")
+	graph, err := twingraph.LoadNewest(ctx, snapDir, head, twingraph.Options{}, cfg.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("load snapshot: %w", err)
+	}
+	if graph.Position() > 0 {
+		cfg.Logger.Info("snapshot loaded", "position", graph.Position(), "took", time.Since(start).Round(time.Millisecond))
+	}
 	n.graph = graph
-	eng, err := engine.New(lg, engine.Options{Logger: cfg.Logger}, graph)
+	eng, err := engine.New(lg, engine.Options{From: graph.Position(), Logger: cfg.Logger}, graph)
 	if err != nil {
 		return nil, err
 	}
 	n.eng = eng
-	start := time.Now()
 	if err := eng.Start(ctx, func(applied, head uint64) {
 		if time.Since(start) > time.Second {
 			cfg.Logger.Info("replaying log", "applied", applied, "head", head)
@@ -124,7 +142,16 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("replay log: %w", err)
 	}
-	cfg.Logger.Info("log replayed", "events", eng.Applied(), "took", time.Since(start).Round(time.Millisecond))
+	cfg.Logger.Info("log replayed", "events", eng.Applied()-graph.Position(), "position", eng.Applied(), "took", time.Since(start).Round(time.Millisecond))
+	snapOpts := cfg.Snapshots
+	if snapOpts.Logger == nil {
+		snapOpts.Logger = cfg.Logger
+	}
+	n.snaps, err = twingraph.NewSnapshotter(snapDir, graph, snapOpts)
+	if err != nil {
+		return nil, err
+	}
+	n.snaps.Start()
 
 	n.api = httpapi.New(httpapi.Config{
 		Engine:         eng,
@@ -203,6 +230,10 @@ func (n *Node) Token() string { return n.token }
 // Engine returns the node's engine.
 func (n *Node) Engine() *engine.Engine { return n.eng }
 
+// Snapshotter returns the node's twin graph snapshotter, to take a
+// snapshot on demand.
+func (n *Node) Snapshotter() *twingraph.Snapshotter { return n.snaps }
+
 // Twins returns the node's twin service.
 func (n *Node) Twins() *twins.Service { return n.twins }
 
@@ -236,12 +267,17 @@ func (n *Node) Serve(ctx context.Context) error {
 	return err
 }
 
-// Close stops the engine and closes the log. It does not wait for requests.
+// Close stops the snapshotter (waiting for a snapshot in progress) and the
+// engine, and closes the log. It does not wait for requests.
 func (n *Node) Close() error {
 	if n.srv != nil {
 		n.srv.Close()
 	} else if n.ln != nil {
 		n.ln.Close()
+	}
+	if n.snaps != nil {
+		n.snaps.Stop()
+		n.snaps = nil
 	}
 	if n.eng != nil {
 		n.eng.Stop()

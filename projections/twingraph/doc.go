@@ -39,6 +39,18 @@
 // A twin's Version therefore moves with relationship events, while its ETag
 // changes only when the twin itself does.
 //
+// # Snapshots
+//
+// WriteSnapshot serializes a Snapshot (models, twins with their outgoing
+// relationships, deleted twins' stream versions, telemetry de-duplication
+// state, position) in a compact streaming binary format with a CRC-32C
+// trailer (see snapfile.go); LoadSnapshot rebuilds a Graph from it, which
+// then applies the log from the next position and ends in the same state as
+// a replay from scratch. A Snapshotter writes snapshot files in the
+// background (every N events or M seconds, atomically, keeping the newest
+// K) from published Snapshots, so the applier never waits; LoadNewest
+// restores from the newest valid one, skipping damaged ones.
+//
 // # Memory
 //
 // memdb costs about 420 bytes per index entry (measured), so only twins,
