@@ -241,6 +241,11 @@ func (p *parser) parseContent(n *node, s scope, parentID string) *Content {
 			}
 		}
 		if ct := e.props["commandType"]; ct != nil {
+			if v := values(ct); len(v) == 1 && v[0].kind == jObject && (v[0].get("@id") != nil || v[0].get("@type") != nil) {
+				// The command types are fixed instances; none may be defined.
+				p.add("badType", e.id, "commandType", ct, "commandType must name synchronous or asynchronous, not define a CommandType")
+				return nil
+			}
 			str, ok := p.literalString(e, "commandType", ct, 0)
 			if !ok {
 				return nil
@@ -280,12 +285,17 @@ func (p *parser) parseContent(n *node, s scope, parentID string) *Content {
 			if !ok {
 				return nil
 			}
+			if i < 0 {
+				// Below the range of the datatype (a non-negative integer)
+				// and below the minimum.
+				p.addf("valueBelowRange", e.id, "maxMultiplicity", m, "maxMultiplicity must not be negative")
+			}
 			if i < 1 {
 				p.addf("valueBelowMin", e.id, "maxMultiplicity", m, "maxMultiplicity must be at least 1")
 				return nil
 			}
 			if e.s.version == 2 && i > 500 {
-				p.addf("valueAboveMax", e.id, "maxMultiplicity", m, "maxMultiplicity may be at most 500 in DTDL v2")
+				p.addf("valueAboveRange", e.id, "maxMultiplicity", m, "maxMultiplicity may be at most 500 in DTDL v2")
 				return nil
 			}
 			c.MaxMultiplicity = i
@@ -382,7 +392,11 @@ func (p *parser) parseContent(n *node, s scope, parentID string) *Content {
 func (p *parser) schemaProp(e *elem, prop string, noArray bool, slot **Schema) *Schema {
 	x := e.props[prop]
 	if x == nil {
-		p.addf("missingObjectProperty", e.id, prop, e.n, "a %s requires %s", e.class, prop)
+		if contains(e.empty, prop) {
+			p.addf("objectCountBelowMin", e.id, prop, e.n, "a %s requires %s, found an empty list", e.class, prop)
+		} else {
+			p.addf("missingObjectProperty", e.id, prop, e.n, "a %s requires %s", e.class, prop)
+		}
 		return nil
 	}
 	return p.schemaValue(e.id, e.s, prop, x, noArray, slot, 0)
@@ -523,7 +537,7 @@ func (p *parser) parseComplexSchema(n *node, s scope, parentID, prop, segment st
 			}
 			if pr == "mapKey" {
 				if f.ID != "" && f.Schema.Kind != SchemaString {
-					p.addf("notRequiredValue", e.id, "mapKey", x, "a Map key schema must be string")
+					p.badMapKeySchema(f.ID, x)
 					return nil
 				}
 				sch.MapKey = f
@@ -569,7 +583,11 @@ func (p *parser) parseComplexSchema(n *node, s scope, parentID, prop, segment st
 		if vs.kind == jString {
 			k, isPrim = primitiveTerm(vs.str, v)
 		}
-		if !isPrim || (k != SchemaInteger && k != SchemaString) {
+		if isPrim && k != SchemaInteger && k != SchemaString {
+			p.addf("incorrectPropertyValue", e.id, "valueSchema", vs, "an Enum valueSchema must be integer or string, not %s", vs.str)
+			return nil
+		}
+		if !isPrim {
 			p.addf("notRequiredValue", e.id, "valueSchema", vs, "an Enum valueSchema must be integer or string")
 			return nil
 		}
@@ -655,18 +673,40 @@ func (p *parser) parseEnumValue(n *node, s scope, parentID string, k SchemaKind)
 		p.addf("missingLiteralProperty", e.id, "enumValue", n, "an EnumValue requires enumValue")
 		return nil
 	}
+	want := "string"
 	if k == SchemaInteger {
-		i, ok := p.literalInt(e, "enumValue", x)
-		if !ok {
+		want = "integer"
+	}
+	val, typ, ok := p.valueObject(e, "enumValue", x, want)
+	if !ok {
+		return nil
+	}
+	// An enum value is an integer or a string; a value object may say
+	// which, and its value must then be of that datatype.
+	got := kindOf(val)
+	if typ != "" && typ != got {
+		if typ != "?" {
+			p.addf(typ+"ValueNot"+upperFirst(typ), e.id, "enumValue", x, "enumValue @value must be a %s", typ)
+		}
+		p.addf("literalNotValid", e.id, "enumValue", x, "enumValue is not a valid literal")
+		return nil
+	}
+	switch {
+	case got != "integer" && got != "string":
+		p.addf("literalNotValid", e.id, "enumValue", x, "enumValue must be an integer or a string")
+		return nil
+	case got != want:
+		p.addf("nonConformantDatatype", e.id, "enumValue", x, "enumValue must be a %s, the Enum's valueSchema", want)
+		return nil
+	case got == "integer":
+		i, err := strconv.ParseInt(val.str, 10, 32)
+		if err != nil {
+			p.addf("integerNotInteger", e.id, "enumValue", x, "enumValue must be a 32-bit integer")
 			return nil
 		}
-		ev.Value = i
-	} else {
-		str, ok := p.literalString(e, "enumValue", x, 0)
-		if !ok {
-			return nil
-		}
-		ev.Value = str
+		ev.Value = int(i)
+	default:
+		ev.Value = val.str
 	}
 	return ev
 }
@@ -718,11 +758,11 @@ func (p *parser) parseField(n *node, s scope, parentID, prop, segment, class str
 			x = x.arr[0]
 		}
 		if x.kind != jString {
-			p.addf("notRequiredValue", e.id, "schema", x, "a Map key schema must be string")
+			p.badMapKeySchema(e.id, x)
 			return nil
 		}
 		if k, ok := primitiveTerm(x.str, e.s.version); !ok || k != SchemaString {
-			p.addf("notRequiredValue", e.id, "schema", x, "a Map key schema must be string")
+			p.badMapKeySchema(e.id, x)
 			return nil
 		}
 		f.Schema = primitiveSchemas[e.s.version][SchemaString]
@@ -771,4 +811,11 @@ func (p *parser) invalidSemantic(e *elem, format string, args ...any) {
 	if u := e.props["unit"]; u != nil {
 		p.addf("noTypeThatAllows", e.id, "unit", u, "no @type of %s allows property unit", e.id)
 	}
+}
+
+// badMapKeySchema reports a Map key whose schema is not string, the only
+// class the key's schema allows; the key is then left without a schema.
+func (p *parser) badMapKeySchema(keyID string, x *node) {
+	p.add("badType", keyID, "schema", x, "a Map key schema must be string")
+	p.add("propertyCountBelowMin", keyID, "schema", x, "the Map key has no valid schema")
 }

@@ -241,7 +241,8 @@ type elem struct {
 	class    string
 	cotypes  []string
 	props    map[string]*node
-	semantic string // the semantic type among the co-types, if any
+	semantic string   // the semantic type among the co-types, if any
+	empty    []string // properties given as an empty list, which is no value
 }
 
 var namePattern = regexp.MustCompile(`^[A-Za-z](?:[A-Za-z0-9_]*[A-Za-z0-9])?$`)
@@ -300,7 +301,9 @@ func (p *parser) begin(n *node, parent scope, parentID, prop, segment string, al
 	switch {
 	case tn == nil:
 		if infer == "" {
-			p.addf("missingObjectProperty", e.id, "@type", n, "element in %q requires @type", prop)
+			// Without a type the value is no element of the property's
+			// range.
+			p.addf("badType", parentID, prop, n, "element %s in %q requires @type", e.id, prop)
 			return nil, false
 		}
 	case tn.kind == jString:
@@ -361,6 +364,9 @@ func (p *parser) begin(n *node, parent scope, parentID, prop, segment string, al
 	}
 	if !contains(allowed, e.class) {
 		p.addf("badType", e.id, "@type", tn, "a %s is not allowed in %q", e.class, prop)
+		if requiredMember[prop] {
+			p.addf("objectCountBelowMin", parentID, prop, tn, "%q has no valid value", prop)
+		}
 		return nil, false
 	}
 	if materialClasses[e.class] > v {
@@ -401,7 +407,8 @@ func (p *parser) begin(n *node, parent scope, parentID, prop, segment string, al
 		if p.isPropertyTerm(term, e.s) {
 			if contains(allowedProps, term) || term == "displayName" || term == "description" || term == "comment" || p.cotypeAllowsProp(e, term) {
 				if m.val.kind == jArray && len(m.val.arr) == 0 {
-					continue // an empty list is no value
+					e.empty = append(e.empty, term) // an empty list is no value
+					continue
 				}
 				if _, dup := e.props[term]; dup {
 					p.addf("duplicatePropertyName", e.id, term, m.val, "property %q is given both as a term and as a DTMI", term)
@@ -598,6 +605,10 @@ func propertyDTMITerm(k string, v int) (string, bool) {
 func (p *parser) cotype(e *elem, t string, tn *node) bool {
 	v := e.s.version
 	if sem, isSem := semanticTerm(t, v); isSem && (v == 2 || e.s.has(extQuantitative)) {
+		if e.semantic != "" && e.semantic != sem {
+			p.addf("conflictingSupplementalTypes", e.id, "@type", tn, "semantic types %s and %s may not be combined", e.semantic, sem)
+			return false
+		}
 		e.cotypes = append(e.cotypes, sem)
 		e.semantic = sem
 		return true
@@ -900,19 +911,54 @@ func (p *parser) langString(e *elem, prop string, n *node, maxLen int) (Localize
 
 func runeLen(s string) int { return len([]rune(s)) }
 
-// literal unwraps a JSON-LD value object {"@value": x, "@type": t}.
+// xsdKinds maps the XML Schema datatypes a value object may name to the
+// literal kinds DTDL uses.
+var xsdKinds = map[string]string{
+	"xsd:boolean": "boolean", "xsd:integer": "integer", "xsd:string": "string",
+	"http://www.w3.org/2001/XMLSchema#boolean": "boolean",
+	"http://www.w3.org/2001/XMLSchema#integer": "integer",
+	"http://www.w3.org/2001/XMLSchema#string":  "string",
+}
+
+// literal unwraps a JSON-LD value object {"@value": x, "@type": t} for a
+// property whose values are of the given kind.
 func (p *parser) literal(e *elem, prop string, n *node, kind string) (*node, bool) {
+	val, typ, ok := p.valueObject(e, prop, n, kind)
+	if !ok {
+		return nil, false
+	}
+	if typ != "" && typ != kind {
+		p.addf(kind+"TypeNot"+upperFirst(kind), e.id, prop, n, "%s value object must have @type xsd:%s", prop, kind)
+		return nil, false
+	}
+	if typ != "" && kindOf(val) != kind {
+		p.addf(kind+"ValueNot"+upperFirst(kind), e.id, prop, n, "%s @value must be a %s", prop, kind)
+		return nil, false
+	}
+	return val, true
+}
+
+// valueObject unwraps a literal value: a single-element array is spread,
+// and a value object gives its @value and the kind its @type names. A null
+// value is reported as such, together with the kind expected.
+func (p *parser) valueObject(e *elem, prop string, n *node, kind string) (*node, string, bool) {
 	if n.kind == jArray {
 		if len(n.arr) != 1 {
 			p.addf(kind+"MultipleValues", e.id, prop, n, "%s must have exactly one value", prop)
-			return nil, false
+			return nil, "", false
 		}
 		n = n.arr[0]
 	}
+	if n.kind == jNull {
+		p.addf("propertyValueNull", e.id, prop, n, "%s may not be null", prop)
+		p.addf(kind+"Not"+upperFirst(kind), e.id, prop, n, "%s must be a %s", prop, kind)
+		return nil, "", false
+	}
 	if n.kind != jObject {
-		return n, true
+		return n, "", true
 	}
 	var val, typ *node
+	ok := true
 	for _, m := range n.obj {
 		switch m.key {
 		case "@value":
@@ -921,52 +967,54 @@ func (p *parser) literal(e *elem, prop string, n *node, kind string) (*node, boo
 			typ = m.val
 		case "@id":
 			p.add("valueObjectId", e.id, prop, n, "a value object may not have @id")
-			return nil, false
+			ok = false
 		case "@context":
 			p.add("valueObjectContext", e.id, prop, n, "a value object may not have @context")
-			return nil, false
+			ok = false
 		case "@graph":
 			p.add("valueObjectGraph", e.id, prop, n, "a value object may not have @graph")
-			return nil, false
+			ok = false
 		case "@language":
 			// DTDL v2 ignores the language and other keywords of a value
 			// object; v3 refuses them.
-			if e.s.version == 2 {
-				continue
+			if e.s.version != 2 {
+				p.add("valueObjectLanguage", e.id, prop, n, "a value object may not have @language here")
+				ok = false
 			}
-			p.add("valueObjectLanguage", e.id, prop, n, "a value object may not have @language here")
-			return nil, false
 		default:
-			if strings.HasPrefix(m.key, "@") {
-				if e.s.version == 2 {
-					continue
-				}
+			if !strings.HasPrefix(m.key, "@") {
+				p.addf("valueObjectInvalidProp", e.id, prop, n, "a value object may hold only @value and @type, not %q", m.key)
+				ok = false
+			} else if e.s.version != 2 {
 				p.add("valueObjectKeyword", e.id, prop, n, "a value object may hold only @value and @type")
-			} else {
-				p.add("valueObjectInvalidProp", e.id, prop, n, "a value object may hold only @value and @type")
+				ok = false
 			}
-			return nil, false
 		}
 	}
 	if val == nil {
 		p.addf(kind+"ObjectNoValue", e.id, prop, n, "%s value object needs @value", prop)
-		return nil, false
+		ok = false
 	}
-	if typ != nil && typ.kind == jArray && len(typ.arr) == 1 {
+	if !ok {
+		return nil, "", false
+	}
+	if typ == nil {
+		return val, "", true
+	}
+	if typ.kind == jArray {
+		if len(typ.arr) != 1 {
+			p.addf("literalTypeNotSingular", e.id, prop, n, "%s value object must name exactly one @type", prop)
+			return nil, "", false
+		}
 		typ = typ.arr[0]
 	}
-	if typ != nil {
-		want := map[string]string{"boolean": "xsd:boolean", "integer": "xsd:integer", "string": "xsd:string"}[kind]
-		if typ.kind != jString || (typ.str != want && typ.str != "http://www.w3.org/2001/XMLSchema#"+want[4:]) {
-			p.addf(kind+"TypeNot"+upperFirst(kind), e.id, prop, n, "%s value object must have @type %s", prop, want)
-			return nil, false
+	t := "?"
+	if typ.kind == jString {
+		if k, known := xsdKinds[typ.str]; known {
+			t = k
 		}
 	}
-	if kindOf(val) != kind {
-		p.addf(kind+"ValueNot"+upperFirst(kind), e.id, prop, n, "%s @value must be a %s", prop, kind)
-		return nil, false
-	}
-	return val, true
+	return val, t, true
 }
 
 func upperFirst(s string) string {
@@ -1040,11 +1088,18 @@ func (p *parser) literalInt(e *elem, prop string, n *node) (int, bool) {
 func (p *parser) name(e *elem) (string, bool) {
 	n := e.props["name"]
 	if n == nil {
-		p.addf("missingLiteralProperty", e.id, "name", e.n, "a %s requires a name", e.class)
+		if contains(e.empty, "name") {
+			p.addf("stringCountBelowMin", e.id, "name", e.n, "a %s requires a name, found an empty list", e.class)
+		} else {
+			p.addf("missingLiteralProperty", e.id, "name", e.n, "a %s requires a name", e.class)
+		}
 		return "", false
 	}
 	s, ok := p.literalString(e, "name", n, 0)
 	if !ok {
+		if n.kind == jNull {
+			p.addf("missingLiteralProperty", e.id, "name", e.n, "a %s requires a name", e.class)
+		}
 		return "", false
 	}
 	maxLen := 512
@@ -1093,12 +1148,27 @@ func (p *parser) semantics(e *elem) ([]string, string, bool) {
 	un := e.props["unit"]
 	if un == nil {
 		if e.semantic != "" && semanticUnitType[e.semantic] != "Unitless" {
-			p.addf("missingLiteralProperty", e.id, "unit", e.n, "a %s with semantic type %s requires a unit", e.class, e.semantic)
+			p.addf("missingSupplementalObjectProperty", e.id, "unit", e.n, "a %s with semantic type %s requires a unit", e.class, e.semantic)
 			return nil, "", false
 		}
 		return types, "", true
 	}
-	u, ok := p.literalString(e, "unit", un, 0)
+	// A unit names one instance of a Unit class; it cannot be defined
+	// in place.
+	x := un
+	if x.kind == jArray {
+		if len(x.arr) != 1 {
+			p.addf("objectMultipleValues", e.id, "unit", un, "unit must name exactly one unit")
+			return nil, "", false
+		}
+		x = x.arr[0]
+	}
+	if x.kind == jObject {
+		p.add("refObjectNotAllowed", e.id, "unit", x, "unit must name a unit, not define one")
+		p.add("objectCountBelowMin", e.id, "unit", x, "unit has no valid value")
+		return nil, "", false
+	}
+	u, ok := p.literalString(e, "unit", x, 0)
 	if !ok {
 		return nil, "", false
 	}
@@ -1106,7 +1176,14 @@ func (p *parser) semantics(e *elem) ([]string, string, bool) {
 	if e.semantic != "" {
 		want := semanticUnitType[e.semantic]
 		if uts, known := unitTypes[u]; !known || !contains(uts, want) {
-			p.addf("notRequiredValue", e.id, "unit", un, "unit %q is not a %s", u, want)
+			// The unit is not an instance of the unit type the semantic
+			// type requires (its parent class).
+			code := "badType"
+			if e.s.version == 2 {
+				code = "notRequiredType"
+			}
+			p.addf(code, e.id, "unit", un, "unit %q is not a %s", u, want)
+			p.addf("wrongParent", e.id, "unit", un, "unit %q does not belong to the unit type %s", u, want)
 			return nil, "", false
 		}
 	}

@@ -81,6 +81,9 @@ func (p *parser) resolve(existing map[string]*Interface) {
 		s, ok := obj.(*Schema)
 		if !ok {
 			p.addf("badType", r.owner, r.prop, &node{line: r.line}, "%s is not a schema", r.ref)
+			if requiredMember[r.prop] {
+				p.addf("propertyCountBelowMin", r.owner, r.prop, &node{line: r.line}, "%q has no valid value", r.prop)
+			}
 			continue
 		}
 		// A schema defined in an interface's schemas belongs to that
