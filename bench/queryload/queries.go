@@ -70,7 +70,7 @@ func Queries(cfg stdgraph.Config) []Query {
 			Text: func(i int) string {
 				return "SELECT R FROM DIGITALTWINS F JOIN R RELATED F.contains WHERE F.$dtId = '" + floor(i) + "'"
 			},
-			SQL: `SELECT t.doc FROM queryload_rels r JOIN queryload_twins t ON t.id = r.tgt WHERE r.src = $1 AND r.name = 'contains'`,
+			SQL:  `SELECT t.doc FROM queryload_rels r JOIN queryload_twins t ON t.id = r.tgt WHERE r.src = $1 AND r.name = 'contains'`,
 			Args: func(i int) []any { return []any{floor(i)} },
 			Rows: r,
 		},
