@@ -131,9 +131,12 @@ func parseVersionNumber(s string, maxDigits int) (int, bool) {
 // reference in the given DTDL version: v2 requires ";major"; v3 allows no
 // version, ";major" or ";major.minor". Segments must start with a letter;
 // no fragment.
+// maxDTMILength is the longest identifier DTDL accepts.
+const maxDTMILength = 2048
+
 func validUserDTMI(id string, version int) bool {
 	rest, ok := strings.CutPrefix(id, "dtmi:")
-	if !ok || len(id) > 2048 {
+	if !ok || len(id) > maxDTMILength {
 		return false
 	}
 	path, ver, hasVer := strings.Cut(rest, ";")

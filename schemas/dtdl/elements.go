@@ -260,15 +260,24 @@ func (p *parser) parseContent(n *node, s scope, parentID string) *Content {
 		}
 	case KindRelationship:
 		if t := e.props["target"]; t != nil {
-			str, ok := p.literalString(e, "target", t, 0)
-			if !ok {
+			// The target is an identifier, not a literal: it names an
+			// Interface by its DTMI.
+			x := t
+			if x.kind == jArray && len(x.arr) == 1 {
+				x = x.arr[0]
+			}
+			switch {
+			case x.kind != jString:
+				p.add("identifierNotString", e.id, "target", t, "target must be a DTMI string")
+				return nil
+			case !strings.HasPrefix(x.str, "dtmi:"):
+				p.addf("identifierNotDtmi", e.id, "target", t, "target %q is not a DTMI", x.str)
+				return nil
+			case !validUserDTMI(x.str, e.s.version):
+				p.addf("invalidId", e.id, "target", t, "target %q is not a valid DTMI", x.str)
 				return nil
 			}
-			if !validUserDTMI(str, e.s.version) {
-				p.addf("invalidId", e.id, "target", t, "target %q is not a valid DTMI", str)
-				return nil
-			}
-			c.Target = str
+			c.Target = x.str
 		}
 		if m := e.props["minMultiplicity"]; m != nil {
 			i, ok := p.literalInt(e, "minMultiplicity", m)

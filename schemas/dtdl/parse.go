@@ -267,23 +267,29 @@ func (p *parser) begin(n *node, parent scope, parentID, prop, segment string, al
 	v := e.s.version
 	// @id
 	if idn := n.get("@id"); idn != nil {
-		if idn.kind != jString {
-			p.add("idNotString", parentID, "@id", idn, "@id must be a string")
+		if idn.kind != jString || idn.str == "" {
+			p.add("idNotString", parentID, "@id", idn, "@id must be a non-empty string")
+			return nil, false
+		}
+		if len(n.obj) == 1 {
+			// A node holding nothing but @id refers to an element rather
+			// than defining one.
+			p.addf("idReference", parentID, prop, idn, "%q holds an object with only @id %q; use the string instead", prop, idn.str)
 			return nil, false
 		}
 		e.id = idn.str
+		if len(e.id) > maxDTMILength && strings.HasPrefix(e.id, "dtmi:") {
+			p.addf("idTooLong", parentID, "@id", idn, "@id is longer than %d characters", maxDTMILength)
+			return nil, false
+		}
 		if !validUserDTMI(e.id, v) {
-			if d, ok := ParseDTMI(e.id); ok && d.IsReserved && d.Fragment == "" && validUserDTMI(strings.ReplaceAll(e.id, ":_", ":x"), v) {
-				p.addf("reservedId", e.id, "@id", idn, "@id %q uses a reserved segment (leading underscore)", e.id)
-			} else {
-				p.addf("invalidId", parentID, "@id", idn, "@id %q is not a valid DTDL v%d DTMI", e.id, v)
-				if base, frag, hasFrag := strings.Cut(e.id, "#"); hasFrag && frag != "" && e.s.has(extLayering) && validUserDTMI(base, v) {
-					p.checkLayer(n, base, frag, parentID, prop)
-				}
+			p.addf("invalidId", parentID, "@id", idn, "@id %q is not a valid DTDL v%d DTMI", e.id, v)
+			if base, frag, hasFrag := strings.Cut(e.id, "#"); hasFrag && frag != "" && e.s.has(extLayering) && validUserDTMI(base, v) {
+				p.checkLayer(n, base, frag, parentID, prop)
 			}
 			return nil, false
 		}
-		if isReservedDTMI(e.id) {
+		if isReservedDTMI(e.id) || e.s.has(extIoTCentral) && strings.HasPrefix(e.id, "dtmi:iotcentral:") {
 			p.addf("reservedId", e.id, "@id", idn, "@id %q uses a reserved prefix", e.id)
 			return nil, false
 		}
