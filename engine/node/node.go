@@ -130,7 +130,8 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		cfg.Logger.Info("snapshot loaded", "position", graph.Position(), "took", time.Since(start).Round(time.Millisecond))
 	}
 	n.graph = graph
-	eng, err := engine.New(lg, engine.Options{From: graph.Position(), Logger: cfg.Logger}, graph)
+	from := graph.Position()
+	eng, err := engine.New(lg, engine.Options{From: from, Logger: cfg.Logger}, graph)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +143,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("replay log: %w", err)
 	}
-	cfg.Logger.Info("log replayed", "events", eng.Applied()-graph.Position(), "position", eng.Applied(), "took", time.Since(start).Round(time.Millisecond))
+	cfg.Logger.Info("log replayed", "events", eng.Applied()-from, "position", eng.Applied(), "took", time.Since(start).Round(time.Millisecond))
 	snapOpts := cfg.Snapshots
 	if snapOpts.Logger == nil {
 		snapOpts.Logger = cfg.Logger

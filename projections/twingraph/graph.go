@@ -19,7 +19,6 @@ var _ engine.Projection = (*Graph)(nil)
 
 // Table names.
 const (
-	tableTwins     = "twins"
 	tableModels    = "models"
 	tableTombs     = "tombs"
 	tableTelemetry = "telemetry"
@@ -85,6 +84,7 @@ type Options struct {
 type Graph struct {
 	// Writer state, owned by the goroutine calling Apply.
 	db            *memdb.MemDB
+	twins         twinTrees
 	reg           *dtdl.Registry
 	modelsVersion uint64
 	pos           uint64
@@ -101,7 +101,7 @@ func New(opts Options) *Graph {
 	}
 	// A snapshot of the database is itself writable, and does not track
 	// mutations for watchers (which we never use): much cheaper writes.
-	g := &Graph{db: db.Snapshot(), reg: dtdl.NewRegistry(opts.DTDL), names: map[string]string{}}
+	g := &Graph{db: db.Snapshot(), twins: newTwinTrees(), reg: dtdl.NewRegistry(opts.DTDL), names: map[string]string{}}
 	g.publish()
 	return g
 }
@@ -109,7 +109,7 @@ func New(opts Options) *Graph {
 func (g *Graph) publish() {
 	// A read transaction of memdb only reads immutable trees, so one can
 	// serve any number of goroutines.
-	g.cur.Store(&Snapshot{txn: g.db.Snapshot().Txn(false), reg: g.reg, pos: g.pos, modelsVersion: g.modelsVersion})
+	g.cur.Store(&Snapshot{txn: g.db.Snapshot().Txn(false), twins: g.twins, reg: g.reg, pos: g.pos, modelsVersion: g.modelsVersion})
 }
 
 // Position returns the position of the last applied event.
@@ -121,7 +121,7 @@ func (g *Graph) Apply(batch []event.Event) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	a := applier{g: g, txn: g.db.Txn(true), reg: g.reg, modelsVersion: g.modelsVersion}
+	a := applier{g: g, txn: g.db.Txn(true), twins: g.twins.txn(), reg: g.reg, modelsVersion: g.modelsVersion}
 	for i := range batch {
 		if err := a.apply(&batch[i]); err != nil {
 			a.txn.Abort()
@@ -129,6 +129,7 @@ func (g *Graph) Apply(batch []event.Event) error {
 		}
 	}
 	a.txn.Commit()
+	g.twins = a.twins.commit()
 	g.reg, g.modelsVersion, g.pos = a.reg, a.modelsVersion, batch[len(batch)-1].Position
 	g.publish()
 	return nil
@@ -138,6 +139,7 @@ type applier struct {
 	g             *Graph
 	fresh         map[*Twin]struct{} // twins inserted by this transaction
 	txn           *memdb.Txn
+	twins         twinTxn
 	reg           *dtdl.Registry
 	modelsVersion uint64
 }
@@ -234,11 +236,7 @@ func isRootOf(id string, doc []byte) bool {
 }
 
 func (a *applier) twin(id string) (*Twin, error) {
-	raw, err := a.txn.First(tableTwins, "id", id)
-	if err != nil || raw == nil {
-		return nil, err
-	}
-	return raw.(*Twin), nil
+	return a.twins.get(id), nil
 }
 
 func (a *applier) applyTwin(e *event.Event) error {
@@ -283,9 +281,7 @@ func (a *applier) applyTwin(e *event.Event) error {
 		if cur == nil {
 			return fmt.Errorf("twin.deleted at %d: twin %q does not exist", e.Position, id)
 		}
-		if err := a.txn.Delete(tableTwins, cur); err != nil {
-			return err
-		}
+		a.twins.delete(cur)
 		return a.txn.Insert(tableTombs, &tomb{ID: id, Version: e.Position})
 	case TypeRelationshipCreated, TypeRelationshipReplaced:
 		var p RelationshipState
@@ -396,7 +392,8 @@ func (a *applier) insertTwin(t *Twin) error {
 		a.fresh = map[*Twin]struct{}{}
 	}
 	a.fresh[t] = struct{}{}
-	return a.txn.Insert(tableTwins, t)
+	a.twins.put(t)
+	return nil
 }
 
 // internNames shares property and component names between twins: they

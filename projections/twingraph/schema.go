@@ -11,7 +11,6 @@ import (
 // schema returns the memdb schema. Indexes are few and keyed by compact
 // byte strings, since each index entry costs about half a kilobyte:
 //
-//	twins:     id (ID), model (Model, non-unique)
 //	models:    id
 //	tombs:     id (deleted twins' stream versions)
 //	telemetry: id (Twin)
@@ -22,12 +21,10 @@ import (
 // (source, id) start from the twin; by name, they filter a twin's list.
 // That saves two index entries (~850 bytes) per relationship: about 1.7 GB
 // for the 2 million relationships of the benchmark graph.
+//
+// Twins are not memdb objects either; see twinTrees.
 func schema() *memdb.DBSchema {
 	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
-		tableTwins: {Name: tableTwins, Indexes: map[string]*memdb.IndexSchema{
-			"id":    {Name: "id", Unique: true, Indexer: strIndex(func(o any) string { return o.(*Twin).ID })},
-			"model": {Name: "model", Indexer: strIndex(func(o any) string { return o.(*Twin).Model })},
-		}},
 		tableModels: {Name: tableModels, Indexes: map[string]*memdb.IndexSchema{
 			"id": {Name: "id", Unique: true, Indexer: strIndex(func(o any) string { return o.(*ModelRecord).ID })},
 		}},

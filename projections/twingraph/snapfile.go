@@ -177,13 +177,7 @@ func cmpUint(a, b uint64) int {
 
 // twinCount counts the twins of the snapshot.
 func (s *Snapshot) twinCount() int {
-	n := 0
-	if it, err := s.txn.Get(tableTwins, "id"); err == nil {
-		for raw := it.Next(); raw != nil; raw = it.Next() {
-			n++
-		}
-	}
-	return n
+	return s.twins.byID.Len()
 }
 
 type countWriter struct {
@@ -670,11 +664,11 @@ func (d *snapDecoder) graph(opts Options) (*Graph, error) {
 		}
 	}
 	targets, counts = nil, nil
+	tt := g.twins.txn()
 	for _, t := range twins {
-		if err := txn.Insert(tableTwins, t); err != nil {
-			return nil, err
-		}
+		tt.put(t)
 	}
+	g.twins = tt.commit()
 	twins = nil
 	for _, s := range d.syms {
 		g.names[s] = s

@@ -14,6 +14,7 @@ import (
 // not be modified.
 type Snapshot struct {
 	txn           *memdb.Txn
+	twins         twinTrees
 	reg           *dtdl.Registry
 	pos           uint64
 	modelsVersion uint64
@@ -59,11 +60,8 @@ func (s *Snapshot) ModelRecords() iter.Seq[*ModelRecord] {
 
 // Twin returns the twin with the given id.
 func (s *Snapshot) Twin(id string) (*Twin, bool) {
-	raw, err := s.txn.First(tableTwins, "id", id)
-	if err != nil || raw == nil {
-		return nil, false
-	}
-	return raw.(*Twin), true
+	t := s.twins.get(id)
+	return t, t != nil
 }
 
 // StreamVersion returns the version of the twin's stream: the existing
@@ -82,12 +80,9 @@ func (s *Snapshot) StreamVersion(id string) uint64 {
 // Twins iterates over every twin in id order.
 func (s *Snapshot) Twins() iter.Seq[*Twin] {
 	return func(yield func(*Twin) bool) {
-		it, err := s.txn.Get(tableTwins, "id")
-		if err != nil {
-			return
-		}
-		for raw := it.Next(); raw != nil; raw = it.Next() {
-			if !yield(raw.(*Twin)) {
+		it := s.twins.byID.Root().Iterator()
+		for _, v, ok := it.Next(); ok; _, v, ok = it.Next() {
+			if !yield(v.(*Twin)) {
 				return
 			}
 		}
@@ -104,12 +99,8 @@ func (s *Snapshot) TwinsOfModel(model string, exact bool) iter.Seq[*Twin] {
 			models = append(models, s.reg.Descendants(model)...)
 		}
 		for _, m := range models {
-			it, err := s.txn.Get(tableTwins, "model", m)
-			if err != nil {
-				return
-			}
-			for raw := it.Next(); raw != nil; raw = it.Next() {
-				if !yield(raw.(*Twin)) {
+			for t := range s.twins.ofModel(m) {
+				if !yield(t) {
 					return
 				}
 			}
