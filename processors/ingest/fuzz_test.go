@@ -1,0 +1,80 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+)
+
+// FuzzDecode checks that Decode never panics, that every value it hands out
+// is valid JSON of the kind it claims, and that it accepts an array only
+// when encoding/json agrees the whole body is valid.
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{
+		`[{"twinId":"a","t":1.5e3,"s":"x\u00e9","b":true,"n":null,"o":{"x":[1,2]}}]`,
+		"{\"deviceId\":\"d\",\"time\":\"2024-01-01T00:00:00Z\",\"v\":-0}\n{bad\n{\"twinId\":\"b\",\"v\":1}",
+		`[]`, ``, `[`, `{"twinId":1}`, "\"\\ud800\"", `[{"a":01}]`, `{"a":"\u12"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		array := bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("["))
+		err := Decode(body, func(p *Point) {
+			for _, fl := range p.Fields {
+				if !json.Valid(fl.Raw) {
+					t.Fatalf("field %q: invalid JSON %q", fl.Name, fl.Raw)
+				}
+				var name string
+				if err := json.Unmarshal(fl.RawName, &name); err != nil || name != fl.Name {
+					t.Fatalf("name %q does not decode to %q: %v", fl.RawName, fl.Name, err)
+				}
+				want := map[byte]Kind{'"': KindString, '{': KindObject, '[': KindArray, 't': KindBool, 'f': KindBool, 'n': KindNull}[fl.Raw[0]]
+				if want == 0 {
+					want = KindNumber
+				}
+				if fl.Kind != want {
+					t.Fatalf("field %q kind=%d, want %d", fl.Raw, fl.Kind, want)
+				}
+			}
+			obj := appendBody(nil, p.Fields)
+			if !json.Valid(obj) {
+				t.Fatalf("body %q is not valid JSON", obj)
+			}
+		}, func(int, error) {})
+		if array && err == nil && !json.Valid(body) {
+			t.Fatalf("accepted an invalid array %q", body)
+		}
+	})
+}
+
+func FuzzDecodeBatch(f *testing.F) {
+	p := AppendBatchHeader(nil, 2)
+	p = AppendBatchPoint(p, &BatchPoint{Twin: "a", Body: []byte(`{"x":1}`)})
+	p = AppendBatchPoint(p, &BatchPoint{Twin: "b", Component: "c", MessageID: "m", SourceTime: "t", Body: []byte(`{}`)})
+	f.Add(p)
+	f.Add([]byte{batchMagic, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		var pts []BatchPoint
+		if err := DecodeBatch(payload, func(p *BatchPoint) error { pts = append(pts, *p); return nil }); err != nil {
+			return
+		}
+		re := AppendBatchHeader(nil, len(pts))
+		for i := range pts {
+			re = AppendBatchPoint(re, &pts[i])
+		}
+		// Varints may be non-minimal in the input, so compare points.
+		i := 0
+		err := DecodeBatch(re, func(p *BatchPoint) error {
+			q := pts[i]
+			if p.Twin != q.Twin || p.Component != q.Component || p.MessageID != q.MessageID ||
+				p.SourceTime != q.SourceTime || !bytes.Equal(p.Body, q.Body) {
+				t.Fatalf("point %d: %+v, want %+v", i, p, q)
+			}
+			i++
+			return nil
+		})
+		if err != nil || i != len(pts) {
+			t.Fatalf("re-decode: %v, %d of %d points", err, i, len(pts))
+		}
+	})
+}

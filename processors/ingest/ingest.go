@@ -1,0 +1,576 @@
+package ingest
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/nats-io/nuid"
+
+	"github.com/twinlog/twinlog/engine"
+	"github.com/twinlog/twinlog/engine/event"
+	"github.com/twinlog/twinlog/projections/twingraph"
+	"github.com/twinlog/twinlog/schemas/dtdl"
+)
+
+// Layout says how points are laid out in the log; see the package doc.
+type Layout uint8
+
+// Layouts.
+const (
+	// LayoutEvents writes one twingraph "telemetry" event per point.
+	LayoutEvents Layout = iota
+	// LayoutBatch writes one "telemetry.batch" event per request.
+	LayoutBatch
+)
+
+// Options configures an Ingester. The zero value is valid.
+type Options struct {
+	// Layout is the log layout of points. Default LayoutEvents.
+	Layout Layout
+	// Shards is the number of "ingest/<shard>" streams LayoutBatch spreads
+	// its events over. Default 16.
+	Shards int
+	// MaxPoints bounds the points of one request. Default 100,000.
+	MaxPoints int
+	// MaxBodyBytes bounds one request body after decompression. Default
+	// 16 MiB.
+	MaxBodyBytes int
+	// MaxInflightBytes bounds the bytes held by requests being read,
+	// validated or appended, all requests together (each body byte is
+	// counted twice: once as received, once as encoded for the log). A
+	// request that would exceed it gets ErrBusy. Default 256 MiB.
+	MaxInflightBytes int64
+	// MaxLag bounds how many log positions the slowest registered consumer
+	// (see AddConsumer) may trail the last append before requests get
+	// ErrBusy. Default 1,000,000.
+	MaxLag uint64
+	// AllowUndeclared accepts values whose name the twin's model does not
+	// declare as telemetry (they are not validated). Default false: such a
+	// point is rejected.
+	AllowUndeclared bool
+}
+
+// Validate reports invalid options.
+func (o *Options) Validate() error {
+	if o.Shards < 0 || o.MaxPoints < 0 || o.MaxBodyBytes < 0 || o.MaxInflightBytes < 0 {
+		return errors.New("ingest: negative option")
+	}
+	if o.Layout > LayoutBatch {
+		return fmt.Errorf("ingest: unknown layout %d", o.Layout)
+	}
+	return nil
+}
+
+func (o *Options) defaults() {
+	if o.Shards == 0 {
+		o.Shards = 16
+	}
+	if o.MaxPoints == 0 {
+		o.MaxPoints = 100_000
+	}
+	if o.MaxBodyBytes == 0 {
+		o.MaxBodyBytes = 16 << 20
+	}
+	if o.MaxInflightBytes == 0 {
+		o.MaxInflightBytes = 256 << 20
+	}
+	if o.MaxLag == 0 {
+		o.MaxLag = 1_000_000
+	}
+}
+
+// Devices resolves device ids to the twins that mirror them.
+type Devices interface {
+	// TwinOf returns the twin id of a registered device.
+	TwinOf(deviceID string) (twinID string, ok bool)
+}
+
+// Consumer is a reader of the log whose lag throttles ingestion, such as
+// the engine (its projections).
+type Consumer interface {
+	// Applied returns the position of the last event it has processed.
+	Applied() uint64
+}
+
+// Errors returned by Ingest, as *engine.Error so the HTTP edge maps them.
+var (
+	// ErrBusy means the in-flight budget is spent or consumers lag: retry
+	// later (HTTP 429 with Retry-After).
+	ErrBusy = &engine.Error{Kind: engine.KindThrottled, Code: "TooManyRequests",
+		Message: "ingestion is at capacity; retry after the Retry-After delay"}
+)
+
+// Report is the outcome of one ingest request.
+type Report struct {
+	// Accepted is the number of points appended.
+	Accepted int `json:"accepted"`
+	// Rejected lists the points not appended and why, by index.
+	Rejected []Rejection `json:"rejected,omitempty"`
+	// Position is the log position of the last appended event, 0 when
+	// nothing was appended. Reads waiting for it see the points.
+	Position uint64 `json:"position,omitempty"`
+}
+
+// Rejection explains why one point was not appended.
+type Rejection struct {
+	// Index is the point's 0-based place in the request.
+	Index int `json:"index"`
+	// Code is an ADT-style error code: InvalidJson, DigitalTwinNotFound,
+	// DeviceNotFound, ComponentNotFound, UnknownTelemetry, ValidationFailed,
+	// InvalidArgument.
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Ingester validates and appends telemetry batches. It is safe for
+// concurrent use.
+type Ingester struct {
+	eng   *engine.Engine
+	graph *twingraph.Graph
+	opts  Options
+
+	inflight atomic.Int64
+	last     atomic.Uint64 // position of the last append
+	shard    atomic.Uint32
+	points   atomic.Uint64 // accepted points, for metrics
+
+	mu struct {
+		sync.Mutex
+		devices   Devices
+		consumers []Consumer
+	}
+}
+
+// New returns an Ingester appending through eng and validating against
+// graph.
+func New(eng *engine.Engine, graph *twingraph.Graph, opts Options) (*Ingester, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	opts.defaults()
+	in := &Ingester{eng: eng, graph: graph, opts: opts}
+	in.mu.consumers = []Consumer{eng}
+	return in, nil
+}
+
+// SetDevices sets the registry resolving points' deviceId.
+func (in *Ingester) SetDevices(d Devices) {
+	in.mu.Lock()
+	in.mu.devices = d
+	in.mu.Unlock()
+}
+
+// AddConsumer adds a log reader whose lag throttles ingestion. The engine
+// is always one.
+func (in *Ingester) AddConsumer(c Consumer) {
+	in.mu.Lock()
+	in.mu.consumers = append(in.mu.consumers, c)
+	in.mu.Unlock()
+}
+
+// Options returns the effective options.
+func (in *Ingester) Options() Options { return in.opts }
+
+// Points returns the number of points accepted since start.
+func (in *Ingester) Points() uint64 { return in.points.Load() }
+
+// Inflight returns the bytes currently reserved by requests.
+func (in *Ingester) Inflight() int64 { return in.inflight.Load() }
+
+// reserve takes n bytes of the in-flight budget, or returns false.
+func (in *Ingester) reserve(n int64) bool {
+	if in.inflight.Add(n) > in.opts.MaxInflightBytes {
+		in.inflight.Add(-n)
+		return false
+	}
+	return true
+}
+
+func (in *Ingester) release(n int64) { in.inflight.Add(-n) }
+
+// Admit reports ErrBusy when consumers trail the last append by more than
+// MaxLag. Cheap; call it before reading a request.
+func (in *Ingester) Admit() error {
+	last := in.last.Load()
+	in.mu.Lock()
+	cs := in.mu.consumers
+	in.mu.Unlock()
+	for _, c := range cs {
+		if a := c.Applied(); last > a && last-a > in.opts.MaxLag {
+			return ErrBusy
+		}
+	}
+	return nil
+}
+
+func tooLarge(max int) error {
+	return engine.Errorf(engine.KindTooLarge, "PayloadTooLarge", "the batch is larger than %d bytes", max)
+}
+
+// maxPooled is the largest buffer kept for reuse.
+const maxPooled = 4 << 20
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 256<<10); return &b }}
+
+// IngestReader reads a request body from r (gunzipping it when gzipped),
+// then ingests it like Ingest. Bytes are reserved from the in-flight budget
+// as they are read, so a flood is refused with ErrBusy before it is
+// buffered.
+func (in *Ingester) IngestReader(ctx context.Context, actor string, r io.Reader, gzipped bool) (*Report, error) {
+	if err := in.Admit(); err != nil {
+		return nil, err
+	}
+	var reserved int64
+	defer func() { in.release(reserved) }()
+	if gzipped {
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, engine.Errorf(engine.KindInvalid, "InvalidArgument", "the gzip body is not valid: %v", err)
+		}
+		defer zr.Close()
+		r = zr
+	}
+	bp := bufPool.Get().(*[]byte)
+	buf := (*bp)[:0]
+	defer func() {
+		if cap(buf) <= maxPooled {
+			*bp = buf[:0]
+			bufPool.Put(bp)
+		}
+	}()
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		// Reserve twice the buffer: the body and its encoding for the log.
+		if want := int64(cap(buf))*2 - reserved; want > 0 {
+			if !in.reserve(want) {
+				return nil, ErrBusy
+			}
+			reserved += want
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if len(buf) > in.opts.MaxBodyBytes {
+			return nil, tooLarge(in.opts.MaxBodyBytes)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+				return nil, engine.Errorf(engine.KindTooLarge, "PayloadTooLarge", "the request body is too large")
+			}
+			if gzipped {
+				return nil, engine.Errorf(engine.KindInvalid, "InvalidArgument", "the gzip body is not valid: %v", err)
+			}
+			return nil, fmt.Errorf("read body: %w", err)
+		}
+	}
+	return in.ingest(ctx, actor, buf)
+}
+
+// Ingest validates the points of body (a JSON array or NDJSON, see Decode)
+// and appends the valid ones in one Append, returning once they are
+// durable. Invalid points are listed in the report; a body that is not
+// decodable at all, or has more than MaxPoints points, is an error and
+// nothing is appended.
+func (in *Ingester) Ingest(ctx context.Context, actor string, body []byte) (*Report, error) {
+	if err := in.Admit(); err != nil {
+		return nil, err
+	}
+	if len(body) > in.opts.MaxBodyBytes {
+		return nil, tooLarge(in.opts.MaxBodyBytes)
+	}
+	n := int64(len(body)) * 2
+	if !in.reserve(n) {
+		return nil, ErrBusy
+	}
+	defer in.release(n)
+	return in.ingest(ctx, actor, body)
+}
+
+// target is a twin as resolved for validation.
+type target struct {
+	twin string
+	itf  *dtdl.Interface
+	err  *Rejection // set when the twin cannot take telemetry
+}
+
+func (in *Ingester) ingest(ctx context.Context, actor string, body []byte) (*Report, error) {
+	if actor == "" {
+		actor = "ingest"
+	}
+	rep := &Report{}
+	snap := in.graph.Snapshot()
+	reg := snap.Models()
+	in.mu.Lock()
+	devices := in.mu.devices
+	in.mu.Unlock()
+	targets := map[string]*target{}
+	resolve := func(p *Point) *target {
+		key := p.Twin
+		if p.Device != "" {
+			key = "\x00" + p.Device
+		}
+		if t, ok := targets[key]; ok {
+			return t
+		}
+		t := &target{}
+		switch {
+		case p.Twin != "" && p.Device != "":
+			t.err = &Rejection{Code: "InvalidArgument", Message: "a point names either twinId or deviceId, not both"}
+		case p.Device != "":
+			var ok bool
+			if devices != nil {
+				t.twin, ok = devices.TwinOf(p.Device)
+			}
+			if !ok {
+				t.err = &Rejection{Code: "DeviceNotFound", Message: fmt.Sprintf("device %s is not registered", p.Device)}
+			}
+		case p.Twin != "":
+			t.twin = p.Twin
+		default:
+			t.err = &Rejection{Code: "InvalidArgument", Message: "a point needs a twinId or a deviceId"}
+		}
+		if t.err == nil {
+			tw, ok := snap.Twin(t.twin)
+			if !ok {
+				t.err = &Rejection{Code: "DigitalTwinNotFound", Message: fmt.Sprintf("twin %s does not exist", t.twin)}
+			} else if t.itf, ok = reg.Get(tw.Model); !ok {
+				t.err = &Rejection{Code: "ModelNotFound", Message: fmt.Sprintf("the model %s of twin %s is not loaded", tw.Model, t.twin)}
+			}
+		}
+		targets[key] = t
+		return t
+	}
+
+	arena := bufPool.Get().(*[]byte)
+	out := (*arena)[:0]
+	defer func() {
+		if cap(out) <= maxPooled {
+			*arena = out[:0]
+			bufPool.Put(arena)
+		}
+	}()
+	type span struct {
+		twin       string
+		start, end int
+	}
+	var spans []span // LayoutEvents: one payload per point
+	count := 0
+	msgBase := ""
+	batch := in.opts.Layout == LayoutBatch
+	if batch {
+		out = append(out, batchMagic)
+	}
+	var scratch []byte
+	tooMany := false
+	err := Decode(body, func(p *Point) {
+		if tooMany {
+			return
+		}
+		if count+len(rep.Rejected) >= in.opts.MaxPoints {
+			tooMany = true
+			return
+		}
+		t := resolve(p)
+		if t.err != nil {
+			r := *t.err
+			r.Index = p.Index
+			rep.Rejected = append(rep.Rejected, r)
+			return
+		}
+		if rej := in.check(t, p); rej != nil {
+			rej.Index = p.Index
+			rep.Rejected = append(rep.Rejected, *rej)
+			return
+		}
+		mid := p.MessageID
+		if mid == "" {
+			if msgBase == "" {
+				msgBase = nuid.Next() + "."
+			}
+			mid = msgBase + strconv.Itoa(p.Index)
+		}
+		scratch = appendBody(scratch[:0], p.Fields)
+		start := len(out)
+		if batch {
+			out = AppendBatchPoint(out, &BatchPoint{Twin: t.twin, Component: p.Component, MessageID: mid, SourceTime: p.Time, Body: scratch})
+		} else {
+			out = appendTelemetryJSON(out, t.twin, p.Component, mid, p.Time, scratch)
+			spans = append(spans, span{twin: t.twin, start: start, end: len(out)})
+		}
+		count++
+	}, func(idx int, err error) {
+		rep.Rejected = append(rep.Rejected, Rejection{Index: idx, Code: "InvalidJson", Message: err.Error()})
+	})
+	if err != nil {
+		return nil, engine.Errorf(engine.KindInvalid, "InvalidJson", "the batch is not valid JSON: %v", err)
+	}
+	if tooMany {
+		return nil, engine.Errorf(engine.KindTooLarge, "PayloadTooLarge", "the batch has more than %d points", in.opts.MaxPoints)
+	}
+	if count == 0 {
+		if len(rep.Rejected) == 0 {
+			return nil, engine.Errorf(engine.KindInvalid, "InvalidArgument", "the batch has no points")
+		}
+		return rep, nil
+	}
+	var events []event.Event
+	if batch {
+		// The count goes in front: rebuild the header now that it is known.
+		hdr := AppendBatchHeader(nil, count)
+		payload := make([]byte, 0, len(hdr)+len(out)-1)
+		payload = append(append(payload, hdr...), out[1:]...)
+		shard := in.shard.Add(1) % uint32(in.opts.Shards)
+		events = []event.Event{{Stream: BatchStreamPrefix + strconv.Itoa(int(shard)), Type: TypeTelemetryBatch,
+			Actor: actor, SchemaVersion: BatchSchemaVersion, Payload: payload}}
+	} else {
+		events = make([]event.Event, len(spans))
+		for i, s := range spans {
+			events[i] = event.Event{Stream: twingraph.TelemetryStream(s.twin), Type: twingraph.TypeTelemetry,
+				Actor: actor, SchemaVersion: twingraph.SchemaVersion, Payload: out[s.start:s.end:s.end]}
+		}
+	}
+	res, err := in.eng.Append(ctx, events)
+	if err != nil {
+		return nil, fmt.Errorf("append telemetry: %w", err)
+	}
+	for {
+		old := in.last.Load()
+		if res.Last <= old || in.last.CompareAndSwap(old, res.Last) {
+			break
+		}
+	}
+	in.points.Add(uint64(count))
+	rep.Accepted = count
+	rep.Position = res.Last
+	return rep, nil
+}
+
+// check validates one point against its twin's model.
+func (in *Ingester) check(t *target, p *Point) *Rejection {
+	itf := t.itf
+	if p.Component != "" {
+		c, ok := itf.Component(p.Component)
+		if !ok || c.ComponentSchema == nil {
+			return &Rejection{Code: "ComponentNotFound", Message: fmt.Sprintf("twin %s has no component %s", t.twin, p.Component)}
+		}
+		itf = c.ComponentSchema
+	}
+	if p.Time != "" {
+		if _, err := time.Parse(time.RFC3339Nano, p.Time); err != nil {
+			return &Rejection{Code: "InvalidArgument", Message: fmt.Sprintf("time %q is not an RFC 3339 date-time", p.Time)}
+		}
+	}
+	if len(p.Fields) == 0 {
+		return &Rejection{Code: "InvalidArgument", Message: "the point has no telemetry values"}
+	}
+	for i := range p.Fields {
+		f := &p.Fields[i]
+		c, ok := itf.Content(f.Name)
+		if !ok || c.Kind != dtdl.KindTelemetry {
+			if in.opts.AllowUndeclared {
+				continue
+			}
+			return &Rejection{Code: "UnknownTelemetry", Message: fmt.Sprintf("model %s declares no telemetry %q", itf.ID, f.Name)}
+		}
+		if err := validate(c.Schema, f); err != nil {
+			return &Rejection{Code: "ValidationFailed", Message: fmt.Sprintf("telemetry %q: %v", f.Name, err)}
+		}
+	}
+	return nil
+}
+
+// validate checks a raw value against a schema without decoding it in the
+// common cases (numbers, plain strings, booleans).
+func validate(s *dtdl.Schema, f *Field) error {
+	if s == nil {
+		return nil
+	}
+	switch f.Kind {
+	case KindNumber:
+		return s.Validate(json.Number(unsafe.String(unsafe.SliceData(f.Raw), len(f.Raw))))
+	case KindBool:
+		return s.Validate(f.Raw[0] == 't')
+	case KindNull:
+		return s.Validate(nil)
+	case KindString:
+		str, err := unquote(f.Raw)
+		if err != nil {
+			return err
+		}
+		return s.Validate(str)
+	}
+	dec := json.NewDecoder(bytes.NewReader(f.Raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return err
+	}
+	return s.Validate(v)
+}
+
+// appendBody appends the JSON object of fields, reusing their raw text.
+func appendBody(dst []byte, fields []Field) []byte {
+	dst = append(dst, '{')
+	for i := range fields {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, fields[i].RawName...)
+		dst = append(dst, ':')
+		dst = append(dst, fields[i].Raw...)
+	}
+	return append(dst, '}')
+}
+
+// appendTelemetryJSON appends a twingraph.Telemetry payload.
+func appendTelemetryJSON(dst []byte, twin, component, messageID, sourceTime string, body []byte) []byte {
+	dst = append(dst, `{"twin":`...)
+	dst = appendJSONString(dst, twin)
+	if component != "" {
+		dst = append(dst, `,"component":`...)
+		dst = appendJSONString(dst, component)
+	}
+	dst = append(dst, `,"messageId":`...)
+	dst = appendJSONString(dst, messageID)
+	if sourceTime != "" {
+		dst = append(dst, `,"sourceTime":`...)
+		dst = appendJSONString(dst, sourceTime)
+	}
+	dst = append(dst, `,"body":`...)
+	dst = append(dst, body...)
+	return append(dst, '}')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string literal.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
+}
