@@ -37,6 +37,8 @@ const (
 	extRequirement
 	extLayering
 	extUndefined // some context the parser does not know
+	extMQTT2     // the MQTT extension, version 2 or later
+	extMQTT3     // the MQTT extension, version 3
 )
 
 // scope is the JSON-LD context in force for an element.
@@ -64,8 +66,8 @@ var knownExtensionContext = map[string]struct {
 	"dtmi:dtdl:extension:historization;2": {extHistorization, 3},
 	"dtmi:dtdl:extension:annotation;2":    {extAnnotation, 3},
 	"dtmi:dtdl:extension:overriding;2":    {extOverriding, 3},
-	"dtmi:dtdl:extension:mqtt;2":          {extMQTT, 3},
-	"dtmi:dtdl:extension:mqtt;3":          {extMQTT, 3},
+	"dtmi:dtdl:extension:mqtt;2":          {extMQTT | extMQTT2, 3},
+	"dtmi:dtdl:extension:mqtt;3":          {extMQTT | extMQTT2 | extMQTT3, 3},
 	"dtmi:dtdl:extension:requirement;1":   {extRequirement, 3},
 	// Layering serves both versions (version 0: any).
 	"dtmi:dtdl:extension:layering;1": {extLayering, 0},
@@ -171,15 +173,9 @@ func (p *parser) processContext(n *node, parent scope, top bool, elemID string, 
 			continue
 		}
 		if k, known := knownExtensionContext[v]; known {
-			ver := s.version
-			if ver == 0 {
-				ver = parent.version
-			}
-			if ver != 0 && k.version != 0 && k.version != ver {
-				p.addf("invalidContextSpecifierForVersion", elemID, "@context", it, "context %q cannot be used in DTDL v%d", v, ver)
-				ok = false
-				continue
-			}
+			// An extension may be named in a model of any DTDL version;
+			// its types then apply only to the elements of the versions
+			// they are defined for, which the co-type checks report.
 			s.ext |= k.bit
 			continue
 		}

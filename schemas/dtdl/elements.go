@@ -96,6 +96,7 @@ func (p *parser) parseInterface(n *node, s scope, parentID, prop string, inline 
 			ok = false
 		}
 		names := map[string]bool{}
+		var indexes map[int]bool
 		for _, x := range vals {
 			if x.kind == jString {
 				// A content defined elsewhere, named by its DTMI.
@@ -128,6 +129,10 @@ func (p *parser) parseInterface(n *node, s scope, parentID, prop string, inline 
 				continue
 			}
 			names[c.Name] = true
+			if !p.uniqueIndex(&indexes, c.index, e.id, "contents", x) {
+				ok = false
+				continue
+			}
 			c.DefinedIn = itf.ID
 			itf.Contents = append(itf.Contents, c)
 		}
@@ -153,7 +158,7 @@ func (p *parser) parseContent(n *node, s scope, parentID string) *Content {
 	if !ok {
 		return nil
 	}
-	c := &Content{ID: e.id}
+	c := &Content{ID: e.id, index: e.index}
 	switch e.class {
 	case "Property":
 		c.Kind = KindProperty
@@ -183,24 +188,16 @@ func (p *parser) parseContent(n *node, s scope, parentID string) *Content {
 		p.invalidSemantic(e, "semantic type %s is not allowed on a %s", e.semantic, e.class)
 		return nil
 	}
-	if contains(e.cotypes, "Override") && c.Kind != KindProperty {
-		p.addf("invalidCotype", e.id, "@type", n.get("@type"), "Override is only allowed on a Property, not a %s", e.class)
-		return nil
-	}
 	if a := e.props["annotates"]; a != nil && a.kind == jString {
 		c.annotates = a.str
 	}
 	if o := e.props["overrides"]; o != nil && o.kind == jString {
 		c.overrides = o.str
 	}
-	if contains(e.cotypes, "Historized") && c.Kind != KindProperty && c.Kind != KindTelemetry {
-		p.addf("invalidCotype", e.id, "@type", n.get("@type"), "Historized is not allowed on a %s", e.class)
-		return nil
-	}
 	switch c.Kind {
 	case KindProperty, KindTelemetry:
 		c.Schema = p.schemaProp(e, "schema", c.Kind == KindProperty && e.s.version == 2, &c.Schema)
-		if c.Schema == nil || !p.numericForSemantic(e, c.Schema) {
+		if c.Schema == nil || !p.numericForSemantic(e, c.Schema) || !p.adjunctSchema(e, c.Schema) {
 			return nil
 		}
 		if c.Kind == KindProperty {
@@ -566,6 +563,7 @@ func (p *parser) parseComplexSchema(n *node, s scope, parentID, prop, segment st
 			return nil
 		}
 		names := map[string]bool{}
+		var indexes map[int]bool
 		for _, x := range fs {
 			f := p.parseField(x, e.s, e.id, "fields", segmentOf(x, v), "Field", depth)
 			if f == nil {
@@ -576,6 +574,9 @@ func (p *parser) parseComplexSchema(n *node, s scope, parentID, prop, segment st
 				return nil
 			}
 			names[f.Name] = true
+			if !p.uniqueIndex(&indexes, f.index, e.id, "fields", x) {
+				return nil
+			}
 			sch.Fields = append(sch.Fields, f)
 		}
 	case "Enum":
@@ -612,6 +613,7 @@ func (p *parser) parseComplexSchema(n *node, s scope, parentID, prop, segment st
 		}
 		names := map[string]bool{}
 		vals := map[string]bool{}
+		var indexes map[int]bool
 		for _, x := range evs {
 			ev := p.parseEnumValue(x, e.s, e.id, k)
 			if ev == nil {
@@ -632,6 +634,9 @@ func (p *parser) parseComplexSchema(n *node, s scope, parentID, prop, segment st
 				return nil
 			}
 			vals[key] = true
+			if !p.uniqueIndex(&indexes, ev.index, e.id, "enumValues", x) {
+				return nil
+			}
 			sch.EnumValues = append(sch.EnumValues, ev)
 		}
 	}
@@ -668,7 +673,7 @@ func (p *parser) parseEnumValue(n *node, s scope, parentID string, k SchemaKind)
 	if !ok {
 		return nil
 	}
-	ev := &EnumValue{ID: e.id}
+	ev := &EnumValue{ID: e.id, index: e.index}
 	p.register(e, "EnumValue", ev)
 	if ev.Name, ok = p.name(e); !ok {
 		return nil
@@ -741,7 +746,7 @@ func (p *parser) parseField(n *node, s scope, parentID, prop, segment, class str
 	if !ok {
 		return nil
 	}
-	f := &Field{ID: e.id}
+	f := &Field{ID: e.id, index: e.index}
 	p.register(e, class, f)
 	if f.Name, ok = p.name(e); !ok {
 		return nil
@@ -777,7 +782,7 @@ func (p *parser) parseField(n *node, s scope, parentID, prop, segment, class str
 		f.Schema = primitiveSchemas[e.s.version][SchemaString]
 		return f
 	}
-	if f.Schema = p.schemaValue(e.id, e.s, "schema", x, false, &f.Schema, depth); f.Schema == nil || !p.numericForSemantic(e, f.Schema) {
+	if f.Schema = p.schemaValue(e.id, e.s, "schema", x, false, &f.Schema, depth); f.Schema == nil || !p.numericForSemantic(e, f.Schema) || !p.adjunctSchema(e, f.Schema) {
 		return nil
 	}
 	return f
@@ -827,4 +832,21 @@ func (p *parser) invalidSemantic(e *elem, format string, args ...any) {
 func (p *parser) badMapKeySchema(keyID string, x *node) {
 	p.add("badType", keyID, "schema", x, "a Map key schema must be string")
 	p.add("propertyCountBelowMin", keyID, "schema", x, "the Map key has no valid schema")
+}
+
+// uniqueIndex records the MQTT index of a member (0: none) and reports
+// whether no sibling has the same one.
+func (p *parser) uniqueIndex(seen *map[int]bool, index int, ownerID, prop string, at *node) bool {
+	if index == 0 {
+		return true
+	}
+	if *seen == nil {
+		*seen = map[int]bool{}
+	}
+	if (*seen)[index] {
+		p.addf("nonUniquePropertyValue", ownerID, prop, at, "index %d is used by more than one member", index)
+		return false
+	}
+	(*seen)[index] = true
+	return true
 }

@@ -131,6 +131,8 @@ type Content struct {
 	// annotates and overrides are the sibling content a ValueAnnotation
 	// annotates and the property an Override overrides, or "".
 	annotates, overrides string
+	// index is the MQTT index of an Indexed telemetry, 0 if none.
+	index int
 	// Types lists co-types such as semantic types ("Temperature") or
 	// extension types ("Historized").
 	Types []string
@@ -200,6 +202,8 @@ type Field struct {
 	Comment string
 	// Nullable is set on a v3 CommandRequest or CommandResponse that may be null.
 	Nullable bool
+	// index is the MQTT index of an Indexed field, 0 if none.
+	index int
 }
 
 // EnumValue is one value of an Enum.
@@ -216,6 +220,8 @@ type EnumValue struct {
 	Description LocalizedString
 	// Comment is the model author's comment.
 	Comment string
+	// index is the MQTT index of an Indexed enum value, 0 if none.
+	index int
 }
 
 // Element returns the element with the given DTMI defined inside the

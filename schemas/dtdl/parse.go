@@ -243,6 +243,8 @@ type elem struct {
 	props    map[string]*node
 	semantic string   // the semantic type among the co-types, if any
 	empty    []string // properties given as an empty list, which is no value
+	refused  []string // adjunct co-types not allowed on the element's class or version
+	index    int      // the index of an Indexed element, 0 if none
 }
 
 var namePattern = regexp.MustCompile(`^[A-Za-z](?:[A-Za-z0-9_]*[A-Za-z0-9])?$`)
@@ -379,6 +381,9 @@ func (p *parser) begin(n *node, parent scope, parentID, prop, segment string, al
 		p.addf("badType", e.id, "@type", tn, "%s is not defined in DTDL v%d", e.class, v)
 		return nil, false
 	}
+	if len(e.cotypes) > 0 && !p.checkHosts(e, tn) {
+		ok = false
+	}
 	// undefinedProp reports a property no type of the element defines; the
 	// parser adds that no @type allows it unless a co-type was itself wrong.
 	undefinedProp := func(code, k string, val *node, format string) {
@@ -427,6 +432,12 @@ func (p *parser) begin(n *node, parent scope, parentID, prop, segment string, al
 			if p.tolerateProperty(e, false) {
 				continue
 			}
+			if e.refusedBrings(term) {
+				// The co-type that brings the property was refused.
+				p.addf("noTypeThatAllows", e.id, k, m.val, "no @type of %s allows property %q", e.id, k)
+				ok = false
+				continue
+			}
 			undefinedProp("propertyIrrelevantDtmiOrTerm", k, m.val, "property %q is not allowed on a %s")
 			continue
 		}
@@ -457,6 +468,9 @@ func (p *parser) begin(n *node, parent scope, parentID, prop, segment string, al
 				undefinedProp("propertyUndefinedTerm", k, m.val, "property %q is not defined for a %s")
 			}
 		}
+	}
+	if ok && len(e.cotypes) > 0 {
+		e.index, ok = p.adjunctValues(e)
 	}
 	return e, ok
 }
@@ -532,12 +546,15 @@ var extensionTerms = map[string]uint32{
 
 // isPropertyTerm reports whether term is a property term defined in scope.
 func (p *parser) isPropertyTerm(term string, s scope) bool {
+	if ext, isAdjunct := adjunctPropTerms[term]; isAdjunct {
+		return s.has(ext)
+	}
 	if !dtdlTerms[term] {
 		return false
 	}
 	if ext, isExt := extensionTerms[term]; isExt {
-		if s.version == 2 {
-			return term != "annotates" && term != "overrides"
+		if s.version == 2 && term != "annotates" && term != "overrides" {
+			return true
 		}
 		return s.has(ext)
 	}
@@ -571,11 +588,12 @@ func (p *parser) cotypeAllowsProp(e *elem, term string) bool {
 	case "unit":
 		return e.semantic != "" || e.s.has(extIoTCentral) && (contains(e.cotypes, "AccelerationVector") || contains(e.cotypes, "VelocityVector"))
 	case "annotates":
-		return contains(e.cotypes, "ValueAnnotation")
+		return contains(e.cotypes, "ValueAnnotation") && !contains(e.refused, "ValueAnnotation")
 	case "overrides":
+		// A refused Override is reported for itself alone.
 		return contains(e.cotypes, "Override")
 	}
-	return false
+	return e.adjunctAllows(term)
 }
 
 // classTerm maps a @type value to a DTDL class name and reports whether it
@@ -628,32 +646,9 @@ func (p *parser) cotype(e *elem, t string, tn *node) bool {
 		p.addf("typeIrrelevantDtmiOrTerm", e.id, "@type", tn, "@type %q is a schema, not a type", t)
 		return false
 	}
-	switch t {
-	case "Historized":
-		if e.s.has(extHistorization) {
-			e.cotypes = append(e.cotypes, t)
-			return true
-		}
-	case "ValueAnnotation":
-		if e.s.has(extAnnotation) {
-			e.cotypes = append(e.cotypes, t)
-			return true
-		}
-	case "Layer":
-		if e.s.has(extLayering) {
-			e.cotypes = append(e.cotypes, t)
-			return true
-		}
-	case "Override":
-		if e.s.has(extOverriding) {
-			e.cotypes = append(e.cotypes, t)
-			return true
-		}
-	case "State", "Event", "Location", "VelocityVector", "AccelerationVector":
-		if e.s.has(extIoTCentral) {
-			e.cotypes = append(e.cotypes, t)
-			return true
-		}
+	if a := adjunctTypes[t]; a != nil && e.s.has(a.ext) || t == "Layer" && e.s.has(extLayering) {
+		e.cotypes = append(e.cotypes, t)
+		return true
 	}
 	if strings.HasPrefix(t, "dtmi:") {
 		if _, ok := ParseDTMI(t); !ok {
