@@ -168,3 +168,35 @@ func formatValue(v float64) string {
 		return strconv.FormatFloat(v, 'g', 3, 64)
 	}
 }
+
+// CompareLogs writes the embedded file log and JetStream append and read
+// figures of one run side by side, with their ratio.
+func CompareLogs(w io.Writer, file, nats []Result) {
+	byName := func(rs []Result) map[string]float64 {
+		m := map[string]float64{}
+		for _, r := range rs {
+			m[strings.TrimPrefix(r.Name, "Benchmark")] = r.Metrics["events/s"]
+		}
+		return m
+	}
+	f, n := byName(file), byName(nats)
+	fmt.Fprintf(w, "## Embedded log beside JetStream (same run, events/s)\n\n")
+	fmt.Fprintf(w, "| workload | file log (fdatasync per group) | JetStream default (lazy fsync) | JetStream SyncAlways | file / lazy | file / SyncAlways |\n|---|---:|---:|---:|---:|---:|\n")
+	for _, batch := range []int{1, 100, 1000} {
+		for _, app := range []int{1, 64} {
+			key := fmt.Sprintf("batch=%d/appenders=%d", batch, app)
+			fv := f["Append/"+key]
+			lv := n["Append/sync=lazy/"+key]
+			av := n["Append/sync=always/"+key]
+			fmt.Fprintf(w, "| append %s | %s | %s | %s | %s | %s |\n", key, formatValue(fv), formatValue(lv), formatValue(av), ratio(fv, lv), ratio(fv, av))
+		}
+	}
+	fmt.Fprintf(w, "| read max=1000 | %s | %s | | %s | |\n\n", formatValue(f["Read/max=1000"]), formatValue(n["Read/max=1000"]), ratio(f["Read/max=1000"], n["Read/max=1000"]))
+}
+
+func ratio(a, b float64) string {
+	if a == 0 || b == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.1f×", a/b)
+}

@@ -47,6 +47,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(&doc, "# Benchmark results\n\nWritten by `make bench` (bench/cmd/benchreport). Figures from one run, side by side; "+
 		"the machines are shared and noisy, so compare ratios within a run rather than single timings across runs.\n\n")
 	fmt.Fprintf(&doc, "- CPU: %s (%d cores)\n- Memory: %.1f GiB\n- Go: %s\n- Commit: %s\n- Date: %s\n\n", m.CPU, m.Cores, m.MemGiB, m.Go, m.Commit, m.Date)
+	results := map[string][]bench.Result{}
 	for _, s := range bench.Suites {
 		if *skipGo {
 			break
@@ -69,7 +70,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(&doc, "## %s\n\nrun failed: %v\n\n", s.Title, err)
 			continue
 		}
-		bench.Markdown(&doc, s, bench.ParseBench(&buf))
+		rs := bench.ParseBench(&buf)
+		results[s.Package] = rs
+		bench.Markdown(&doc, s, rs)
+	}
+	if f, n := results["engine/eventlog/filelog"], results["engine/eventlog/natslog"]; f != nil && n != nil {
+		bench.CompareLogs(&doc, f, n)
 	}
 	if *only == "" || strings.Contains("twinload", *only) {
 		fmt.Fprintf(stdout, "== twin workload (bench/twinload), %d buildings\n", *buildings)
