@@ -114,7 +114,7 @@ func (p *parser) processContext(n *node, parent scope, top bool, elemID string, 
 			continue
 		}
 		if it.kind != jString {
-			p.addf("invalidContextSpecifier", elemID, "@context", it, "each @context entry must be a string")
+			p.addf("invalidContext", elemID, "@context", it, "each @context entry must be a string or a local definition")
 			ok = false
 			continue
 		}
@@ -122,7 +122,17 @@ func (p *parser) processContext(n *node, parent scope, top bool, elemID string, 
 		if base, ver, hasVer := strings.Cut(v, ";"); base == "dtmi:dtdl:context" {
 			if !hasVer {
 				p.addf("missingContextVersion", elemID, "@context", it, "context %q has no version", v)
+				p.addf("invalidContextSpecifierForVersion", elemID, "@context", it, "context %q is not a valid context specifier without a version", v)
 				ok = false
+				continue
+			}
+			if ver, frag, hasFrag := strings.Cut(ver, "#"); hasFrag && (ver == "2" || ver == "3") {
+				p.addf("disallowedContextFragment", elemID, "@context", it, "context %q may not have a fragment (%s)", v, frag)
+				ok = false
+				sawDTDL = true
+				if s.version == 0 {
+					s.version = int(ver[0] - '0')
+				}
 				continue
 			}
 			switch ver {
@@ -143,7 +153,7 @@ func (p *parser) processContext(n *node, parent scope, top bool, elemID string, 
 				if _, _, vok := parseVersion(ver); !vok {
 					p.addf("invalidContextSpecifier", elemID, "@context", it, "context %q has an invalid version", v)
 				} else {
-					p.addf("unsupportedVersion", elemID, "@context", it, "context %q: DTDL version %s is not supported (only 2 and 3)", v, ver)
+					p.addf("unrecognizedContextVersion", elemID, "@context", it, "context %q: DTDL version %s is not supported (only 2 and 3)", v, ver)
 				}
 				ok = false
 			}
@@ -180,7 +190,10 @@ func (p *parser) processContext(n *node, parent scope, top bool, elemID string, 
 			continue
 		}
 		s.ext |= extUndefined
-		if !p.allowUndefined(s.version) {
+		if !p.allowUndefined(s.version) && knownExtensionBase(d.Versionless) {
+			p.addf("unresolvableContextVersion", elemID, "@context", it, "context %q names a version of the extension that is not defined", v)
+			ok = false
+		} else if !p.allowUndefined(s.version) {
 			p.addf("unresolvableContextSpecifier", elemID, "@context", it, "context %q names an undefined extension", v)
 			ok = false
 		}
@@ -315,4 +328,15 @@ func validURI(s string) bool {
 		return strings.HasPrefix(rest, "//")
 	}
 	return !strings.ContainsAny(s, " <>\"{}|^`")
+}
+
+// knownExtensionBase reports whether a versionless context DTMI names an
+// extension the parser knows in some version.
+func knownExtensionBase(versionless string) bool {
+	for k := range knownExtensionContext {
+		if base, _, _ := strings.Cut(k, ";"); base == versionless {
+			return true
+		}
+	}
+	return false
 }

@@ -153,6 +153,22 @@ func (p *parser) parseTop(n *node) {
 	t := n.get("@type")
 	if t == nil || !(t.kind == jString && isInterfaceType(t.str, s.version) || t.kind == jArray && len(t.arr) > 0 && hasInterfaceType(t.arr, s.version)) {
 		p.add("typeNotRootable", idOf(n), "@type", n, "a top-level element must be an Interface")
+		// A type that names no DTDL class at all leaves the element
+		// without a class.
+		named := false
+		for _, x := range values(t) {
+			if x.kind != jString {
+				continue
+			}
+			if _, isClass := classTerm(x.str, s.version); isClass {
+				named = true
+			} else if !strings.Contains(x.str, ":") && !abstractClasses[x.str] {
+				p.addf("typeUndefinedTerm", idOf(n), "@type", x, "@type %q is not a defined term", x.str)
+			}
+		}
+		if !named {
+			p.add("badType", idOf(n), "@type", n, "the element names no DTDL class")
+		}
 		return
 	}
 	id := n.get("@id")
@@ -405,7 +421,11 @@ func (p *parser) begin(n *node, parent scope, parentID, prop, segment string, al
 				ok = false
 			default:
 				if v == 3 {
-					p.addf("keywordDisallowed", e.id, k, m.val, "keyword %q is not allowed here", k)
+					code := "keywordDisallowed"
+					if parentID == "" {
+						code = "topLevelKeywordDisallowed"
+					}
+					p.addf(code, e.id, k, m.val, "keyword %q is not allowed here", k)
 					ok = false
 				}
 			}
