@@ -97,7 +97,7 @@ func openFileNode(t testing.TB, dir string) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return open(t, lg, dir, handlers.Options{})
+	return open(t, lg, dir, handlers.Options{ModuleDir: filepath.Join(dir, "modules")})
 }
 
 func (n *node) close(t testing.TB, closeLog bool) {

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -49,8 +51,9 @@ func DeadLetterStream(name string) string { return "handlers/" + name + "/deadle
 // Deployed is the payload of handler.deployed.
 type Deployed struct {
 	Manifest Manifest `json:"manifest"`
-	// Module is the WebAssembly module.
-	Module []byte `json:"module"`
+	// Module is the WebAssembly module, when it is kept in the log (no
+	// Options.ModuleDir); else the module is in ModuleDir under its digest.
+	Module []byte `json:"module,omitempty"`
 	// SHA256 is the module's digest, hex.
 	SHA256 string `json:"sha256"`
 }
@@ -84,6 +87,11 @@ type Options struct {
 	// CacheDir is wazero's compilation cache directory (see
 	// host.CacheDir). Default: an in-memory cache.
 	CacheDir string
+	// ModuleDir, when set, keeps deployed modules as files named by their
+	// SHA-256 (written and synced before the deployment is appended), and
+	// deployment events carry only the digest. Default: modules are kept in
+	// the deployment events.
+	ModuleDir string
 	// MaxHops bounds cascades: an output whose hop count would exceed it
 	// is dropped and reported. Default 8.
 	MaxHops int
@@ -266,6 +274,13 @@ func (m *Manager) applyLocked(e *event.Event, mod *host.Module) error {
 			r = newRunner(m, d.Manifest.Name, m.mu.seq, e.Position)
 			m.mu.runners[d.Manifest.Name] = r
 		}
+		if len(d.Module) == 0 {
+			b, err := loadModule(m.opts.ModuleDir, d.SHA256)
+			if err != nil {
+				return fmt.Errorf("handler %s deployed at %d: %w", d.Manifest.Name, e.Position, err)
+			}
+			d.Module = b
+		}
 		v := &version{pos: e.Position, time: e.Timestamp(), manifest: d.Manifest, module: d.Module, sha: d.SHA256, mod: mod}
 		if v.manifest.Version == "" {
 			v.manifest.Version = e.ID()
@@ -329,7 +344,15 @@ func (m *Manager) Deploy(ctx context.Context, actor string, man Manifest, module
 		return nil, engine.Errorf(engine.KindInternal, "InternalServerError", "compile module: %v", err)
 	}
 	sum := sha256.Sum256(module)
-	ev, err := newEvent(Stream, TypeDeployed, actor, Deployed{Manifest: man, Module: module, SHA256: hex.EncodeToString(sum[:])})
+	d := Deployed{Manifest: man, Module: module, SHA256: hex.EncodeToString(sum[:])}
+	if m.opts.ModuleDir != "" {
+		if err := storeModule(m.opts.ModuleDir, d.SHA256, module); err != nil {
+			mod.Close(ctx)
+			return nil, err
+		}
+		d.Module = nil
+	}
+	ev, err := newEvent(Stream, TypeDeployed, actor, d)
 	if err != nil {
 		mod.Close(ctx)
 		return nil, err
@@ -503,4 +526,45 @@ func (m *Manager) startRunner(ctx context.Context, r *runner) error {
 	r.handler = h
 	r.topic = topic
 	return r.start(ctx)
+}
+
+func storeModule(dir, sha string, b []byte) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create module dir: %w", err)
+	}
+	path := filepath.Join(dir, sha+".wasm")
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func loadModule(dir, sha string) ([]byte, error) {
+	if dir == "" {
+		return nil, errors.New("the module is kept in a module directory, and none is configured")
+	}
+	b, err := os.ReadFile(filepath.Join(dir, sha+".wasm"))
+	if err != nil {
+		return nil, fmt.Errorf("load module: %w", err)
+	}
+	if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != sha {
+		return nil, fmt.Errorf("module %s is corrupt", sha)
+	}
+	return b, nil
 }

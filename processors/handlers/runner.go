@@ -82,7 +82,7 @@ type runner struct {
 
 type stats struct {
 	events, batches, invocations, failures, retries, deadLetters atomic.Uint64
-	outputs, outputErrors, cascadeStops, deduplicated       atomic.Uint64
+	outputs, outputErrors, cascadeStops, deduplicated            atomic.Uint64
 
 	mu struct {
 		sync.Mutex
