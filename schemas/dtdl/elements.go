@@ -368,7 +368,11 @@ func (p *parser) parseContent(n *node, s scope, parentID string) *Content {
 			p.addf("missingObjectProperty", e.id, "schema", n, "a Component requires a schema")
 			return nil
 		}
-		if x.kind == jArray && len(x.arr) == 1 {
+		if x.kind == jArray {
+			if len(x.arr) != 1 {
+				p.add("objectMultipleValues", e.id, "schema", x, "a Component schema must name exactly one Interface")
+				return nil
+			}
 			x = x.arr[0]
 		}
 		switch x.kind {
@@ -430,6 +434,10 @@ func (p *parser) schemaValue(ownerID string, s scope, prop string, x *node, noAr
 		if sch := unitEnums[x.str]; sch != nil && (s.version == 2 || s.has(extQuantitative)) {
 			return sch
 		}
+		if _, isClass := classTerm(x.str, s.version); isClass || abstractClasses[x.str] {
+			p.addf("badType", ownerID, prop, x, "%q names a class, not a schema", x.str)
+			return nil
+		}
 		if !strings.HasPrefix(x.str, "dtmi:") {
 			p.addf("badDtmiOrTerm", ownerID, prop, x, "schema %q is neither a schema term nor a DTMI", x.str)
 			return nil
@@ -460,6 +468,9 @@ func (p *parser) schemaValue(ownerID string, s scope, prop string, x *node, noAr
 		return sch
 	}
 	p.addf("refNotStringOrObject", ownerID, prop, x, "%s must be a schema term, a DTMI or a schema object", prop)
+	if requiredMember[prop] {
+		p.addf("objectCountBelowMin", ownerID, prop, x, "%q has no valid value", prop)
+	}
 	return nil
 }
 
@@ -555,7 +566,7 @@ func (p *parser) parseComplexSchema(n *node, s scope, parentID, prop, segment st
 		sch.Kind = SchemaObject
 		fs := values(e.props["fields"])
 		if v == 2 && len(fs) == 0 {
-			p.addf("objectCountBelowMin", e.id, "fields", n, "an Object requires at least one field in DTDL v2")
+			p.countBelowMin(e, "fields", "an Object requires at least one field in DTDL v2")
 			return nil
 		}
 		if v == 2 && len(fs) > 30 {
@@ -604,7 +615,7 @@ func (p *parser) parseComplexSchema(n *node, s scope, parentID, prop, segment st
 		sch.ValueSchema = k
 		evs := values(e.props["enumValues"])
 		if v == 2 && len(evs) == 0 {
-			p.addf("objectCountBelowMin", e.id, "enumValues", n, "an Enum requires at least one value in DTDL v2")
+			p.countBelowMin(e, "enumValues", "an Enum requires at least one value in DTDL v2")
 			return nil
 		}
 		if v == 2 && len(evs) > 100 {
@@ -849,4 +860,14 @@ func (p *parser) uniqueIndex(seen *map[int]bool, index int, ownerID, prop string
 	}
 	(*seen)[index] = true
 	return true
+}
+
+// countBelowMin reports a required object property that has no value: an
+// empty list is below the minimum count, an absent property is missing.
+func (p *parser) countBelowMin(e *elem, prop, msg string) {
+	code := "missingObjectProperty"
+	if contains(e.empty, prop) {
+		code = "objectCountBelowMin"
+	}
+	p.add(code, e.id, prop, e.n, msg)
 }
