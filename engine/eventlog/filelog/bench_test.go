@@ -4,65 +4,25 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twinlog/twinlog/engine/event"
+	"github.com/twinlog/twinlog/engine/eventlog"
+	"github.com/twinlog/twinlog/engine/eventlog/logtest"
 )
 
-// benchEvents returns n events with 100-byte payloads over 1000 streams.
-func benchEvents(n, seed int) []event.Event {
-	payload := make([]byte, 100)
-	for i := range payload {
-		payload[i] = byte('a' + i%26)
-	}
-	evs := make([]event.Event, n)
-	for i := range evs {
-		evs[i] = event.Event{Stream: fmt.Sprintf("twin/%d", (seed+i)%1000), Type: "telemetry", Payload: payload}
-	}
-	return evs
-}
+func benchEvents(n, seed int) []event.Event { return logtest.BenchEvents(n, seed) }
 
 // BenchmarkAppend measures durable appends (real fdatasync) of events with
 // 100-byte payloads; one op is one event.
 func BenchmarkAppend(b *testing.B) {
-	for _, batch := range []int{1, 100, 1000} {
-		for _, appenders := range []int{1, 64} {
-			b.Run(fmt.Sprintf("batch=%d/appenders=%d", batch, appenders), func(b *testing.B) {
-				l := mustOpen(b, b.TempDir(), Options{})
-				defer l.Close()
-				batches := make([][]event.Event, appenders)
-				for i := range batches {
-					batches[i] = benchEvents(batch, i)
-				}
-				total := int64((b.N + batch - 1) / batch)
-				var next atomic.Int64
-				b.ReportAllocs()
-				b.SetBytes(int64(EstimateEventSize(&batches[0][0])))
-				b.ResetTimer()
-				start := time.Now()
-				var wg sync.WaitGroup
-				for a := 0; a < appenders; a++ {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for next.Add(1) <= total {
-							if _, err := l.Append(context.Background(), batches[a]); err != nil {
-								b.Error(err)
-								return
-							}
-						}
-					}()
-				}
-				wg.Wait()
-				el := time.Since(start)
-				b.StopTimer()
-				b.ReportMetric(float64(total*int64(batch))/el.Seconds(), "events/s")
-			})
-		}
-	}
+	logtest.BenchAppend(b, func(b *testing.B) eventlog.Log {
+		l := mustOpen(b, b.TempDir(), Options{})
+		b.Cleanup(func() { l.Close() })
+		b.SetBytes(int64(EstimateEventSize(&benchEvents(1, 0)[0])))
+		return l
+	})
 }
 
 // BenchmarkAppendAllocate compares one appender's durable appends into a

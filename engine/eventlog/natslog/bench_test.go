@@ -3,7 +3,6 @@ package natslog_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,6 +10,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/twinlog/twinlog/engine/event"
+	"github.com/twinlog/twinlog/engine/eventlog"
+	"github.com/twinlog/twinlog/engine/eventlog/logtest"
 	"github.com/twinlog/twinlog/engine/eventlog/natslog"
 	"github.com/twinlog/twinlog/engine/eventlog/natslog/natstest"
 )
@@ -19,18 +20,7 @@ import (
 // 100-byte payloads over 1,000 streams, against an in-process server with
 // file storage, in both durability modes.
 
-// benchEvents returns n events with 100-byte payloads over 1000 streams.
-func benchEvents(n, seed int) []event.Event {
-	payload := make([]byte, 100)
-	for i := range payload {
-		payload[i] = byte('a' + i%26)
-	}
-	evs := make([]event.Event, n)
-	for i := range evs {
-		evs[i] = event.Event{Stream: fmt.Sprintf("twin/%d", (seed+i)%1000), Type: "telemetry", Payload: payload}
-	}
-	return evs
-}
+func benchEvents(n, seed int) []event.Event { return logtest.BenchEvents(n, seed) }
 
 var benchStreams atomic.Int64
 
@@ -72,39 +62,7 @@ func BenchmarkAppend(b *testing.B) {
 	for _, mode := range syncModes() {
 		b.Run(mode.name, func(b *testing.B) {
 			s := natstest.RunServer(b, mode.opts)
-			for _, batch := range []int{1, 100, 1000} {
-				for _, appenders := range []int{1, 64} {
-					b.Run(fmt.Sprintf("batch=%d/appenders=%d", batch, appenders), func(b *testing.B) {
-						l := benchLog(b, s.URL)
-						batches := make([][]event.Event, appenders)
-						for i := range batches {
-							batches[i] = benchEvents(batch, i)
-						}
-						total := int64((b.N + batch - 1) / batch)
-						var next atomic.Int64
-						b.ReportAllocs()
-						b.ResetTimer()
-						start := time.Now()
-						var wg sync.WaitGroup
-						for a := 0; a < appenders; a++ {
-							wg.Add(1)
-							go func() {
-								defer wg.Done()
-								for next.Add(1) <= total {
-									if _, err := l.Append(context.Background(), batches[a]); err != nil {
-										b.Error(err)
-										return
-									}
-								}
-							}()
-						}
-						wg.Wait()
-						el := time.Since(start)
-						b.StopTimer()
-						b.ReportMetric(float64(total*int64(batch))/el.Seconds(), "events/s")
-					})
-				}
-			}
+			logtest.BenchAppend(b, func(b *testing.B) eventlog.Log { return benchLog(b, s.URL) })
 		})
 	}
 }
