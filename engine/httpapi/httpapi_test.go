@@ -110,6 +110,8 @@ func TestErrors(t *testing.T) {
 		{"telemetry without Message-Id", "POST", "/digitaltwins/a/telemetry", `{}`, nil, 400, "InvalidArgument"},
 		{"bad page size", "GET", "/models", "", []string{"max-items-per-page", "0"}, 400, "InvalidArgument"},
 		{"bad continuation", "GET", "/models?continuationToken=zzz", "", nil, 400, "InvalidArgument"},
+		{"unknown path", "GET", "/nothing/here", "", nil, 404, "ResourceNotFound"},
+		{"wrong method", "POST", "/digitaltwins/a/relationships", "", nil, 405, "MethodNotAllowed"},
 		{"too large", "PUT", "/digitaltwins/a", `{"x":"` + strings.Repeat("a", 2<<20) + `"}`, nil, 413, "PayloadTooLarge"},
 	}
 	for _, tc := range tests {

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"runtime/debug"
 	"strings"
@@ -83,6 +84,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil {
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	}
+	if h, pattern := s.mux.Handler(r); pattern == "" {
+		// No route: answer in ADT's error shape rather than the mux's
+		// plain text, keeping its status (404, or 405 for a known path).
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", rec.Header().Get("Allow"))
+			s.writeError(w, r, engine.Errorf(engine.KindMethod, "MethodNotAllowed", "%s is not supported on %s", r.Method, r.URL.Path))
+			return
+		}
+		s.writeError(w, r, engine.Errorf(engine.KindNotFound, "ResourceNotFound", "no resource at %s", r.URL.Path))
+		return
+	}
+	// The mux itself sets the request's path values.
 	s.mux.ServeHTTP(w, r)
 }
 
