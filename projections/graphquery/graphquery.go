@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"iter"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -237,10 +238,12 @@ func (g graph) Descendants(model string) []string { return g.s.Models().Descenda
 // allocate.
 type twin struct{ t *twingraph.Twin }
 
-func (x twin) ID() string                   { return x.t.ID }
-func (x twin) Model() string                { return x.t.Model }
-func (x twin) ETag() string                 { return x.t.ETag() }
-func (x twin) AppendJSON(dst []byte) []byte { return x.t.AppendJSON(dst) }
+func (x twin) ID() string    { return x.t.ID }
+func (x twin) Model() string { return x.t.Model }
+func (x twin) ETag() string  { return x.t.ETag() }
+func (x twin) AppendJSON(dst []byte) []byte {
+	return x.t.AppendJSON(slices.Grow(dst, x.t.JSONSize()))
+}
 
 func (x twin) Property(name string) (any, bool) {
 	if p, ok := x.t.Prop(name); ok {
@@ -258,6 +261,51 @@ func (x twin) Property(name string) (any, bool) {
 }
 
 func (x twin) Metadata() map[string]any { return sectionMeta(&x.t.Section, x.t.Model) }
+
+var (
+	_ query.NumberReader = twin{}
+	_ query.Adjacency    = twin{}
+)
+
+// Number implements query.NumberReader: a root property holding a JSON
+// number, parsed from its stored text.
+func (x twin) Number(name string) (float64, bool) {
+	p, ok := x.t.Prop(name)
+	if !ok || len(p.Value) == 0 {
+		return 0, false
+	}
+	if c := p.Value[0]; c != '-' && (c < '0' || c > '9') {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(text(p.Value), 64)
+	return f, err == nil
+}
+
+// Outgoing implements query.Adjacency over the twin's own relationship
+// list, as Snapshot.Outgoing reads it.
+func (x twin) Outgoing(name string) iter.Seq[query.Relationship] {
+	return func(yield func(query.Relationship) bool) {
+		for _, r := range x.t.Out {
+			if name != "" && r.Name != name {
+				continue
+			}
+			if !yield(rel{r}) {
+				return
+			}
+		}
+	}
+}
+
+// Incoming implements query.Adjacency, as Snapshot.Incoming reads it.
+func (x twin) Incoming() iter.Seq[query.Relationship] {
+	return func(yield func(query.Relationship) bool) {
+		for _, r := range x.t.In {
+			if !yield(rel{r}) {
+				return
+			}
+		}
+	}
+}
 
 func sectionMeta(s *twingraph.Section, model string) map[string]any {
 	m := make(map[string]any, len(s.Props)+2)

@@ -289,6 +289,9 @@ func (p *planner) compileBinary(x *Binary) (evalFn, error) {
 		// Comparing with a number constant is the common case.
 		if l, ok := x.Y.(*Literal); ok {
 			if c, ok := l.Value.(float64); ok {
+				if f := p.compareNumberProperty(x.X, op, c); f != nil {
+					return f, nil
+				}
 				return func(r *row) any {
 					v, ok := fx(r).(float64)
 					if !ok {
@@ -609,4 +612,54 @@ func (p *planner) compileAggregate(c *Call, usage string) (evalFn, error) {
 	p.pl.aggs = append(p.pl.aggs, spec)
 	fn := c.Name
 	return func(r *row) any { return r.agg.accs[k].result(fn) }, nil
+}
+
+// compareNumberProperty compiles <twin>.<property> op c for twins that
+// read numbers without boxing them (NumberReader), falling back to
+// Property for those that do not. It returns nil when e is not a plain
+// twin property.
+func (p *planner) compareNumberProperty(e Expr, op string, c float64) evalFn {
+	ref, ok := e.(*Ref)
+	if !ok || p.inAgg {
+		return nil
+	}
+	var slot int
+	var rest []string
+	if i, ok := p.lookup(ref.Path[0]); ok {
+		slot, rest = p.slots[i], ref.Path[1:]
+	} else if len(p.names) == 1 {
+		slot, rest = p.slots[0], ref.Path
+	} else {
+		return nil
+	}
+	if slot < 0 || len(rest) != 1 || strings.HasPrefix(rest[0], "$") {
+		return nil
+	}
+	name := rest[0]
+	var cmp func(v float64) bool
+	switch op {
+	case "<":
+		cmp = func(v float64) bool { return v < c }
+	case ">":
+		cmp = func(v float64) bool { return v > c }
+	case "<=":
+		cmp = func(v float64) bool { return v <= c }
+	default:
+		cmp = func(v float64) bool { return v >= c }
+	}
+	return func(r *row) any {
+		t := r.twins[slot]
+		var v float64
+		if nr, ok := t.(NumberReader); ok {
+			if v, ok = nr.Number(name); !ok {
+				return missing
+			}
+		} else {
+			pv, _ := t.Property(name)
+			if v, ok = pv.(float64); !ok {
+				return missing
+			}
+		}
+		return cmp(v)
+	}
 }

@@ -3,22 +3,25 @@ package query
 import (
 	"context"
 	"errors"
+	"iter"
 	"slices"
+	"time"
 
 	"github.com/twinlog/twinlog/engine"
 )
 
 // exec runs a plan over a graph, calling emit for each row that passes.
 type exec struct {
-	ctx     context.Context
-	g       Graph
-	pl      *Plan
-	row     row
-	work    int
-	mem     int64
-	maxMem  int64
-	err     error
-	stopped bool
+	ctx      context.Context
+	deadline time.Time
+	g        Graph
+	pl       *Plan
+	row      row
+	work     int
+	mem      int64
+	maxMem   int64
+	err      error
+	stopped  bool
 }
 
 // checkEvery is how many visited twins and relationships pass between
@@ -31,6 +34,10 @@ func (x *exec) tick() bool {
 	if x.work%checkEvery == 0 {
 		if err := x.ctx.Err(); err != nil {
 			x.err = budgetError(err)
+			return false
+		}
+		if time.Now().After(x.deadline) {
+			x.err = budgetError(context.DeadlineExceeded)
 			return false
 		}
 	}
@@ -156,9 +163,9 @@ func (x *exec) scanRels(f func(Relationship) bool) {
 	}
 }
 
-// neighbors calls f with each relationship of id that step s follows and
-// the id of the twin at its other end.
-func (x *exec) neighbors(s *step, id string, f func(Relationship, string) bool) bool {
+// neighbors calls f with each relationship of t (or, when t is nil, of
+// the twin id) that step s follows and the id of the twin at its other end.
+func (x *exec) neighbors(s *step, t Twin, id string, f func(Relationship, string) bool) bool {
 	name := ""
 	if len(s.names) == 1 {
 		name = s.names[0]
@@ -166,8 +173,13 @@ func (x *exec) neighbors(s *step, id string, f func(Relationship, string) bool) 
 	match := func(r Relationship) bool {
 		return len(s.names) <= 1 || slices.Contains(s.names, r.Name())
 	}
+	adj, _ := t.(Adjacency)
 	if s.dir != Left {
-		for r := range x.g.Outgoing(id, name) {
+		out := x.g.Outgoing
+		if adj != nil {
+			out = func(_, name string) iter.Seq[Relationship] { return adj.Outgoing(name) }
+		}
+		for r := range out(id, name) {
 			if !x.tick() {
 				return false
 			}
@@ -177,7 +189,11 @@ func (x *exec) neighbors(s *step, id string, f func(Relationship, string) bool) 
 		}
 	}
 	if s.dir != Right {
-		for r := range x.g.Incoming(id) {
+		in := x.g.Incoming
+		if adj != nil {
+			in = func(string) iter.Seq[Relationship] { return adj.Incoming() }
+		}
+		for r := range in(id) {
 			if !x.tick() {
 				return false
 			}
@@ -204,7 +220,7 @@ func (x *exec) expand(i int, emit func(*row) bool) bool {
 	s := &pl.steps[i]
 	from := x.row.twins[s.from]
 	if s.max == 1 {
-		return x.neighbors(s, from.ID(), func(r Relationship, other string) bool {
+		return x.neighbors(s, from, from.ID(), func(r Relationship, other string) bool {
 			t, ok := x.g.Twin(other)
 			if !ok {
 				return true
@@ -225,7 +241,7 @@ func (x *exec) expand(i int, emit func(*row) bool) bool {
 	path := []string{from.ID()}
 	var walk func(id string, depth int) bool
 	walk = func(id string, depth int) bool {
-		return x.neighbors(s, id, func(_ Relationship, other string) bool {
+		return x.neighbors(s, nil, id, func(_ Relationship, other string) bool {
 			if slices.Contains(path, other) {
 				return true
 			}
@@ -282,6 +298,16 @@ func (x *exec) encode(dst []byte, r *row) []byte {
 	dst = append(dst, '{')
 	n := 0
 	for _, c := range pl.cols {
+		if c.str != nil {
+			if n > 0 {
+				dst = append(dst, ',')
+			}
+			n++
+			dst = appendString(dst, c.name)
+			dst = append(dst, ':')
+			dst = appendString(dst, c.str(r))
+			continue
+		}
 		v := c.eval(r)
 		if isMissing(v) {
 			continue

@@ -68,3 +68,19 @@ type Relationship interface {
 	// AppendJSON appends the relationship's ADT JSON representation.
 	AppendJSON(dst []byte) []byte
 }
+
+// NumberReader is an optional capability of a Twin: reading a root
+// property as a number without boxing it, for comparisons with a number.
+// ok is false when the property is not set or is not a number.
+type NumberReader interface {
+	Number(name string) (v float64, ok bool)
+}
+
+// Adjacency is an optional capability of a Twin: its own relationships,
+// so that expanding from a bound twin needs no second lookup by id. The
+// iterators must yield what Graph.Outgoing(t.ID(), name) and
+// Graph.Incoming(t.ID()) yield, in the same order.
+type Adjacency interface {
+	Outgoing(name string) iter.Seq[Relationship]
+	Incoming() iter.Seq[Relationship]
+}

@@ -60,7 +60,7 @@ func isIdentPart(r rune) bool  { return r == '_' || unicode.IsLetter(r) || unico
 // lex splits text into tokens. It stops at the first error.
 func lex(text string) ([]token, error) {
 	l := lexer{src: text, line: 1, col: 1}
-	var toks []token
+	toks := make([]token, 0, 8+len(text)/6)
 	for {
 		t, err := l.next()
 		if err != nil {
@@ -271,6 +271,16 @@ func (l *lexer) number(start Pos) (token, error) {
 
 func (l *lexer) str(start Pos, quote rune) (token, error) {
 	l.advance()
+	// Most strings hold no escape and no line break: their text is a
+	// slice of the query.
+	if end := strings.IndexByte(l.src[l.off:], byte(quote)); end >= 0 {
+		body := l.src[l.off : l.off+end]
+		if strings.IndexByte(body, '\\') < 0 && strings.IndexByte(body, '\n') < 0 && utf8.ValidString(body) {
+			l.off += end + 1
+			l.col += utf8.RuneCountInString(body) + 1
+			return token{kind: tString, text: body, pos: start}, nil
+		}
+	}
 	var sb strings.Builder
 	for {
 		r, w := l.peek()

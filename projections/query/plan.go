@@ -65,6 +65,9 @@ const (
 type column struct {
 	name string
 	eval evalFn // over a row, or for outAggregate over row.agg
+	// str, when set, reads a string that is always defined ($dtId)
+	// without boxing it; encode prefers it to eval.
+	str func(*row) string
 }
 
 // Plan is a checked query with its access path, ready to run over the
@@ -106,8 +109,9 @@ type planner struct {
 	groupStr []string
 }
 
-// plan checks stmt against g's models and builds its plan.
-func plan(g Graph, stmt *Statement, params map[string]any) (*Plan, error) {
+// plan checks stmt against g's models and builds its plan, with its
+// EXPLAIN text when explain is set.
+func plan(g Graph, stmt *Statement, params map[string]any, explain bool) (*Plan, error) {
 	pl := &Plan{stmt: stmt, anchor: 0}
 	p := &planner{g: g, params: params, stmt: stmt, pl: pl}
 	if err := p.collections(); err != nil {
@@ -132,7 +136,9 @@ func plan(g Graph, stmt *Statement, params map[string]any) (*Plan, error) {
 	if err := p.output(); err != nil {
 		return nil, err
 	}
-	p.describe()
+	if explain {
+		p.describe()
+	}
 	return pl, nil
 }
 
@@ -442,9 +448,10 @@ func (p *planner) access(conj []Expr) error {
 	if pl.rels {
 		best.slot = -1
 	}
-	for _, e := range conj {
+	used := -1 // the conjunct the access path answers
+	for i, e := range conj {
 		if c, ok := p.indexable(e); ok && c.cost < best.cost {
-			best = c
+			best, used = c, i
 		}
 	}
 	if best.cost == 1<<30 {
@@ -514,10 +521,15 @@ func (p *planner) access(conj []Expr) error {
 		}
 		boundAfter[i+1] = maps(cur)
 	}
-	for _, e := range conj {
+	for ci, e := range conj {
 		f, err := p.compileBool(e)
 		if err != nil {
 			return err
+		}
+		if ci == used {
+			// The access path yields exactly the anchors that satisfy
+			// it: testing it again per anchor is wasted work.
+			continue
 		}
 		need := map[int]bool{}
 		p.refSlots(e, need)
@@ -719,7 +731,11 @@ func (p *planner) output() error {
 			if err != nil {
 				return err
 			}
-			pl.cols = append(pl.cols, column{name: p.columnName(it, i), eval: f})
+			c := column{name: p.columnName(it, i), eval: f}
+			if slot, ok := p.sysRef(it.Expr, "$dtId"); ok && slot >= 0 {
+				c.str = func(r *row) string { return r.twins[slot].ID() }
+			}
+			pl.cols = append(pl.cols, c)
 		}
 	}
 	if err := p.checkColumns(); err != nil {

@@ -98,7 +98,7 @@ func Run(ctx context.Context, g Graph, text string, opts Options) (*Result, erro
 
 // Explain returns the plan of st over g, one line per step.
 func Explain(g Graph, st *Statement, params map[string]any) ([]string, error) {
-	pl, err := plan(g, st, params)
+	pl, err := plan(g, st, params, true)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +109,7 @@ func Explain(g Graph, st *Statement, params map[string]any) ([]string, error) {
 // ContinuationToken is only a marker ("more") that Run replaces with a real
 // token; callers holding the text should use Run.
 func RunStatement(ctx context.Context, g Graph, st *Statement, opts Options) (*Result, error) {
-	pl, err := plan(g, st, opts.Params)
+	pl, err := plan(g, st, opts.Params, st.Explain)
 	if err != nil {
 		return nil, err
 	}
@@ -122,13 +122,17 @@ func RunStatement(ctx context.Context, g Graph, st *Statement, opts Options) (*R
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	// The budget is checked as work proceeds (exec.tick) rather than by a
+	// context timer: most queries finish long before the first check.
+	deadline := time.Now().Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
 	maxMem := opts.MaxMemory
 	if maxMem <= 0 {
 		maxMem = DefaultMaxMemory
 	}
-	x := &exec{ctx: ctx, g: g, pl: pl, maxMem: maxMem}
+	x := &exec{ctx: ctx, deadline: deadline, g: g, pl: pl, maxMem: maxMem}
 	res := &Result{Position: g.Position()}
 	if st.Explain {
 		b, _ := json.Marshal(map[string]any{"plan": pl.explain})
@@ -190,7 +194,7 @@ func (x *exec) stream(distinct bool, top, offset, size int) ([][]byte, bool, err
 	if distinct {
 		seen = map[string]bool{}
 	}
-	var buf []byte
+	var buf, arena []byte
 	err := x.run(func(r *row) bool {
 		if top >= 0 && n >= top {
 			return false
@@ -216,7 +220,12 @@ func (x *exec) stream(distinct bool, top, offset, size int) ([][]byte, bool, err
 		if distinct {
 			out = append(out, slices.Clone(buf))
 		} else {
-			out = append(out, x.encode(nil, r))
+			// Rows share one growing arena; a row's bytes are never
+			// written again once encoded, so earlier rows stay valid
+			// when the arena moves.
+			start := len(arena)
+			arena = x.encode(arena, r)
+			out = append(out, arena[start:len(arena):len(arena)])
 		}
 		return true
 	})
