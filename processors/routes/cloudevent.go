@@ -40,6 +40,8 @@ type CloudEvent struct {
 	// Key orders delivery: events with the same key (the twin) are
 	// delivered in log order.
 	Key string `json:"-"`
+	// model is the twin's model, known from lifecycle events (not sent).
+	model string
 }
 
 // Models resolves a twin's model id for dataschema and Twin.Update's
@@ -75,7 +77,7 @@ func Convert(dst []CloudEvent, e *event.Event, source string, models Models) ([]
 		} else {
 			base.Data = twinJSON(&p)
 		}
-		base.Subject, base.Key = p.ID, p.ID
+		base.Subject, base.Key, base.model = p.ID, p.ID, p.Model
 	case twingraph.TypeTwinPatched:
 		var p twingraph.TwinPatched
 		if err := twingraph.Decode(e, &p); err != nil {
@@ -85,7 +87,7 @@ func Convert(dst []CloudEvent, e *event.Event, source string, models Models) ([]
 		if model == "" && models != nil {
 			model = models(p.ID)
 		}
-		base.Type, base.Subject, base.Key = TypeTwinUpdate, p.ID, p.ID
+		base.Type, base.Subject, base.Key, base.model = TypeTwinUpdate, p.ID, p.ID, model
 		base.Data = mustJSON(struct {
 			ModelID string          `json:"modelId"`
 			Patch   json.RawMessage `json:"patch"`
