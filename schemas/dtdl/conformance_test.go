@@ -25,6 +25,11 @@ type conformanceCase struct {
 		Request  []string          `json:"request"`
 		Response []json.RawMessage `json:"response"`
 	} `json:"resolution"`
+	// PartialResolution holds what the resolver answers when asked for
+	// layers of an element: the request maps a DTMI to layer names.
+	PartialResolution []struct {
+		Response []json.RawMessage `json:"response"`
+	} `json:"partialResolution"`
 	Expect struct {
 		ParsingErrors []struct {
 			ValidationID string `json:"ValidationID"`
@@ -75,6 +80,11 @@ func runCase(c *conformanceCase) (bool, []string, []string, error) {
 	for _, r := range c.Resolution {
 		for i, in := range r.Response {
 			docs = append(docs, Document{Name: fmt.Sprintf("resolution[%d]", i), Data: in})
+		}
+	}
+	for _, r := range c.PartialResolution {
+		for i, in := range r.Response {
+			docs = append(docs, Document{Name: fmt.Sprintf("partialResolution[%d]", i), Data: in})
 		}
 	}
 	itfs, err := Resolve(docs, nil, opts)
@@ -274,7 +284,7 @@ func TestConformance(t *testing.T) {
 	// while the gap to the targets is printed.
 	const (
 		verdictTarget, verdictFloor = 99.0, 99.61
-		codesTarget, codesFloor     = 95.0, 93.0
+		codesTarget, codesFloor     = 95.0, 93.45
 	)
 	gen := scores["generated"]
 	codes := pct(gen.codesOK, gen.codeCases)

@@ -51,7 +51,8 @@ func treeVersion(n *node) int {
 }
 
 // isTopLayer reports whether a top-level node is a layer: in the layering
-// context, co-typed Layer, with a fragment identifier of a valid base.
+// context, co-typed Layer, with a fragment identifier of a valid base. An
+// empty fragment names the base layer, the element's own definition.
 func isTopLayer(n *node) (base, frag string, ok bool) {
 	layering := false
 	for _, c := range values(n.get("@context")) {
@@ -64,7 +65,7 @@ func isTopLayer(n *node) (base, frag string, ok bool) {
 		return "", "", false
 	}
 	base, frag, hasFrag := strings.Cut(id.str, "#")
-	if !hasFrag || frag == "" {
+	if !hasFrag {
 		return "", "", false
 	}
 	if _, valid := ParseDTMI(base); !valid {
@@ -84,6 +85,15 @@ func (p *parser) mergeLayers(trees [][]*node) {
 	var layers []layer
 	seen := map[string]bool{}
 	m := &layerMerger{p: p, sites: map[string]*layerSite{}}
+	for _, ns := range trees {
+		for _, n := range ns {
+			if _, _, ok := isTopLayer(n); !ok {
+				if id := n.get("@id"); id != nil && id.kind == jString {
+					seen[id.str+"#"] = true
+				}
+			}
+		}
+	}
 	for doc, ns := range trees {
 		for _, n := range ns {
 			if base, frag, ok := isTopLayer(n); ok {
@@ -94,7 +104,9 @@ func (p *parser) mergeLayers(trees [][]*node) {
 					continue
 				}
 				seen[key] = true
-				layers = append(layers, layer{n, doc, base, key})
+				if frag != "" {
+					layers = append(layers, layer{n, doc, base, key})
+				}
 			}
 		}
 	}
