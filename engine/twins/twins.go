@@ -299,10 +299,7 @@ func (s *Service) patch(ctx context.Context, actor, id, component string, patch 
 		if p == nil {
 			return nil, eventlog.Expect{}, nil // nothing changed
 		}
-		ev, err := twingraph.NewEvent(w.stream, twingraph.TypeTwinPatched, actor, p)
-		if err != nil {
-			return nil, eventlog.Expect{}, err
-		}
+		ev := twingraph.NewPatchedEvent(w.stream, actor, p)
 		return &ev, eventlog.Expect{Stream: w.stream, Version: cur.Version}, nil
 	}
 	s.writes.do(ctx, w)

@@ -174,8 +174,13 @@ func NewEvent(stream, typ, actor string, p any) (event.Event, error) {
 	return event.Event{Stream: stream, Type: typ, Actor: actor, SchemaVersion: SchemaVersion, Payload: data}, nil
 }
 
-// Decode decodes the payload of e into p, checking the schema version.
+// Decode decodes the payload of e into p, checking the schema version:
+// JSON at SchemaVersion, or the binary twin.patched payload at
+// PatchedSchemaVersion (into a *TwinPatched).
 func Decode(e *event.Event, p any) error {
+	if e.SchemaVersion == PatchedSchemaVersion {
+		return decodeV2(e, p)
+	}
 	if e.SchemaVersion != SchemaVersion {
 		return fmt.Errorf("%s at %d: unknown schema version %d", e.Type, e.Position, e.SchemaVersion)
 	}

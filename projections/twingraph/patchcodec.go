@@ -1,0 +1,217 @@
+package twingraph
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/twinlog/twinlog/engine/event"
+)
+
+// PatchedSchemaVersion is the payload version of twin.patched events
+// written by NewPatchedEvent: a compact binary encoding of TwinPatched
+// (the hottest event type), instead of the JSON of SchemaVersion. Decode
+// reads both versions, so logs written before it stay readable.
+//
+// Layout (varints as in encoding/binary; a string is its length and bytes;
+// maps in key order):
+//
+//	id, model, patch, change, count of components, then per component
+//	name, flags (1 create, 2 remove), change
+//	change: count, (name, value)*; count, unset name*; count, (name, sourceTime)*
+const PatchedSchemaVersion uint16 = 2
+
+// NewPatchedEvent returns a twin.patched event on stream with p encoded at
+// PatchedSchemaVersion.
+func NewPatchedEvent(stream, actor string, p *TwinPatched) event.Event {
+	n := 16 + len(p.ID) + len(p.Model) + len(p.Patch) + changeSize(&p.SectionChange)
+	for name, c := range p.Components {
+		n += 8 + len(name) + changeSize(&c.SectionChange)
+	}
+	b := make([]byte, 0, n)
+	b = appendStr(b, p.ID)
+	b = appendStr(b, p.Model)
+	b = appendStr(b, string(p.Patch))
+	b = appendChange(b, &p.SectionChange)
+	b = binary.AppendUvarint(b, uint64(len(p.Components)))
+	for _, name := range sortedKeys(p.Components) {
+		c := p.Components[name]
+		b = appendStr(b, name)
+		var flags byte
+		if c.Create {
+			flags |= 1
+		}
+		if c.Remove {
+			flags |= 2
+		}
+		b = append(b, flags)
+		b = appendChange(b, &c.SectionChange)
+	}
+	return event.Event{Stream: stream, Type: TypeTwinPatched, Actor: actor, SchemaVersion: PatchedSchemaVersion, Payload: b}
+}
+
+func changeSize(c *SectionChange) int {
+	n := 8
+	for k, v := range c.Set {
+		n += 4 + len(k) + len(v)
+	}
+	for _, k := range c.Unset {
+		n += 2 + len(k)
+	}
+	for k, v := range c.SourceTimes {
+		n += 4 + len(k) + len(v)
+	}
+	return n
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func appendStr(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendChange(b []byte, c *SectionChange) []byte {
+	b = binary.AppendUvarint(b, uint64(len(c.Set)))
+	if len(c.Set) == 1 { // the common case: no sorting
+		for k, v := range c.Set {
+			b = appendStr(b, k)
+			b = appendStr(b, string(v))
+		}
+	} else {
+		for _, k := range sortedKeys(c.Set) {
+			b = appendStr(b, k)
+			b = appendStr(b, string(c.Set[k]))
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(c.Unset)))
+	for _, k := range c.Unset {
+		b = appendStr(b, k)
+	}
+	b = binary.AppendUvarint(b, uint64(len(c.SourceTimes)))
+	for _, k := range sortedKeys(c.SourceTimes) {
+		b = appendStr(b, k)
+		b = appendStr(b, c.SourceTimes[k])
+	}
+	return b
+}
+
+var errPayload = errors.New("malformed payload")
+
+// payloadReader reads the binary payload; the first error sticks.
+type payloadReader struct {
+	b   []byte
+	err error
+}
+
+func (r *payloadReader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = errPayload
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+// count reads a count of items of at least min bytes each.
+func (r *payloadReader) count(min int) int {
+	n := r.uvarint()
+	if n > uint64(len(r.b)/min) {
+		r.err = errPayload
+		return 0
+	}
+	return int(n)
+}
+
+func (r *payloadReader) bytes() []byte {
+	n := r.uvarint()
+	if r.err != nil {
+		return nil
+	}
+	if n > uint64(len(r.b)) {
+		r.err = errPayload
+		return nil
+	}
+	v := r.b[:n:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *payloadReader) str() string { return string(r.bytes()) }
+
+func (r *payloadReader) change(c *SectionChange) {
+	if n := r.count(2); n > 0 {
+		c.Set = make(map[string]json.RawMessage, n)
+		for range n {
+			k := r.str()
+			c.Set[k] = json.RawMessage(r.bytes())
+		}
+	}
+	if n := r.count(1); n > 0 {
+		c.Unset = make([]string, 0, n)
+		for range n {
+			c.Unset = append(c.Unset, r.str())
+		}
+	}
+	if n := r.count(2); n > 0 {
+		c.SourceTimes = make(map[string]string, n)
+		for range n {
+			k := r.str()
+			c.SourceTimes[k] = r.str()
+		}
+	}
+}
+
+func decodePatched(data []byte, p *TwinPatched) error {
+	r := payloadReader{b: data}
+	*p = TwinPatched{ID: r.str(), Model: r.str()}
+	if patch := r.bytes(); len(patch) > 0 {
+		p.Patch = json.RawMessage(patch)
+	}
+	r.change(&p.SectionChange)
+	if n := r.count(5); n > 0 {
+		p.Components = make(map[string]ComponentChange, n)
+		for range n {
+			name := r.str()
+			var c ComponentChange
+			if len(r.b) == 0 {
+				r.err = errPayload
+				break
+			}
+			flags := r.b[0]
+			r.b = r.b[1:]
+			c.Create, c.Remove = flags&1 != 0, flags&2 != 0
+			r.change(&c.SectionChange)
+			p.Components[name] = c
+		}
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.err = errPayload
+	}
+	return r.err
+}
+
+// decodeV2 decodes payloads at PatchedSchemaVersion.
+func decodeV2(e *event.Event, p any) error {
+	tp, ok := p.(*TwinPatched)
+	if e.Type != TypeTwinPatched || !ok {
+		return fmt.Errorf("%s at %d: schema version %d is only for %s into *TwinPatched", e.Type, e.Position, e.SchemaVersion, TypeTwinPatched)
+	}
+	if err := decodePatched(e.Payload, tp); err != nil {
+		return fmt.Errorf("decode %s at %d: %w", e.Type, e.Position, err)
+	}
+	return nil
+}
