@@ -13,7 +13,9 @@
 //
 // # Streams and events
 //
-// Every payload is JSON, at SchemaVersion 1. Writers are in engine/twins.
+// Every payload is JSON, at SchemaVersion 1, except twin.patched, which the
+// twin service writes in a compact binary form at PatchedSchemaVersion (2);
+// Decode reads both. Writers are in engine/twins.
 //
 //	stream           type                    payload              effect
 //	models           model.uploaded          ModelsUploaded       adds a batch of DTDL interfaces atomically; uploadTime = event time
@@ -53,9 +55,11 @@
 //
 // # Memory
 //
-// memdb costs about 420 bytes per index entry (measured), so only twins,
-// models and small bookkeeping records are memdb objects, with two indexes
-// on twins (id, model) and one elsewhere. Relationships live in their
+// memdb costs about 420 bytes per index entry (measured), so only models
+// and small bookkeeping records are memdb objects. Twins live in two
+// immutable radix trees the writer updates per batch (id -> twin, and
+// model+id membership, touched only when a twin's model changes), so a
+// patch copies one tree path instead of rewriting two memdb indexes. Relationships live in their
 // source's and target's adjacency lists (see schema). Properties are
 // canonical JSON strings in a sorted slice; model ids, property and
 // relationship names and source/target ids are shared strings. Within one
