@@ -227,7 +227,7 @@ func (p *parser) resolve(existing map[string]*Interface) {
 			c.ComponentSchema = ci
 		}
 		if ok {
-			ok = p.flatten(itf) && p.checkOverrides(itf)
+			ok = p.flatten(itf) && p.checkSiblings(itf)
 		}
 		state[itf] = 2
 		return ok
@@ -356,20 +356,37 @@ func (p *parser) flatten(itf *Interface) bool {
 	return ok
 }
 
-// checkOverrides checks the Override properties among the flattened
-// contents of itf: each overrides a supplemental property (unit) of the
-// sibling content it annotates, with a schema of the matching unit type,
-// and no two override the same property of the same content.
-func (p *parser) checkOverrides(itf *Interface) bool {
+// checkSiblings checks the ValueAnnotation and Override properties among
+// the flattened contents of itf: each annotates a sibling Property or
+// Telemetry that is not itself an annotation; each Override overrides a
+// supplemental property (unit) of that sibling, with a schema of the
+// matching unit type, and no two override the same property of the same
+// content.
+func (p *parser) checkSiblings(itf *Interface) bool {
 	ok := true
-	seen := map[[2]string]string{}
+	var seen map[[2]string]string
 	for _, c := range itf.all {
-		if c.overrides == "" || c.annotates == "" {
+		if c.annotates == "" {
 			continue
 		}
 		target := itf.byName[c.annotates]
 		if target == nil {
 			continue
+		}
+		switch {
+		case target.Kind != KindProperty && target.Kind != KindTelemetry:
+			p.addf("notSiblingRequiredType", c.ID, "annotates", nil, "%s annotates %s, which is neither a Property nor a Telemetry", c.Name, c.annotates)
+			ok = false
+			continue
+		case target.annotates != "":
+			p.addf("disallowedType", c.ID, "annotates", nil, "%s annotates %s, which is itself a ValueAnnotation", c.Name, c.annotates)
+			ok = false
+			continue
+		case c.overrides == "":
+			continue
+		}
+		if seen == nil {
+			seen = map[[2]string]string{}
 		}
 		key := [2]string{c.annotates, c.overrides}
 		if prev, dup := seen[key]; dup {
