@@ -250,17 +250,21 @@ var abstractClasses = map[string]bool{
 
 // elem is the generic view of one JSON-LD node while it is parsed.
 type elem struct {
-	n        *node
-	s        scope
-	id       string
-	autoID   bool
-	class    string
-	cotypes  []string
-	props    map[string]*node
-	semantic string   // the semantic type among the co-types, if any
-	empty    []string // properties given as an empty list, which is no value
-	refused  []string // adjunct co-types not allowed on the element's class or version
-	index    int      // the index of an Indexed element, 0 if none
+	n      *node
+	s      scope
+	id     string
+	autoID bool
+	// segParent and segProp are, for an element without @id in a property
+	// whose members take their identifier from their name, the parent
+	// and that property.
+	segParent, segProp string
+	class              string
+	cotypes            []string
+	props              map[string]*node
+	semantic           string   // the semantic type among the co-types, if any
+	empty              []string // properties given as an empty list, which is no value
+	refused            []string // adjunct co-types not allowed on the element's class or version
+	index              int      // the index of an Indexed element, 0 if none
 }
 
 var namePattern = regexp.MustCompile(`^[A-Za-z](?:[A-Za-z0-9_]*[A-Za-z0-9])?$`)
@@ -318,6 +322,9 @@ func (p *parser) begin(n *node, parent scope, parentID, prop, segment string, al
 		}
 		e.id = autoID(parentID, prop, segment)
 		e.autoID = true
+		if segment == "" && namedMembers[prop] {
+			e.segParent, e.segProp = parentID, prop
+		}
 	}
 	// @type
 	tn := n.get("@type")
@@ -711,6 +718,10 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// namedMembers lists the properties whose members without @id take their
+// identifier segment from their name.
+var namedMembers = map[string]bool{"contents": true, "properties": true, "enumValues": true, "fields": true}
 
 // autoID builds the identifier the parser gives an element without @id:
 // the parent's DTMI with ":_prop" and, for named members, ":__name" added
@@ -1109,9 +1120,13 @@ func (p *parser) literalInt(e *elem, prop string, n *node) (int, bool) {
 func (p *parser) name(e *elem) (string, bool) {
 	n := e.props["name"]
 	if n == nil {
-		if contains(e.empty, "name") {
+		switch {
+		case contains(e.empty, "name"):
 			p.addf("stringCountBelowMin", e.id, "name", e.n, "a %s requires a name, found an empty list", e.class)
-		} else {
+		case e.segProp != "":
+			// Without @id the name is the element's identifier segment.
+			p.addf("missingDtmiSegPropertyValue", e.segParent, e.segProp, e.n, "a %s in %q without @id requires a name", e.class, e.segProp)
+		default:
 			p.addf("missingLiteralProperty", e.id, "name", e.n, "a %s requires a name", e.class)
 		}
 		return "", false
