@@ -50,4 +50,14 @@ var Suites = []Suite{
 		Pattern:   "Benchmark",
 		Benchtime: "2s",
 	},
+	{
+		Title:     "Query language on the standard graph (1/10 size: 101,100 twins; TWINLOG_BENCH_FULL=1 for full size)",
+		Package:   "bench/queryload",
+		Pattern:   "BenchmarkQuery",
+		Benchtime: "2s",
+		Notes: "Each query through graphquery's Runner on a twin graph built from events (bench/graphload), one at a time. " +
+			"cpu-us/op is the process's CPU time per query, steadier than wall time on a shared machine. Targets at full size: " +
+			"lookup p99 < 20 µs; rooms-above-75 < 50 ms; join p99 < 50 µs; match < 2 ms. PostgreSQL and HTTP figures are in " +
+			"the query language workload section.",
+	},
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/twinlog/twinlog/bench"
+	"github.com/twinlog/twinlog/bench/queryload"
 	"github.com/twinlog/twinlog/bench/stdgraph"
 	"github.com/twinlog/twinlog/bench/twinload"
 )
@@ -99,6 +100,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(&doc, "## Twin graph and REST API workload\n\nrun failed: %v\n\n", err)
 		} else {
 			twinload.Markdown(&doc, cfg, res)
+		}
+	}
+	if *only == "" || strings.Contains("queryload", *only) {
+		fmt.Fprintf(stdout, "== query workload (bench/queryload), %d buildings\n", *buildings)
+		cfg := queryload.Config{Graph: stdgraph.Config{Buildings: *buildings}, Postgres: *pg, Progress: stdout}
+		if res, err := queryload.Run(ctx, cfg); err != nil {
+			fmt.Fprintf(&doc, "## Query language workload\n\nrun failed: %v\n\n", err)
+		} else {
+			queryload.Markdown(&doc, cfg, res)
 		}
 	}
 	if err := os.WriteFile(*out, doc.Bytes(), 0o644); err != nil {
