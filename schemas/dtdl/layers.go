@@ -324,6 +324,10 @@ func (m *layerMerger) mergeObject(dst, src *node, id string, v int) {
 			}
 			if c := m.copyNode(mb.val, id, k); c != nil {
 				dst.obj = append(dst.obj, member{k, c})
+				if p.layered == nil {
+					p.layered = map[*node]bool{}
+				}
+				p.layered[c] = true
 			}
 			continue
 		}

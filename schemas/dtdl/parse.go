@@ -45,6 +45,10 @@ type parser struct {
 	// part is the innermost interface being parsed: the partition whose
 	// schemas the elements being parsed may refer to.
 	part string
+	// layered holds the property values a layer added to a base element.
+	// The layer's own terms are checked where the layer is defined, so on
+	// the merged element they are only reported as allowed by no type.
+	layered map[*node]bool
 }
 
 // memberRefSite is a place that names, by DTMI, an element that the
@@ -410,7 +414,9 @@ func (p *parser) begin(n *node, parent scope, parentID, prop, segment string, al
 	// undefinedProp reports a property no type of the element defines; the
 	// parser adds that no @type allows it unless a co-type was itself wrong.
 	undefinedProp := func(code, k string, val *node, format string) {
-		p.addf(code, e.id, k, val, format, k, e.class)
+		if !p.layered[val] {
+			p.addf(code, e.id, k, val, format, k, e.class)
+		}
 		if !cotypeFailed {
 			p.addf("noTypeThatAllows", e.id, k, val, "no @type of %s allows property %q", e.id, k)
 		}
