@@ -146,7 +146,10 @@ func (p *parser) checkHosts(e *elem, tn *node) bool {
 		switch {
 		case !contains(a.hosts, e.class):
 			p.addf("invalidCotype", e.id, "@type", tn, "%s may only be applied to %v, not a %s", c, a.hosts, e.class)
-		case e.s.version != a.hostVersion:
+		case e.s.version != a.hostVersion && !p.layered[e.n]:
+			// The DTDL version of a co-type is checked where the
+			// element is defined; an element a layer adds is defined
+			// in the layer, which is refused for its identifier.
 			p.addf("invalidCotypeVersion", e.id, "@type", tn, "%s may only be applied to elements of DTDL v%d", c, a.hostVersion)
 		default:
 			if !p.hasCocotypes(e, c, a, tn) {

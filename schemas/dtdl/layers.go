@@ -324,10 +324,7 @@ func (m *layerMerger) mergeObject(dst, src *node, id string, v int) {
 			}
 			if c := m.copyNode(mb.val, id, k); c != nil {
 				dst.obj = append(dst.obj, member{k, c})
-				if p.layered == nil {
-					p.layered = map[*node]bool{}
-				}
-				p.layered[c] = true
+				p.markLayered(c)
 			}
 			continue
 		}
@@ -515,6 +512,7 @@ func (m *layerMerger) copyNode(n *node, parent, prop string) *node {
 		return nil
 	}
 	c := &node{kind: jObject, line: n.line}
+	m.p.markLayered(c)
 	for _, mb := range n.obj {
 		val := mb.val
 		switch {
@@ -636,4 +634,13 @@ func addContexts(dst, ctx *node) {
 			dst.obj[i].val = &node{kind: jArray, line: cur.line, arr: list}
 		}
 	}
+}
+
+// markLayered records that a value was added to the base elements by a
+// layer.
+func (p *parser) markLayered(n *node) {
+	if p.layered == nil {
+		p.layered = map[*node]bool{}
+	}
+	p.layered[n] = true
 }
