@@ -67,6 +67,7 @@ func (r *frameReader) next(hint int) (frame, int64, error) {
 	if r.off >= r.v.size {
 		return frame{}, 0, io.EOF
 	}
+	need := 0 // bytes of the frame at r.off known to be required
 	for {
 		p := r.off - r.bufOff
 		if p >= 0 && p <= int64(len(r.buf)) {
@@ -76,17 +77,17 @@ func (r *frameReader) next(hint int) (frame, int64, error) {
 				r.off += int64(fr.size)
 				return fr, off, nil
 			}
-			if ferr.need == 0 || r.bufOff+int64(len(r.buf)) >= r.v.size {
+			if ferr.need == 0 || r.bufOff+int64(len(r.buf)) >= r.v.size || ferr.need <= len(r.buf)-int(p) {
 				return frame{}, 0, fmt.Errorf("%w: %s at offset %d: %s", eventlog.ErrCorrupt, r.v.seg.name, r.off, ferr.reason)
 			}
-			hint = max(hint, ferr.need)
+			need = ferr.need
 		}
+		// Read at least what the frame needs (a frame may be larger than
+		// a chunk), at most to the end of the durable part.
 		n := int64(min(max(hint, readChunkMin), readChunkMax))
+		n = max(n, int64(need))
 		if rem := r.v.size - r.off; n > rem {
 			n = rem
-		}
-		if ferrNeed := int64(hint); ferrNeed > n && ferrNeed <= r.v.size-r.off {
-			n = ferrNeed
 		}
 		buf := make([]byte, n)
 		m, err := r.v.seg.f.ReadAt(buf, r.off)
