@@ -5,7 +5,7 @@ LISTEN   ?= 127.0.0.1:9721
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS  := -X main.version=$(VERSION)
 
-.PHONY: build run test vet bench fuzz test-sdk clean
+.PHONY: build run test vet bench fuzz test-sdk wasm clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/twinlog ./cmd/twinlog
@@ -24,6 +24,12 @@ test:
 # (needs Node.js and npm; part of `make test` when they are present).
 test-sdk:
 	$(GO) test -count=1 -v -run TestAzureSDK ./engine/node
+
+# Build the example WebAssembly handlers into bin/wasm.
+WASM_EXAMPLES := comfort average alert trivial
+wasm:
+	mkdir -p bin/wasm
+	for h in $(WASM_EXAMPLES); do GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -o bin/wasm/$$h.wasm ./wasm-handlers/examples/$$h || exit 1; done
 
 # Run the benchmarks and write bench/RESULTS.md.
 bench:

@@ -37,6 +37,7 @@ func rootCommand(stdout, stderr io.Writer) *cobra.Command {
 		serveCommand(),
 		importCommand(),
 		queryCommand(),
+		handlersCommand(),
 		versionCommand(),
 		modelsCommand(),
 	)

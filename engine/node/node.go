@@ -24,8 +24,10 @@ import (
 	"github.com/twinlog/twinlog/engine/eventlog/filelog"
 	"github.com/twinlog/twinlog/engine/httpapi"
 	"github.com/twinlog/twinlog/engine/twins"
+	"github.com/twinlog/twinlog/processors/handlers"
 	"github.com/twinlog/twinlog/projections/graphquery"
 	"github.com/twinlog/twinlog/projections/twingraph"
+	"github.com/twinlog/twinlog/wasm-handlers/host"
 )
 
 // Config configures a node. Zero values mean the documented defaults.
@@ -62,18 +64,19 @@ const DefaultListen = "127.0.0.1:9721"
 
 // Node is a running twinlog node.
 type Node struct {
-	cfg     Config
-	log     eventlog.Log
-	eng     *engine.Engine
-	api     *httpapi.Server
-	graph   *twingraph.Graph
-	snaps   *twingraph.Snapshotter
-	twins   *twins.Service
-	token   string
-	ln      net.Listener
-	srv     *http.Server
-	scheme  string
-	started time.Time
+	cfg      Config
+	log      eventlog.Log
+	eng      *engine.Engine
+	api      *httpapi.Server
+	graph    *twingraph.Graph
+	snaps    *twingraph.Snapshotter
+	twins    *twins.Service
+	handlers *handlers.Manager
+	token    string
+	ln       net.Listener
+	srv      *http.Server
+	scheme   string
+	started  time.Time
 }
 
 // Open opens the data directory, replays the log into the projections and
@@ -162,6 +165,18 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	})
 	n.twins = twins.New(eng, graph, twins.Options{})
 	n.api.RegisterTwins(n.twins)
+	n.handlers, err = handlers.New(eng, n.twins, handlers.Options{
+		CacheDir:  host.CacheDir(cfg.DataDir),
+		ModuleDir: filepath.Join(cfg.DataDir, "handlers", "modules"),
+		Logger:    cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := n.handlers.Start(ctx); err != nil {
+		return nil, fmt.Errorf("start handlers: %w", err)
+	}
+	n.api.RegisterHandlers(n.handlers)
 	n.api.RegisterQuery(graphquery.New(graph, graphquery.Options{}))
 
 	tlsCert, tlsKey := cfg.TLSCert, cfg.TLSKey
@@ -275,6 +290,10 @@ func (n *Node) Close() error {
 		n.srv.Close()
 	} else if n.ln != nil {
 		n.ln.Close()
+	}
+	if n.handlers != nil {
+		n.handlers.Close()
+		n.handlers = nil
 	}
 	if n.snaps != nil {
 		n.snaps.Stop()
