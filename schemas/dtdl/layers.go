@@ -83,36 +83,44 @@ func (p *parser) mergeLayers(trees [][]*node) {
 		base, key string
 	}
 	var layers []layer
-	seen := map[string]bool{}
-	m := &layerMerger{p: p, sites: map[string]*layerSite{}}
-	for _, ns := range trees {
-		for _, n := range ns {
-			if _, _, ok := isTopLayer(n); !ok {
-				if id := n.get("@id"); id != nil && id.kind == jString {
-					seen[id.str+"#"] = true
-				}
-			}
-		}
-	}
+	// seen holds the layers defined so far; the base layer (an empty
+	// fragment) of an element is its top-level definition.
+	var seen map[[2]string]bool
 	for doc, ns := range trees {
 		for _, n := range ns {
-			if base, frag, ok := isTopLayer(n); ok {
-				key := base + "#" + frag
-				if seen[key] {
-					p.doc = doc
-					p.addf("duplicateDefinition", base, "@id", n, "layer %s is defined more than once", key)
-					continue
+			base, frag, ok := isTopLayer(n)
+			if !ok {
+				continue
+			}
+			if seen == nil {
+				seen = map[[2]string]bool{}
+				for _, ns := range trees {
+					for _, n := range ns {
+						if _, _, layer := isTopLayer(n); layer {
+							continue
+						}
+						if id := n.get("@id"); id != nil && id.kind == jString {
+							seen[[2]string{id.str, ""}] = true
+						}
+					}
 				}
-				seen[key] = true
-				if frag != "" {
-					layers = append(layers, layer{n, doc, base, key})
-				}
+			}
+			key := base + "#" + frag
+			if seen[[2]string{base, frag}] {
+				p.doc = doc
+				p.addf("duplicateDefinition", base, "@id", n, "layer %s is defined more than once", key)
+				continue
+			}
+			seen[[2]string{base, frag}] = true
+			if frag != "" {
+				layers = append(layers, layer{n, doc, base, key})
 			}
 		}
 	}
 	if len(layers) == 0 {
 		return
 	}
+	m := &layerMerger{p: p, sites: map[string]*layerSite{}}
 	for doc, ns := range trees {
 		for _, n := range ns {
 			if _, _, ok := isTopLayer(n); !ok {

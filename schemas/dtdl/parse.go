@@ -258,17 +258,16 @@ type elem struct {
 	s      scope
 	id     string
 	autoID bool
-	// segParent and segProp are, for an element without @id in a property
-	// whose members take their identifier from their name, the parent
-	// and that property.
-	segParent, segProp string
-	class              string
-	cotypes            []string
-	props              map[string]*node
-	semantic           string   // the semantic type among the co-types, if any
-	empty              []string // properties given as an empty list, which is no value
-	refused            []string // adjunct co-types not allowed on the element's class or version
-	index              int      // the index of an Indexed element, 0 if none
+	// unnamed is set on an element without @id or name in a property whose
+	// members take their identifier segment from their name.
+	unnamed  *memberSite
+	class    string
+	cotypes  []string
+	props    map[string]*node
+	semantic string   // the semantic type among the co-types, if any
+	empty    []string // properties given as an empty list, which is no value
+	refused  []string // adjunct co-types not allowed on the element's class or version
+	index    int      // the index of an Indexed element, 0 if none
 }
 
 var namePattern = regexp.MustCompile(`^[A-Za-z](?:[A-Za-z0-9_]*[A-Za-z0-9])?$`)
@@ -327,7 +326,7 @@ func (p *parser) begin(n *node, parent scope, parentID, prop, segment string, al
 		e.id = autoID(parentID, prop, segment)
 		e.autoID = true
 		if segment == "" && namedMembers[prop] {
-			e.segParent, e.segProp = parentID, prop
+			e.unnamed = &memberSite{parentID, prop}
 		}
 	}
 	// @type
@@ -724,6 +723,9 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// memberSite is the parent element and property holding a member.
+type memberSite struct{ parent, prop string }
 
 // namedMembers lists the properties whose members without @id take their
 // identifier segment from their name.
@@ -1129,9 +1131,9 @@ func (p *parser) name(e *elem) (string, bool) {
 		switch {
 		case contains(e.empty, "name"):
 			p.addf("stringCountBelowMin", e.id, "name", e.n, "a %s requires a name, found an empty list", e.class)
-		case e.segProp != "":
+		case e.unnamed != nil:
 			// Without @id the name is the element's identifier segment.
-			p.addf("missingDtmiSegPropertyValue", e.segParent, e.segProp, e.n, "a %s in %q without @id requires a name", e.class, e.segProp)
+			p.addf("missingDtmiSegPropertyValue", e.unnamed.parent, e.unnamed.prop, e.n, "a %s in %q without @id requires a name", e.class, e.unnamed.prop)
 		default:
 			p.addf("missingLiteralProperty", e.id, "name", e.n, "a %s requires a name", e.class)
 		}
