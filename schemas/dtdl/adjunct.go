@@ -146,6 +146,7 @@ func (p *parser) checkHosts(e *elem, tn *node) bool {
 		switch {
 		case !contains(a.hosts, e.class):
 			p.addf("invalidCotype", e.id, "@type", tn, "%s may only be applied to %v, not a %s", c, a.hosts, e.class)
+			p.hasCocotypes(e, c, a, tn)
 		case e.s.version != a.hostVersion && !p.layered[e.n]:
 			// The DTDL version of a co-type is checked where the
 			// element is defined; an element a layer adds is defined
