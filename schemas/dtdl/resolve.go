@@ -221,6 +221,9 @@ func (p *parser) resolve(existing map[string]*Interface) {
 			}
 			if state[ci] == 1 || ci == itf {
 				p.addf("recursiveStructureNarrow", c.ID, "schema", nil, "component %s refers back to %s", c.Name, itf.ID)
+				// The interface on the cycle holds a Component, which
+				// a component's schema may not.
+				p.addf("excludedType", c.ID, "schema", nil, "the schema %s of component %s contains a Component", ci.ID, c.Name)
 				ok = false
 				continue
 			}
