@@ -35,9 +35,10 @@ type Config struct {
 
 // Server is the HTTP face of one twinlog node.
 type Server struct {
-	cfg Config
-	log *slog.Logger
-	mux *http.ServeMux
+	cfg     Config
+	log     *slog.Logger
+	mux     *http.ServeMux
+	history *historyAPI // set by RegisterHistory
 }
 
 // New returns a server for cfg.

@@ -13,7 +13,8 @@ import (
 )
 
 // RegisterTwins serves ADT's models, digital twins, relationships,
-// components and telemetry operations from svc.
+// components and telemetry operations from svc. Reads with ?asOf= answer
+// from the past (RegisterHistory).
 func (s *Server) RegisterTwins(svc *twins.Service) {
 	h := &twinHandlers{svc: svc}
 	s.Handle("GET /models", h.listModels)
@@ -22,20 +23,20 @@ func (s *Server) RegisterTwins(svc *twins.Service) {
 	s.Handle("PATCH /models/{id}", h.patchModel)
 	s.Handle("DELETE /models/{id}", h.deleteModel)
 
-	s.Handle("GET /digitaltwins/{id}", h.getTwin)
+	s.Handle("GET /digitaltwins/{id}", s.asOfOr(h.getTwin))
 	s.Handle("PUT /digitaltwins/{id}", h.putTwin)
 	s.Handle("PATCH /digitaltwins/{id}", h.patchTwin)
 	s.Handle("DELETE /digitaltwins/{id}", h.deleteTwin)
 
-	s.Handle("GET /digitaltwins/{id}/components/{component}", h.getComponent)
+	s.Handle("GET /digitaltwins/{id}/components/{component}", s.asOfOr(h.getComponent))
 	s.Handle("PATCH /digitaltwins/{id}/components/{component}", h.patchComponent)
 
-	s.Handle("GET /digitaltwins/{id}/relationships", h.listRelationships)
-	s.Handle("GET /digitaltwins/{id}/relationships/{rel}", h.getRelationship)
+	s.Handle("GET /digitaltwins/{id}/relationships", s.asOfOr(h.listRelationships))
+	s.Handle("GET /digitaltwins/{id}/relationships/{rel}", s.asOfOr(h.getRelationship))
 	s.Handle("PUT /digitaltwins/{id}/relationships/{rel}", h.putRelationship)
 	s.Handle("PATCH /digitaltwins/{id}/relationships/{rel}", h.patchRelationship)
 	s.Handle("DELETE /digitaltwins/{id}/relationships/{rel}", h.deleteRelationship)
-	s.Handle("GET /digitaltwins/{id}/incomingrelationships", h.listIncoming)
+	s.Handle("GET /digitaltwins/{id}/incomingrelationships", s.asOfOr(h.listIncoming))
 
 	s.Handle("POST /digitaltwins/{id}/telemetry", h.sendTelemetry)
 	s.Handle("POST /digitaltwins/{id}/components/{component}/telemetry", h.sendTelemetry)

@@ -3,6 +3,7 @@ package query
 import (
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Statement is a parsed query.
@@ -22,6 +23,19 @@ type Statement struct {
 	Where     Expr
 	GroupBy   []Expr
 	OrderBy   []OrderItem
+	// AsOf is the AS OF clause, nil when absent. The executor does not
+	// read it: whoever runs the statement picks the graph it reads
+	// (projections/timetravel builds the graph as of that point).
+	AsOf *AsOf
+}
+
+// AsOf is AS OF '<RFC 3339 time>' or AS OF <log position>: the query reads
+// the graph as it was at that time (every event at or before it applied)
+// or right after that position. Exactly one of Time and Position is set.
+type AsOf struct {
+	Time     time.Time
+	Position uint64
+	At       Pos
 }
 
 // Collection names what FROM reads.

@@ -2,7 +2,9 @@ package query
 
 import (
 	"math"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Limits the parser enforces so that hostile input stays cheap.
@@ -245,7 +247,36 @@ func (p *parser) statement() (*Statement, error) {
 			}
 		}
 	}
+	if p.isKeyword("AS") && p.peekN(1).kind == tIdent && strings.EqualFold(p.peekN(1).text, "OF") {
+		p.i += 2
+		a, err := p.asOf()
+		if err != nil {
+			return nil, err
+		}
+		st.AsOf = a
+	}
 	return st, nil
+}
+
+// asOf reads the operand of AS OF: a quoted RFC 3339 time or a whole
+// log position.
+func (p *parser) asOf() (*AsOf, error) {
+	t := p.next()
+	switch t.kind {
+	case tString:
+		tm, err := time.Parse(time.RFC3339Nano, t.text)
+		if err != nil {
+			return nil, syntaxError(t.pos, "AS OF takes an RFC 3339 time such as '2026-11-24T09:26:00Z' or a log position, found '%s'", t.text)
+		}
+		return &AsOf{Time: tm, At: t.pos}, nil
+	case tNumber:
+		pos, err := strconv.ParseUint(t.text, 10, 64)
+		if err != nil || pos == 0 {
+			return nil, syntaxError(t.pos, "AS OF takes a log position (a whole number from 1) or a quoted RFC 3339 time, found %s", t.text)
+		}
+		return &AsOf{Position: pos, At: t.pos}, nil
+	}
+	return nil, syntaxError(t.pos, "AS OF takes a quoted RFC 3339 time or a log position, found %s", t)
 }
 
 func (p *parser) from(st *Statement) error {

@@ -1,0 +1,197 @@
+package httpapi
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/twinlog/twinlog/engine"
+	"github.com/twinlog/twinlog/projections/graphquery"
+	"github.com/twinlog/twinlog/projections/query"
+	"github.com/twinlog/twinlog/projections/timetravel"
+)
+
+// RegisterHistory serves the past from tt:
+//
+//   - ?asOf=<RFC 3339 time or log position> on GET /digitaltwins/{id}, its
+//     components, relationships and incoming relationships: the resource as
+//     it was then (404 if it did not exist then);
+//   - POST /query with an AS OF clause or an "asOf" field: the query over
+//     the graph as it was then, models included;
+//   - GET /digitaltwins/{id}/history?from=&to=: the twin's changes (time,
+//     type, JSON Patch, actor, causing event), paged with
+//     max-items-per-page and nextLink.
+func (s *Server) RegisterHistory(tt *timetravel.Traveler, opts graphquery.Options) {
+	s.history = &historyAPI{tt: tt, opts: opts}
+	s.Handle("GET /digitaltwins/{id}/history", s.history.twinHistory)
+}
+
+type historyAPI struct {
+	tt   *timetravel.Traveler
+	opts graphquery.Options
+}
+
+var errNoHistory = engine.Errorf(engine.KindInvalid, "FeatureNotEnabled", "time travel (asOf, AS OF) is not enabled on this node")
+
+// asOfOr serves a read with ?asOf= from the past, and any other with next.
+func (s *Server) asOfOr(next func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if !r.URL.Query().Has("asOf") {
+			return next(w, r)
+		}
+		if s.history == nil {
+			return errNoHistory
+		}
+		return s.history.read(w, r)
+	}
+}
+
+func (h *historyAPI) read(w http.ResponseWriter, r *http.Request) error {
+	at, err := timetravel.ParseAt("asOf", r.URL.Query().Get("asOf"))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := requestContext(r)
+	defer cancel()
+	snap, err := h.tt.AsOf(ctx, at)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	t, ok := snap.Twin(id)
+	if !ok {
+		return engine.Errorf(engine.KindNotFound, "DigitalTwinNotFound", "There is no digital twin instance that exists with the ID %s as of %s.", id, at)
+	}
+	w.Header().Set("twinlog-position", strconv.FormatUint(snap.Position(), 10))
+	switch r.Pattern {
+	case "GET /digitaltwins/{id}":
+		writeEntity(w, http.StatusOK, t.AppendJSON(make([]byte, 0, t.JSONSize())), t.ETag())
+	case "GET /digitaltwins/{id}/components/{component}":
+		name := r.PathValue("component")
+		body, ok := t.AppendComponentJSON(nil, name)
+		if !ok {
+			return engine.Errorf(engine.KindNotFound, "ComponentNotFound", "The component %s does not exist on twin %s as of %s.", name, id, at)
+		}
+		writeEntity(w, http.StatusOK, body, t.ETag())
+	case "GET /digitaltwins/{id}/relationships/{rel}":
+		rel, ok := t.Outgoing(r.PathValue("rel"))
+		if !ok {
+			return engine.Errorf(engine.KindNotFound, "RelationshipNotFound", "There is no relationship %s on twin %s as of %s.", r.PathValue("rel"), id, at)
+		}
+		writeEntity(w, http.StatusOK, rel.AppendJSON(nil), rel.ETag())
+	case "GET /digitaltwins/{id}/relationships":
+		items := []json.RawMessage{}
+		for rel := range snap.Outgoing(id, r.URL.Query().Get("relationshipName")) {
+			items = append(items, rel.AppendJSON(nil))
+		}
+		return writePage(w, r, items, defaultPageSize)
+	case "GET /digitaltwins/{id}/incomingrelationships":
+		items := []json.RawMessage{}
+		for rel := range snap.Incoming(id) {
+			items = append(items, rel.AppendIncomingJSON(nil))
+		}
+		return writePage(w, r, items, defaultPageSize)
+	default:
+		return engine.Errorf(engine.KindInvalid, "InvalidArgument", "asOf is not supported on %s", r.URL.Path)
+	}
+	return nil
+}
+
+// wants reports whether a POST /query request reads the past: an asOf
+// field, an AS OF clause, or a continuation of such a query. It is safe on
+// a nil receiver (no time travel), which still recognizes the field and
+// the clause so that they fail rather than read the present.
+func (h *historyAPI) wants(text, token, asOf string) bool {
+	if asOf != "" {
+		return true
+	}
+	if token != "" {
+		return h != nil && timetravel.TokenAsOf(token)
+	}
+	return timetravel.HasAsOf(text)
+}
+
+func (h *historyAPI) query(w http.ResponseWriter, r *http.Request, text, token, asOf string) error {
+	if h == nil {
+		return errNoHistory
+	}
+	var at timetravel.At
+	if asOf != "" && token == "" {
+		var err error
+		if at, err = timetravel.ParseAt("asOf", asOf); err != nil {
+			return err
+		}
+	}
+	size, err := pageSize(r, query.DefaultPageSize)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := requestContext(r)
+	defer cancel()
+	res, err := h.tt.Query(ctx, graphquery.Request{Query: text, ContinuationToken: token, PageSize: size}, at, h.opts)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Value             []json.RawMessage `json:"value"`
+		ContinuationToken *string           `json:"continuationToken"`
+	}{Value: res.Rows}
+	if out.Value == nil {
+		out.Value = []json.RawMessage{}
+	}
+	if res.ContinuationToken != "" {
+		out.ContinuationToken = &res.ContinuationToken
+	}
+	w.Header().Set("query-charge", strconv.FormatFloat(res.Charge, 'f', -1, 64))
+	w.Header().Set("twinlog-position", strconv.FormatUint(res.Position, 10))
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *historyAPI) twinHistory(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	req := timetravel.HistoryRequest{Twin: r.PathValue("id")}
+	var err error
+	if v := q.Get("from"); v != "" {
+		if req.From, err = timetravel.ParseAt("from", v); err != nil {
+			return err
+		}
+	}
+	if v := q.Get("to"); v != "" {
+		if req.To, err = timetravel.ParseAt("to", v); err != nil {
+			return err
+		}
+	}
+	if tok := q.Get("continuationToken"); tok != "" {
+		b, err := base64.RawURLEncoding.DecodeString(tok)
+		if err != nil || len(b) < 3 || string(b[:2]) != "h:" {
+			return engine.Errorf(engine.KindInvalid, "InvalidArgument", "the continuation token is not valid")
+		}
+		if req.After, err = strconv.ParseUint(string(b[2:]), 10, 64); err != nil {
+			return engine.Errorf(engine.KindInvalid, "InvalidArgument", "the continuation token is not valid")
+		}
+	}
+	if req.Max, err = pageSize(r, defaultPageSize); err != nil {
+		return err
+	}
+	ctx, cancel := requestContext(r)
+	defer cancel()
+	changes, next, err := h.tt.History(ctx, req)
+	if err != nil {
+		return err
+	}
+	body := struct {
+		Value    []timetravel.Change `json:"value"`
+		NextLink string              `json:"nextLink,omitempty"`
+	}{Value: changes}
+	if body.Value == nil {
+		body.Value = []timetravel.Change{}
+	}
+	if next != 0 {
+		q.Set("continuationToken", base64.RawURLEncoding.EncodeToString([]byte("h:"+strconv.FormatUint(next, 10))))
+		body.NextLink = absoluteURL(r, q)
+	}
+	writeJSON(w, http.StatusOK, body)
+	return nil
+}

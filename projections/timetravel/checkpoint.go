@@ -1,0 +1,358 @@
+package timetravel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twinlog/twinlog/engine/eventlog"
+	"github.com/twinlog/twinlog/projections/twingraph"
+)
+
+// Checkpoint files share the live Snapshotter's naming, so a Traveler reads
+// both kinds of directory alike.
+const (
+	cpPrefix = "graph-"
+	cpSuffix = ".snap"
+)
+
+func cpName(pos uint64) string { return fmt.Sprintf("%s%020d%s", cpPrefix, pos, cpSuffix) }
+
+// listCheckpoints returns the positions of the snapshot files in dir,
+// oldest first. A missing directory has none.
+func listCheckpoints(dir string) ([]uint64, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list checkpoints: %w", err)
+	}
+	var out []uint64
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasPrefix(name, cpPrefix) || !strings.HasSuffix(name, cpSuffix) {
+			continue
+		}
+		pos, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(name, cpPrefix), cpSuffix), 10, 64)
+		if err != nil {
+			continue
+		}
+		out = append(out, pos)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// writeCheckpoint writes snap into dir atomically (temporary file, sync,
+// rename, directory sync) and returns its size.
+func writeCheckpoint(dir string, snap *twingraph.Snapshot) (int64, error) {
+	path := filepath.Join(dir, cpName(snap.Position()))
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return 0, fmt.Errorf("create checkpoint: %w", err)
+	}
+	n, err := twingraph.WriteSnapshot(f, snap)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return 0, fmt.Errorf("write checkpoint %d: %w", snap.Position(), err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return 0, fmt.Errorf("rename checkpoint: %w", err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return n, err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return n, fmt.Errorf("sync checkpoint dir: %w", err)
+	}
+	return n, nil
+}
+
+func loadCheckpoint(path string, opts twingraph.Options) (*twingraph.Graph, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return twingraph.LoadSnapshot(f, opts)
+}
+
+// CheckpointOptions is the history-snapshot policy. The zero value is
+// valid.
+type CheckpointOptions struct {
+	// Every writes a checkpoint once the graph has applied this many events
+	// since the last one. It bounds the replay of an AS OF read to Every
+	// events (plus loading one snapshot). Default 100,000.
+	Every uint64
+	// MaxFiles bounds the checkpoint files. When a new one would exceed it,
+	// every other checkpoint of the older half is removed: old history gets
+	// sparser (slower to reach) instead of disappearing. Default 256.
+	MaxFiles int
+	// Poll is how often the background loop looks at the graph's position.
+	// Default 1 second.
+	Poll time.Duration
+	// Logger receives reports of background checkpoints. Default
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Validate reports invalid options.
+func (o *CheckpointOptions) Validate() error {
+	if o.MaxFiles < 0 || o.Poll < 0 {
+		return errors.New("timetravel: negative checkpoint option")
+	}
+	if o.MaxFiles == 1 {
+		return errors.New("timetravel: MaxFiles must be at least 2")
+	}
+	return nil
+}
+
+func (o *CheckpointOptions) defaults() {
+	if o.Every == 0 {
+		o.Every = 100_000
+	}
+	if o.MaxFiles == 0 {
+		o.MaxFiles = 256
+	}
+	if o.Poll == 0 {
+		o.Poll = time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Checkpointer keeps history checkpoints of a live graph in a directory:
+// a snapshot every Every events, thinned as they accumulate (see
+// CheckpointOptions). Snapshots are serialized from published read views
+// in the checkpointer's goroutine, so the graph keeps applying. It is the
+// history counterpart of twingraph.Snapshotter, which keeps only the
+// newest few for restarts.
+type Checkpointer struct {
+	dir  string
+	g    *twingraph.Graph
+	opts CheckpointOptions
+
+	mu struct {
+		sync.Mutex
+		last uint64
+	}
+	stop chan struct{}
+	done chan struct{}
+}
+
+// NewCheckpointer returns a checkpointer of g into dir, which it creates.
+func NewCheckpointer(dir string, g *twingraph.Graph, opts CheckpointOptions) (*Checkpointer, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	opts.defaults()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create checkpoint dir: %w", err)
+	}
+	c := &Checkpointer{dir: dir, g: g, opts: opts}
+	cps, err := listCheckpoints(dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(cps) > 0 {
+		c.mu.last = cps[len(cps)-1]
+	}
+	return c, nil
+}
+
+// Dir returns the checkpoint directory.
+func (c *Checkpointer) Dir() string { return c.dir }
+
+// Start checkpoints in the background until Stop.
+func (c *Checkpointer) Start() {
+	c.stop, c.done = make(chan struct{}), make(chan struct{})
+	go c.run()
+}
+
+func (c *Checkpointer) run() {
+	defer close(c.done)
+	tick := time.NewTicker(c.opts.Poll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-tick.C:
+		}
+		if _, err := c.Maybe(); err != nil {
+			c.opts.Logger.Error("history checkpoint", "err", err)
+		}
+	}
+}
+
+// Stop stops the background loop, waiting for a checkpoint in progress.
+func (c *Checkpointer) Stop() {
+	if c.stop != nil {
+		close(c.stop)
+		<-c.done
+		c.stop = nil
+	}
+}
+
+// Maybe writes a checkpoint of the graph when it has moved at least Every
+// events past the last one, and reports whether it wrote one.
+func (c *Checkpointer) Maybe() (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	snap := c.g.Snapshot()
+	if snap.Position() < c.mu.last+c.opts.Every {
+		return false, nil
+	}
+	return true, c.writeLocked(snap)
+}
+
+// Take writes a checkpoint of the graph as of now, unless one exists at
+// its position, and returns the position.
+func (c *Checkpointer) Take() (uint64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	snap := c.g.Snapshot()
+	if snap.Position() == c.mu.last || snap.Position() == 0 {
+		return snap.Position(), nil
+	}
+	return snap.Position(), c.writeLocked(snap)
+}
+
+func (c *Checkpointer) writeLocked(snap *twingraph.Snapshot) error {
+	if _, err := writeCheckpoint(c.dir, snap); err != nil {
+		return err
+	}
+	c.mu.last = snap.Position()
+	return thin(c.dir, c.opts.MaxFiles)
+}
+
+// thin removes every other checkpoint of the older half of dir while it
+// holds more than max files; the newest is always kept.
+func thin(dir string, max int) error {
+	cps, err := listCheckpoints(dir)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for len(cps) > max {
+		half := len(cps) / 2
+		kept := cps[:0:0]
+		for i, pos := range cps {
+			if i < half && i%2 == 1 {
+				if err := os.Remove(filepath.Join(dir, cpName(pos))); err != nil && !errors.Is(err, os.ErrNotExist) {
+					errs = append(errs, err)
+				}
+				continue
+			}
+			kept = append(kept, pos)
+		}
+		if len(kept) == len(cps) {
+			break
+		}
+		cps = kept
+	}
+	return errors.Join(errs...)
+}
+
+// Backfill writes history checkpoints into dir for the part of the log that
+// has none: it replays the log from the newest checkpoint in dir (or from
+// the start) up to the head in a private graph, writing a checkpoint every
+// opts.Every events. Run it once when enabling history on an existing log,
+// or after losing the directory. It returns the number of checkpoints
+// written.
+func Backfill(ctx context.Context, log eventlog.Log, dir string, graph twingraph.Options, opts CheckpointOptions) (int, error) {
+	if err := opts.Validate(); err != nil {
+		return 0, err
+	}
+	opts.defaults()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, fmt.Errorf("create checkpoint dir: %w", err)
+	}
+	head, err := log.Head(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read head: %w", err)
+	}
+	cps, err := listCheckpoints(dir)
+	if err != nil {
+		return 0, err
+	}
+	g := twingraph.New(graph)
+	for i := len(cps) - 1; i >= 0; i-- {
+		if cps[i] > head {
+			continue
+		}
+		if lg, err := loadCheckpoint(filepath.Join(dir, cpName(cps[i])), graph); err == nil {
+			g = lg
+			break
+		}
+	}
+	written := 0
+	next := g.Position() + opts.Every
+	err = replay(ctx, log, g, head, defaultReadBatch, func() error {
+		if g.Position() < next {
+			return nil
+		}
+		if _, err := writeCheckpoint(dir, g.Snapshot()); err != nil {
+			return err
+		}
+		written++
+		next = g.Position() + opts.Every
+		return thin(dir, opts.MaxFiles)
+	})
+	return written, err
+}
+
+const defaultReadBatch = 4096
+
+// replay applies the log after g's position up to and including pos, in
+// batches of at most batch events, calling after (when not nil) after each.
+func replay(ctx context.Context, log eventlog.Log, g *twingraph.Graph, pos uint64, batch int, after func() error) error {
+	for g.Position() < pos {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		from := g.Position() + 1
+		evs, err := log.Read(ctx, from, int(min(uint64(batch), pos-from+1)))
+		if err != nil {
+			return fmt.Errorf("read log at %d: %w", from, err)
+		}
+		if len(evs) == 0 {
+			return fmt.Errorf("read log at %d: %w", from, eventlog.ErrOutOfRange)
+		}
+		if last := evs[len(evs)-1].Position; last > pos {
+			n := 0
+			for n < len(evs) && evs[n].Position <= pos {
+				n++
+			}
+			evs = evs[:n]
+		}
+		if err := g.Apply(evs); err != nil {
+			return fmt.Errorf("apply at %d: %w", from, err)
+		}
+		if after != nil {
+			if err := after(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
