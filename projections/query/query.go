@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"time"
+	"unsafe"
 
 	"github.com/twinlog/twinlog/engine"
 )
@@ -195,6 +196,7 @@ func (x *exec) stream(distinct bool, top, offset, size int) ([][]byte, bool, err
 		seen = map[string]bool{}
 	}
 	var buf, arena []byte
+	chunk := 1 << 10
 	err := x.run(func(r *row) bool {
 		if top >= 0 && n >= top {
 			return false
@@ -220,12 +222,20 @@ func (x *exec) stream(distinct bool, top, offset, size int) ([][]byte, bool, err
 		if distinct {
 			out = append(out, slices.Clone(buf))
 		} else {
-			// Rows share one growing arena; a row's bytes are never
-			// written again once encoded, so earlier rows stay valid
-			// when the arena moves.
-			start := len(arena)
-			arena = x.encode(arena, r)
-			out = append(out, arena[start:len(arena):len(arena)])
+			// Small rows share arena chunks; a row that does not fit
+			// in what is left of the chunk gets its own buffer (sized
+			// by the encoder when it can) and the next row a new chunk.
+			// No encoded byte is copied or written again.
+			if len(out) > 0 && cap(arena)-len(arena) < 256 {
+				chunk = min(2*chunk, 64<<10)
+				arena = make([]byte, 0, chunk)
+			}
+			tail := arena[len(arena):]
+			row := x.encode(tail, r)
+			if cap(tail) > 0 && unsafe.SliceData(row) == unsafe.SliceData(tail) {
+				arena = arena[:len(arena)+len(row)]
+			}
+			out = append(out, row[:len(row):len(row)])
 		}
 		return true
 	})
