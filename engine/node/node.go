@@ -25,6 +25,8 @@ import (
 	"github.com/twinlog/twinlog/engine/httpapi"
 	"github.com/twinlog/twinlog/engine/twins"
 	"github.com/twinlog/twinlog/processors/handlers"
+	"github.com/twinlog/twinlog/processors/ingest"
+	"github.com/twinlog/twinlog/processors/routes"
 	"github.com/twinlog/twinlog/projections/graphquery"
 	"github.com/twinlog/twinlog/projections/twingraph"
 	"github.com/twinlog/twinlog/wasm-handlers/host"
@@ -72,6 +74,7 @@ type Node struct {
 	snaps    *twingraph.Snapshotter
 	twins    *twins.Service
 	handlers *handlers.Manager
+	routes   *routes.Router
 	token    string
 	ln       net.Listener
 	srv      *http.Server
@@ -178,6 +181,16 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.api.RegisterHandlers(n.handlers)
 	n.api.RegisterQuery(graphquery.New(graph, graphquery.Options{}))
+	in, err := ingest.New(eng, graph, ingest.Options{})
+	if err != nil {
+		return nil, err
+	}
+	n.api.RegisterIngest(in)
+	n.routes = routes.New(lg, routes.Options{Models: routes.ModelsOf(graph), Logger: cfg.Logger})
+	if err := n.routes.Start(context.Background()); err != nil {
+		return nil, fmt.Errorf("start event routes: %w", err)
+	}
+	n.api.RegisterRoutes(n.routes)
 
 	tlsCert, tlsKey := cfg.TLSCert, cfg.TLSKey
 	if tlsCert == "" && cfg.SelfSigned {
@@ -290,6 +303,10 @@ func (n *Node) Close() error {
 		n.srv.Close()
 	} else if n.ln != nil {
 		n.ln.Close()
+	}
+	if n.routes != nil {
+		n.routes.Stop()
+		n.routes = nil
 	}
 	if n.handlers != nil {
 		n.handlers.Close()
