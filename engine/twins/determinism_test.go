@@ -110,16 +110,7 @@ func fullDump(g *twingraph.Graph, ids ...string) string {
 		fmt.Fprintf(&b, "stream %s %d\n", id, snap.StreamVersion(id))
 	}
 	for _, id := range snap.Models().IDs() {
-		// Descendants may still name deleted models after a replay
-		// (dtdl.Registry.Remove leaves them in their ancestors' lists);
-		// only the live ones matter.
-		var desc []string
-		for _, d := range snap.Models().Descendants(id) {
-			if _, ok := snap.Models().Get(d); ok {
-				desc = append(desc, d)
-			}
-		}
-		fmt.Fprintf(&b, "registry %s %v %v\n", id, snap.Models().IsDecommissioned(id), desc)
+		fmt.Fprintf(&b, "registry %s %v %v\n", id, snap.Models().IsDecommissioned(id), snap.Models().Descendants(id))
 		n := 0
 		for range snap.TwinsOfModel(id, false) {
 			n++

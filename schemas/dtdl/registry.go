@@ -107,9 +107,18 @@ func (r *Registry) Remove(id string) (*Registry, error) {
 		return r, fmt.Errorf("remove %s: used by %s: %w", id, by[0], ErrReferenced)
 	}
 	next := r.clone()
+	itf := next.models[id]
 	delete(next.models, id)
 	delete(next.decommissioned, id)
 	delete(next.descendants, id)
+	// The removed interface is no longer a descendant of its ancestors.
+	// Slices are shared with r, so replace rather than edit them.
+	for _, a := range itf.Ancestors() {
+		d := next.descendants[a]
+		if i, ok := slices.BinarySearch(d, id); ok {
+			next.descendants[a] = slices.Delete(slices.Clone(d), i, i+1)
+		}
+	}
 	return next, nil
 }
 
