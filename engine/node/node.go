@@ -114,11 +114,19 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.token = token
 
+	// Each phase of the start is timed: a slow restart names its phase.
+	phase := time.Now()
+	took := func(msg string, args ...any) {
+		now := time.Now()
+		cfg.Logger.Info(msg, append(args, "took", now.Sub(phase).Round(time.Millisecond))...)
+		phase = now
+	}
 	lg, err := filelog.Open(filepath.Join(cfg.DataDir, "log"), filelog.Options{Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
 	}
 	n.log = lg
+	took("log opened")
 
 	// Restore the graph from the newest usable snapshot, then replay only
 	// the log after it.
@@ -132,9 +140,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load snapshot: %w", err)
 	}
-	if graph.Position() > 0 {
-		cfg.Logger.Info("snapshot loaded", "position", graph.Position(), "took", time.Since(start).Round(time.Millisecond))
-	}
+	took("snapshot loaded", "position", graph.Position())
 	n.graph = graph
 	from := graph.Position()
 	eng, err := engine.New(lg, engine.Options{From: from, Logger: cfg.Logger}, graph)
@@ -149,7 +155,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("replay log: %w", err)
 	}
-	cfg.Logger.Info("log replayed", "events", eng.Applied()-from, "position", eng.Applied(), "took", time.Since(start).Round(time.Millisecond))
+	took("log replayed", "events", eng.Applied()-from, "position", eng.Applied())
 	snapOpts := cfg.Snapshots
 	if snapOpts.Logger == nil {
 		snapOpts.Logger = cfg.Logger
@@ -168,6 +174,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	})
 	n.twins = twins.New(eng, graph, twins.Options{})
 	n.api.RegisterTwins(n.twins)
+	took("twin service ready")
 	n.handlers, err = handlers.New(eng, n.twins, handlers.Options{
 		CacheDir:  host.CacheDir(cfg.DataDir),
 		ModuleDir: filepath.Join(cfg.DataDir, "handlers", "modules"),
@@ -179,6 +186,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if err := n.handlers.Start(ctx); err != nil {
 		return nil, fmt.Errorf("start handlers: %w", err)
 	}
+	took("handlers started")
 	n.api.RegisterHandlers(n.handlers)
 	n.api.RegisterQuery(graphquery.New(graph, graphquery.Options{}))
 	in, err := ingest.New(eng, graph, ingest.Options{})
@@ -190,6 +198,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if err := n.routes.Start(context.Background()); err != nil {
 		return nil, fmt.Errorf("start event routes: %w", err)
 	}
+	took("event routes started")
 	n.api.RegisterRoutes(n.routes)
 
 	tlsCert, tlsKey := cfg.TLSCert, cfg.TLSKey
@@ -219,6 +228,8 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		n.srv.TLSConfig = cfgTLS
 		n.scheme = "https"
 	}
+	took("listening", "addr", ln.Addr().String())
+	cfg.Logger.Info("node opened", "took", time.Since(n.started).Round(time.Millisecond))
 	ok = true
 	return n, nil
 }
