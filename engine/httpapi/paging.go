@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 
 	"github.com/twinlog/twinlog/engine"
@@ -56,11 +57,6 @@ func absoluteURL(r *http.Request, q url.Values) string {
 	return u.String()
 }
 
-type pageBody struct {
-	Value    []json.RawMessage `json:"value"`
-	NextLink string            `json:"nextLink,omitempty"`
-}
-
 // writePage writes items[offset:offset+size] as ADT's {value, nextLink},
 // where the offset comes from the request's continuationToken.
 func writePage(w http.ResponseWriter, r *http.Request, items []json.RawMessage, defSize int) error {
@@ -77,14 +73,45 @@ func writePage(w http.ResponseWriter, r *http.Request, items []json.RawMessage, 
 	}
 	off = min(off, len(items))
 	end := min(off+size, len(items))
-	body := pageBody{Value: items[off:end]}
-	if body.Value == nil {
-		body.Value = []json.RawMessage{}
-	}
+	next := ""
 	if end < len(items) {
 		q.Set("continuationToken", offsetToken(end))
-		body.NextLink = absoluteURL(r, q)
+		next = absoluteURL(r, q)
 	}
-	writeJSON(w, http.StatusOK, body)
+	writeRaw(w, http.StatusOK, appendList(nil, items[off:end], "nextLink", next, false))
 	return nil
+}
+
+// appendList appends {"value":[rows...],"<key>":"<val>"} to dst. The rows
+// are JSON the server encoded itself, copied as they are rather than
+// re-validated as json.Marshal would. An empty val omits the key, or writes
+// null when nullWhenEmpty is set (ADT's query answers carry
+// "continuationToken": null on the last page).
+func appendList(dst []byte, rows []json.RawMessage, key, val string, nullWhenEmpty bool) []byte {
+	n := len(dst) + 32 + len(key) + len(val)
+	for _, r := range rows {
+		n += len(r) + 1
+	}
+	dst = slices.Grow(dst, n-len(dst))
+	dst = append(dst, `{"value":[`...)
+	for i, r := range rows {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, r...)
+	}
+	dst = append(dst, ']')
+	switch {
+	case val != "":
+		v, _ := json.Marshal(val)
+		dst = append(dst, `,"`...)
+		dst = append(dst, key...)
+		dst = append(dst, `":`...)
+		dst = append(dst, v...)
+	case nullWhenEmpty:
+		dst = append(dst, `,"`...)
+		dst = append(dst, key...)
+		dst = append(dst, `":null`...)
+	}
+	return append(dst, '}')
 }

@@ -46,18 +46,8 @@ func (s *Server) RegisterQuery(runner *graphquery.Runner) {
 		if err != nil {
 			return err
 		}
-		out := struct {
-			Value             []json.RawMessage `json:"value"`
-			ContinuationToken *string           `json:"continuationToken"`
-		}{Value: res.Rows}
-		if out.Value == nil {
-			out.Value = []json.RawMessage{}
-		}
-		if res.ContinuationToken != "" {
-			out.ContinuationToken = &res.ContinuationToken
-		}
 		w.Header().Set("query-charge", strconv.FormatFloat(res.Charge, 'f', -1, 64))
-		writeJSON(w, http.StatusOK, out)
+		writeRaw(w, http.StatusOK, appendList(nil, res.Rows, "continuationToken", res.ContinuationToken, true))
 		return nil
 	})
 }
