@@ -52,8 +52,8 @@ var _ devices.CommandSender = (*Client)(nil)
 
 // subscriptions are the device → twinlog topic filters.
 var subscriptions = map[string]byte{
-	topicRoot + "+/" + topicTelem:                1,
-	topicRoot + "+/" + topicReported:             1,
+	topicRoot + "+/" + topicTelem:                 1,
+	topicRoot + "+/" + topicReported:              1,
 	topicRoot + "+/" + topicCommands + "/+/res/#": 1,
 }
 
