@@ -664,11 +664,7 @@ func (d *snapDecoder) graph(opts Options) (*Graph, error) {
 		}
 	}
 	targets, counts = nil, nil
-	tt := g.twins.txn()
-	for _, t := range twins {
-		tt.put(t)
-	}
-	g.twins = tt.commit()
+	g.twins = buildTwinTrees(twins)
 	twins = nil
 	for _, s := range d.syms {
 		g.names[s] = s

@@ -79,14 +79,7 @@ func (s *Snapshot) StreamVersion(id string) uint64 {
 
 // Twins iterates over every twin in id order.
 func (s *Snapshot) Twins() iter.Seq[*Twin] {
-	return func(yield func(*Twin) bool) {
-		it := s.twins.byID.Root().Iterator()
-		for _, v, ok := it.Next(); ok; _, v, ok = it.Next() {
-			if !yield(v.(*Twin)) {
-				return
-			}
-		}
-	}
+	return s.twins.all()
 }
 
 // TwinsOfModel iterates over the twins whose model is model or, unless

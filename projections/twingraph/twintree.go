@@ -2,59 +2,108 @@ package twingraph
 
 import (
 	"iter"
-	"unsafe"
-
-	iradix "github.com/hashicorp/go-immutable-radix"
+	"slices"
+	"strings"
 )
 
-// twinTrees hold the twins outside memdb, in two immutable radix trees the
-// writer updates in one transaction per batch:
+// twinTrees hold the twins outside memdb, in two persistent B+trees (see
+// btree) the writer updates in one transaction per batch:
 //
 //	byID     id -> *Twin
-//	byModel  model NUL id -> nothing (membership only)
+//	byModel  (model, id) -> nothing (membership only)
 //
-// A patch replaces one leaf of byID and leaves byModel alone (a memdb table
-// would rewrite both indexes and look the object up again), so the cost of
-// a property change is one path copy. Readers of byModel look the twin up
-// in byID of the same snapshot. Keys alias the twins' id strings, which are
-// immutable.
+// A patch replaces one value of byID and leaves byModel alone (a memdb
+// table would rewrite both indexes and look the object up again), so the
+// cost of a property change is one path copy of value arrays. Readers of
+// byModel look the twin up in byID of the same snapshot. Keys alias the
+// twins' id and model strings, which are immutable.
 type twinTrees struct {
-	byID    *iradix.Tree
-	byModel *iradix.Tree
+	byID    btree[string, *Twin]
+	byModel btree[modelKey, struct{}]
 }
 
-func newTwinTrees() twinTrees { return twinTrees{byID: iradix.New(), byModel: iradix.New()} }
+// modelKey orders twins by model, then id.
+type modelKey struct{ model, id string }
 
-// key returns the bytes of s without copying; the tree never writes to its
-// keys.
-func key(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+func cmpModelKey(a, b modelKey) int {
+	if c := strings.Compare(a.model, b.model); c != 0 {
+		return c
+	}
+	return strings.Compare(a.id, b.id)
+}
 
-func modelKey(model, id string) []byte {
-	k := make([]byte, 0, len(model)+1+len(id))
-	k = append(k, model...)
-	k = append(k, 0)
-	return append(k, id...)
+func newTwinTrees() twinTrees {
+	return twinTrees{byID: newBtree[string, *Twin](strings.Compare), byModel: newBtree[modelKey, struct{}](cmpModelKey)}
+}
+
+// buildTwinTrees returns the trees holding twins, which are sorted by id
+// without duplicates.
+func buildTwinTrees(twins []*Twin) twinTrees {
+	ids := make([]string, len(twins))
+	for i, t := range twins {
+		ids[i] = t.ID
+	}
+	mk := make([]modelKey, len(twins))
+	for i, t := range twins {
+		mk[i] = modelKey{t.Model, t.ID}
+	}
+	sortModelKeys(mk)
+	return twinTrees{
+		byID:    buildBtree(strings.Compare, ids, twins),
+		byModel: buildBtree(cmpModelKey, mk, make([]struct{}, len(mk))),
+	}
+}
+
+// sortModelKeys sorts keys that are already in id order by model: a
+// stable bucket pass per model keeps the id order within each.
+func sortModelKeys(mk []modelKey) {
+	counts := map[string]int{}
+	for _, k := range mk {
+		counts[k.model]++
+	}
+	models := make([]string, 0, len(counts))
+	for m := range counts {
+		models = append(models, m)
+	}
+	slices.Sort(models)
+	start := make(map[string]int, len(models))
+	n := 0
+	for _, m := range models {
+		start[m] = n
+		n += counts[m]
+	}
+	out := make([]modelKey, len(mk))
+	for _, k := range mk {
+		out[start[k.model]] = k
+		start[k.model]++
+	}
+	copy(mk, out)
 }
 
 func (tt twinTrees) get(id string) *Twin {
-	v, ok := tt.byID.Get(key(id))
-	if !ok {
-		return nil
-	}
-	return v.(*Twin)
+	t, _ := tt.byID.Get(id)
+	return t
 }
 
 // ofModel iterates over the twins of exactly model, in id order.
 func (tt twinTrees) ofModel(model string) iter.Seq[*Twin] {
 	return func(yield func(*Twin) bool) {
-		it := tt.byModel.Root().Iterator()
-		prefix := modelKey(model, "")
-		it.SeekPrefix(prefix)
-		for k, _, ok := it.Next(); ok; k, _, ok = it.Next() {
-			if t := tt.get(string(k[len(prefix):])); t != nil && !yield(t) {
-				return
+		tt.byModel.Ascend(modelKey{model: model}, false, func(k modelKey, _ struct{}) bool {
+			if k.model != model {
+				return false
 			}
-		}
+			if t := tt.get(k.id); t != nil {
+				return yield(t)
+			}
+			return true
+		})
+	}
+}
+
+// all iterates over every twin in id order.
+func (tt twinTrees) all() iter.Seq[*Twin] {
+	return func(yield func(*Twin) bool) {
+		tt.byID.Ascend("", true, func(_ string, t *Twin) bool { return yield(t) })
 	}
 }
 
@@ -64,35 +113,32 @@ func (tt twinTrees) txn() twinTxn {
 
 // twinTxn is a batch's write transaction on twinTrees.
 type twinTxn struct {
-	byID    *iradix.Txn
-	byModel *iradix.Txn
+	byID    *btxn[string, *Twin]
+	byModel *btxn[modelKey, struct{}]
 }
 
 func (tx twinTxn) get(id string) *Twin {
-	v, ok := tx.byID.Get(key(id))
-	if !ok {
-		return nil
-	}
-	return v.(*Twin)
+	t, _ := tx.byID.Get(id)
+	return t
 }
 
 // put inserts or replaces t, moving it between models when its model
 // changed.
 func (tx twinTxn) put(t *Twin) {
-	old, _ := tx.byID.Insert(key(t.ID), t)
-	if o, ok := old.(*Twin); ok && o.Model == t.Model {
+	o, ok := tx.byID.Put(t.ID, t)
+	if ok && o.Model == t.Model {
 		return
 	} else if ok {
-		tx.byModel.Delete(modelKey(o.Model, o.ID))
+		tx.byModel.Delete(modelKey{o.Model, o.ID})
 	}
-	tx.byModel.Insert(modelKey(t.Model, t.ID), nil)
+	tx.byModel.Put(modelKey{t.Model, t.ID}, struct{}{})
 }
 
 func (tx twinTxn) delete(t *Twin) {
-	tx.byID.Delete(key(t.ID))
-	tx.byModel.Delete(modelKey(t.Model, t.ID))
+	tx.byID.Delete(t.ID)
+	tx.byModel.Delete(modelKey{t.Model, t.ID})
 }
 
 func (tx twinTxn) commit() twinTrees {
-	return twinTrees{byID: tx.byID.CommitOnly(), byModel: tx.byModel.CommitOnly()}
+	return twinTrees{byID: tx.byID.Commit(), byModel: tx.byModel.Commit()}
 }

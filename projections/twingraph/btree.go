@@ -1,0 +1,338 @@
+package twingraph
+
+import (
+	"sync/atomic"
+)
+
+// btree is a persistent (copy-on-write) B+tree mapping keys to values in
+// key order. A committed tree is immutable and safe for any number of
+// readers; a write transaction (btxn) copies the nodes on the path it
+// changes, once per transaction, and changes the copies in place until it
+// commits. Unlike go-immutable-radix it keeps no per-node channels and
+// stores keys as they are (the twins' own id strings), so a twin costs
+// about one key and one pointer per tree.
+//
+// Nodes share their keys array with the node they were copied from until
+// the keys themselves change: replacing a value copies only the values
+// (or children) array, so a patch copies a few hundred bytes per level.
+type btree[K, V any] struct {
+	root *bnode[K, V]
+	n    int
+	cmp  func(a, b K) int
+}
+
+// bnode is a leaf (kids == nil) holding keys and vals, or an inner node
+// whose kids[i] holds the keys in [keys[i], keys[i+1]); keys[0] of an inner
+// node is a lower bound of its subtree, not used for searching.
+type bnode[K, V any] struct {
+	gen     uint64 // the transaction that may change it in place
+	ownKeys bool   // keys is not shared with another node
+	keys    []K
+	vals    []V
+	kids    []*bnode[K, V]
+}
+
+// bmax is the most entries a node holds before it splits. Small pages keep
+// the copy a write makes small; 32 keeps the tree 4-5 levels deep for
+// millions of twins.
+const bmax = 32
+
+var btreeGen atomic.Uint64
+
+func newBtree[K, V any](cmp func(a, b K) int) btree[K, V] {
+	return btree[K, V]{cmp: cmp}
+}
+
+// Len returns the number of keys.
+func (t btree[K, V]) Len() int { return t.n }
+
+// search returns the index of the first key >= k in keys, and whether it
+// equals k.
+func search[K any](keys []K, k K, cmp func(a, b K) int) (int, bool) {
+	lo, hi := 0, len(keys)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if cmp(keys[m], k) < 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < len(keys) && cmp(keys[lo], k) == 0
+}
+
+// child returns the index of the kid of inner node x whose range holds k.
+func (x *bnode[K, V]) child(k K, cmp func(a, b K) int) int {
+	// The last i >= 1 with keys[i] <= k, else 0.
+	lo, hi := 1, len(x.keys)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if cmp(x.keys[m], k) <= 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo - 1
+}
+
+// Get returns the value of k.
+func (t btree[K, V]) Get(k K) (V, bool) {
+	x := t.root
+	if x == nil {
+		var zero V
+		return zero, false
+	}
+	for x.kids != nil {
+		x = x.kids[x.child(k, t.cmp)]
+	}
+	i, ok := search(x.keys, k, t.cmp)
+	if !ok {
+		var zero V
+		return zero, false
+	}
+	return x.vals[i], true
+}
+
+// Ascend calls yield for each key >= from (every key when all is set) in
+// order, until yield returns false.
+func (t btree[K, V]) Ascend(from K, all bool, yield func(K, V) bool) {
+	if t.root != nil {
+		t.root.ascend(from, all, t.cmp, yield)
+	}
+}
+
+func (x *bnode[K, V]) ascend(from K, all bool, cmp func(a, b K) int, yield func(K, V) bool) bool {
+	if x.kids == nil {
+		i := 0
+		if !all {
+			i, _ = search(x.keys, from, cmp)
+		}
+		for ; i < len(x.keys); i++ {
+			if !yield(x.keys[i], x.vals[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	i := 0
+	if !all {
+		i = x.child(from, cmp)
+	}
+	if !x.kids[i].ascend(from, all, cmp, yield) {
+		return false
+	}
+	for _, c := range x.kids[i+1:] {
+		if !c.ascend(from, true, cmp, yield) {
+			return false
+		}
+	}
+	return true
+}
+
+// btxn is a write transaction on a btree. It must not be used after
+// Commit.
+type btxn[K, V any] struct {
+	t   btree[K, V]
+	gen uint64
+}
+
+// Txn starts a write transaction; t itself is not changed.
+func (t btree[K, V]) Txn() *btxn[K, V] {
+	return &btxn[K, V]{t: t, gen: btreeGen.Add(1)}
+}
+
+// Commit returns the tree as changed by the transaction.
+func (tx *btxn[K, V]) Commit() btree[K, V] {
+	t := tx.t
+	tx.gen = 0
+	return t
+}
+
+// Get returns the value of k as of the transaction.
+func (tx *btxn[K, V]) Get(k K) (V, bool) { return tx.t.Get(k) }
+
+// mut returns x, or a copy of it the transaction may change.
+func (tx *btxn[K, V]) mut(x *bnode[K, V]) *bnode[K, V] {
+	if x.gen == tx.gen {
+		return x
+	}
+	n := &bnode[K, V]{gen: tx.gen, keys: x.keys}
+	if x.kids != nil {
+		n.kids = append(make([]*bnode[K, V], 0, len(x.kids)+1), x.kids...)
+	} else {
+		n.vals = append(make([]V, 0, len(x.vals)+1), x.vals...)
+	}
+	return n
+}
+
+// setKeys makes the keys of x (owned by the transaction) its own.
+func (x *bnode[K, V]) setKeys() {
+	if !x.ownKeys {
+		x.keys = append(make([]K, 0, len(x.keys)+1), x.keys...)
+		x.ownKeys = true
+	}
+}
+
+// Put sets k to v and returns the previous value.
+func (tx *btxn[K, V]) Put(k K, v V) (V, bool) {
+	if tx.t.root == nil {
+		tx.t.root = &bnode[K, V]{gen: tx.gen, ownKeys: true, keys: []K{k}, vals: []V{v}}
+		tx.t.n = 1
+		var zero V
+		return zero, false
+	}
+	root := tx.mut(tx.t.root)
+	old, replaced, right := tx.put(root, k, v)
+	if right != nil {
+		root = &bnode[K, V]{gen: tx.gen, ownKeys: true, keys: []K{root.keys[0], right.keys[0]}, kids: []*bnode[K, V]{root, right}}
+	}
+	tx.t.root = root
+	if !replaced {
+		tx.t.n++
+	}
+	return old, replaced
+}
+
+// put inserts into x, which the transaction owns, and returns the new
+// right sibling when x split.
+func (tx *btxn[K, V]) put(x *bnode[K, V], k K, v V) (old V, replaced bool, right *bnode[K, V]) {
+	cmp := tx.t.cmp
+	if x.kids == nil {
+		i, found := search(x.keys, k, cmp)
+		if found {
+			old, x.vals[i] = x.vals[i], v
+			return old, true, nil
+		}
+		x.setKeys()
+		x.keys = insertAt(x.keys, i, k)
+		x.vals = insertAt(x.vals, i, v)
+		return old, false, tx.split(x)
+	}
+	i := x.child(k, cmp)
+	c := tx.mut(x.kids[i])
+	x.kids[i] = c
+	old, replaced, r := tx.put(c, k, v)
+	if i == 0 && cmp(k, x.keys[0]) < 0 {
+		x.setKeys()
+		x.keys[0] = k
+	}
+	if r == nil {
+		return old, replaced, nil
+	}
+	x.setKeys()
+	x.keys = insertAt(x.keys, i+1, r.keys[0])
+	x.kids = insertAt(x.kids, i+1, r)
+	return old, replaced, tx.split(x)
+}
+
+// split halves x when it is over full, returning the new right half.
+func (tx *btxn[K, V]) split(x *bnode[K, V]) *bnode[K, V] {
+	if len(x.keys) <= bmax {
+		return nil
+	}
+	h := len(x.keys) / 2
+	r := &bnode[K, V]{gen: tx.gen, ownKeys: true, keys: append(make([]K, 0, bmax+1), x.keys[h:]...)}
+	clear(x.keys[h:])
+	x.keys = x.keys[:h]
+	if x.kids != nil {
+		r.kids = append(make([]*bnode[K, V], 0, bmax+1), x.kids[h:]...)
+		clear(x.kids[h:])
+		x.kids = x.kids[:h]
+	} else {
+		r.vals = append(make([]V, 0, bmax+1), x.vals[h:]...)
+		clear(x.vals[h:])
+		x.vals = x.vals[:h]
+	}
+	return r
+}
+
+func insertAt[T any](s []T, i int, v T) []T {
+	var zero T
+	s = append(s, zero)
+	copy(s[i+1:], s[i:])
+	s[i] = v
+	return s
+}
+
+func removeAt[T any](s []T, i int) []T {
+	copy(s[i:], s[i+1:])
+	var zero T
+	s[len(s)-1] = zero
+	return s[:len(s)-1]
+}
+
+// Delete removes k and returns its value. Nodes are not merged: a node
+// emptied by deletes is removed, one thinned out stays.
+func (tx *btxn[K, V]) Delete(k K) (V, bool) {
+	var zero V
+	if tx.t.root == nil {
+		return zero, false
+	}
+	if _, ok := tx.t.Get(k); !ok {
+		return zero, false
+	}
+	root := tx.mut(tx.t.root)
+	old := tx.del(root, k)
+	tx.t.n--
+	for root.kids != nil && len(root.kids) == 1 {
+		root = root.kids[0]
+	}
+	if len(root.keys) == 0 {
+		root = nil
+	}
+	tx.t.root = root
+	return old, true
+}
+
+// del removes k, which is present, from x, which the transaction owns.
+func (tx *btxn[K, V]) del(x *bnode[K, V], k K) V {
+	cmp := tx.t.cmp
+	if x.kids == nil {
+		i, _ := search(x.keys, k, cmp)
+		old := x.vals[i]
+		x.setKeys()
+		x.keys = removeAt(x.keys, i)
+		x.vals = removeAt(x.vals, i)
+		return old
+	}
+	i := x.child(k, cmp)
+	c := tx.mut(x.kids[i])
+	x.kids[i] = c
+	old := tx.del(c, k)
+	if len(c.keys) == 0 {
+		x.setKeys()
+		x.keys = removeAt(x.keys, i)
+		x.kids = removeAt(x.kids, i)
+	}
+	return old
+}
+
+// buildBtree returns the tree holding keys and vals, which are sorted by
+// key without duplicates, with full leaves: a bulk load without the
+// per-key copying of Put.
+func buildBtree[K, V any](cmp func(a, b K) int, keys []K, vals []V) btree[K, V] {
+	t := btree[K, V]{cmp: cmp, n: len(keys)}
+	if len(keys) == 0 {
+		return t
+	}
+	level := make([]*bnode[K, V], 0, (len(keys)+bmax-1)/bmax)
+	for i := 0; i < len(keys); i += bmax {
+		j := min(i+bmax, len(keys))
+		level = append(level, &bnode[K, V]{ownKeys: true, keys: keys[i:j:j], vals: vals[i:j:j]})
+	}
+	for len(level) > 1 {
+		up := make([]*bnode[K, V], 0, (len(level)+bmax-1)/bmax)
+		for i := 0; i < len(level); i += bmax {
+			j := min(i+bmax, len(level))
+			x := &bnode[K, V]{ownKeys: true, keys: make([]K, j-i), kids: level[i:j:j]}
+			for n, c := range x.kids {
+				x.keys[n] = c.keys[0]
+			}
+			up = append(up, x)
+		}
+		level = up
+	}
+	t.root = level[0]
+	return t
+}

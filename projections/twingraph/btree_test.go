@@ -1,0 +1,104 @@
+package twingraph
+
+import (
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestBtree checks random transactions of puts and deletes against a map,
+// and that every committed tree keeps its contents after later writes.
+func TestBtree(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		keys int
+		bulk int
+	}{
+		{name: "small", keys: 50},
+		{name: "large", keys: 5000},
+		{name: "bulk", keys: 5000, bulk: 3000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			want := map[string]int{}
+			tr := newBtree[string, int](strings.Compare)
+			if tc.bulk > 0 {
+				var ks []string
+				for i := range tc.bulk {
+					ks = append(ks, fmt.Sprintf("k%06d", i*3))
+				}
+				vs := make([]int, len(ks))
+				for i, k := range ks {
+					vs[i] = i
+					want[k] = i
+				}
+				tr = buildBtree(strings.Compare, ks, vs)
+			}
+			type version struct {
+				tree btree[string, int]
+				want map[string]int
+			}
+			var versions []version
+			for range 200 {
+				tx := tr.Txn()
+				for range rng.IntN(100) + 1 {
+					k := fmt.Sprintf("k%06d", rng.IntN(tc.keys*3))
+					if rng.IntN(3) == 0 {
+						_, ok := tx.Delete(k)
+						if _, had := want[k]; ok != had {
+							t.Fatalf("delete %s = %v, want %v", k, ok, had)
+						}
+						delete(want, k)
+					} else {
+						v := rng.Int()
+						old, ok := tx.Put(k, v)
+						if w, had := want[k]; ok != had || (ok && old != w) {
+							t.Fatalf("put %s = %d %v, want %d %v", k, old, ok, w, had)
+						}
+						want[k] = v
+					}
+				}
+				tr = tx.Commit()
+				versions = append(versions, version{tr, maps.Clone(want)})
+			}
+			for i, v := range versions {
+				check(t, i, v.tree, v.want)
+			}
+		})
+	}
+}
+
+func check(t *testing.T, i int, tr btree[string, int], want map[string]int) {
+	t.Helper()
+	if tr.Len() != len(want) {
+		t.Fatalf("version %d: len %d, want %d", i, tr.Len(), len(want))
+	}
+	keys := slices.Sorted(maps.Keys(want))
+	var got []string
+	tr.Ascend("", true, func(k string, v int) bool {
+		if want[k] != v {
+			t.Fatalf("version %d: %s = %d, want %d", i, k, v, want[k])
+		}
+		got = append(got, k)
+		return true
+	})
+	if !slices.Equal(got, keys) {
+		t.Fatalf("version %d: keys differ", i)
+	}
+	for _, k := range keys {
+		if v, ok := tr.Get(k); !ok || v != want[k] {
+			t.Fatalf("version %d: get %s = %d %v", i, k, v, ok)
+		}
+	}
+	if len(keys) > 2 {
+		from := keys[len(keys)/2]
+		var n int
+		tr.Ascend(from+"0", false, func(k string, _ int) bool { n++; return true })
+		if n != len(keys)-len(keys)/2-1 {
+			t.Fatalf("version %d: ascend from %s: %d keys, want %d", i, from, n, len(keys)-len(keys)/2-1)
+		}
+	}
+}
