@@ -18,13 +18,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
-	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/twinlog/twinlog/wasm-handlers/abi"
 )
@@ -152,9 +153,14 @@ func (h *Host) Compile(ctx context.Context, name string, wasm []byte, limits Lim
 	if len(config) == 0 {
 		config = []byte("{}")
 	}
+	wasm, err := instrument(wasm)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidModule, err)
+	}
+	// No WithCloseOnContextDone: its guard leaves the guest at every loop
+	// iteration. The instrumented module stops itself (see instrument).
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
 		WithCompilationCache(h.cache).
-		WithCloseOnContextDone(true).
 		WithMemoryLimitPages(limits.MemoryPages))
 	m := &Module{name: name, h: h, rt: rt, limits: limits, config: config, pool: make(chan *instance, limits.Pool)}
 	ok := false
@@ -163,7 +169,8 @@ func (h *Host) Compile(ctx context.Context, name string, wasm []byte, limits Lim
 			rt.Close(context.Background())
 		}
 	}()
-	compiled, err := rt.CompileModule(ctx, wasm)
+	// Compile functions on every core: a Go module has thousands.
+	compiled, err := rt.CompileModule(experimental.WithCompilationWorkers(ctx, runtime.GOMAXPROCS(0)), wasm)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidModule, err)
 	}
@@ -193,9 +200,10 @@ func (h *Host) Compile(ctx context.Context, name string, wasm []byte, limits Lim
 	if err != nil {
 		return nil, err
 	}
-	if v, err := inst.abiFn.Call(ctx); err != nil || len(v) != 1 || uint32(v[0]) != abi.Version {
+	inst.stack[0] = 0
+	if err := inst.call(ctx, inst.abiFn, m.limits.Timeout); err != nil || uint32(inst.stack[0]) != abi.Version {
 		inst.close()
-		return nil, fmt.Errorf("%w: ABI version %v, want %d", ErrInvalidModule, v, abi.Version)
+		return nil, fmt.Errorf("%w: ABI version %d, want %d", ErrInvalidModule, uint32(inst.stack[0]), abi.Version)
 	}
 	m.pool <- inst
 	ok = true
@@ -222,15 +230,40 @@ func (m *Module) Close(ctx context.Context) error {
 
 // instance is one instantiated module, used by one invocation at a time.
 type instance struct {
-	mod      api.Module
-	mem      api.Memory
-	abiFn    api.Function
-	allocFn  api.Function
-	handleFn api.Function
-	stderr   *tailBuffer
-	buf      uint32 // guest input buffer
-	bufCap   uint32
-	stack    [2]uint64
+	mod       api.Module
+	mem       api.Memory
+	abiFn     api.Function
+	allocFn   api.Function
+	handleFn  api.Function
+	interrupt api.MutableGlobal
+	stderr    *tailBuffer
+	buf       uint32 // guest input buffer
+	bufCap    uint32
+	stack     [2]uint64
+}
+
+// errInterrupted is returned by call when the guest was stopped because
+// its context ended; errOutOfTime when it was its own time budget.
+var (
+	errInterrupted = errors.New("host: interrupted")
+	errOutOfTime   = errors.New("host: out of time")
+)
+
+// call calls f with the instance's stack, stopping the guest when ctx ends
+// or after timeout: the interrupt global makes it trap within a few
+// thousand loop iterations (see instrument). After an error the instance
+// must be discarded.
+func (i *instance) call(ctx context.Context, f api.Function, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, errOutOfTime)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { i.interrupt.Set(1) })
+	err := f.CallWithStack(ctx, i.stack[:])
+	if !stop() {
+		// The interrupt was raised (or is being raised): whether or not
+		// the call got past it, the instance is spent.
+		return fmt.Errorf("%w: %w", errInterrupted, context.Cause(ctx))
+	}
+	return err
 }
 
 func (m *Module) newInstance(ctx context.Context) (*instance, error) {
@@ -239,24 +272,36 @@ func (m *Module) newInstance(ctx context.Context) (*instance, error) {
 	seq := m.seq
 	m.mu.Unlock()
 	stderr := &tailBuffer{max: 4096}
+	// No start functions: the module has no start section (instrument
+	// rejects one), and _initialize runs below under the interrupt.
 	cfg := wazero.NewModuleConfig().
 		WithName(fmt.Sprintf("%s#%d", m.name, seq)).
-		WithStartFunctions(abi.ExportInitialize).
+		WithStartFunctions().
 		WithStdout(stderr).WithStderr(stderr).
 		WithArgs(m.name)
-	// Instantiation runs the guest's initializers: bound it like a call.
-	ictx, cancel := context.WithTimeout(ctx, max(m.limits.Timeout, 5*time.Second))
-	defer cancel()
-	mod, err := m.rt.InstantiateModule(ictx, m.compiled, cfg)
+	mod, err := m.rt.InstantiateModule(ctx, m.compiled, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("instantiate: %w%s", err, stderr.suffix())
 	}
-	return &instance{
-		mod: mod, mem: mod.Memory(), stderr: stderr,
+	g, _ := mod.ExportedGlobal(interruptExport).(api.MutableGlobal)
+	if g == nil {
+		mod.Close(context.Background())
+		return nil, errors.New("instantiate: the instrumented module exports no interrupt")
+	}
+	i := &instance{
+		mod: mod, mem: mod.Memory(), stderr: stderr, interrupt: g,
 		abiFn:    mod.ExportedFunction(abi.ExportABI),
 		allocFn:  mod.ExportedFunction(abi.ExportAlloc),
 		handleFn: mod.ExportedFunction(abi.ExportHandle),
-	}, nil
+	}
+	// The guest's initializers are bounded like a call.
+	if init := mod.ExportedFunction(abi.ExportInitialize); init != nil {
+		if err := i.call(ctx, init, max(m.limits.Timeout, 5*time.Second)); err != nil {
+			i.close()
+			return nil, fmt.Errorf("instantiate: %w%s", err, stderr.suffix())
+		}
+	}
+	return i, nil
 }
 
 func (i *instance) close() { i.mod.Close(context.Background()) }
@@ -321,5 +366,3 @@ func (t *tailBuffer) suffix() string {
 // CacheDir returns the conventional compilation cache directory inside a
 // node's data directory.
 func CacheDir(dataDir string) string { return filepath.Join(dataDir, "handlers", "wazero-cache") }
-
-var _ = sys.ExitCodeDeadlineExceeded

@@ -131,25 +131,21 @@ func (m *Module) Invoke(ctx context.Context, state State, batch []abi.Event, inp
 	}
 	res := &Result{}
 	c := &call{m: m, state: state, batch: batch, res: res, ctx: ctx}
-	cctx, cancel := context.WithTimeout(context.WithValue(ctx, callKey{}, c), m.limits.Timeout)
-	defer cancel()
 	start := time.Now()
-	code, err := inst.run(cctx, input)
+	code, err := inst.run(context.WithValue(ctx, callKey{}, c), input, m.limits.Timeout)
 	res.Duration = time.Since(start)
 	if err != nil {
 		inst.close()
 		f := &Failure{Kind: FailTrap, Message: err.Error(), Output: inst.stderr.take()}
 		var ee *sys.ExitError
-		if errors.As(err, &ee) {
-			switch ee.ExitCode() {
-			case sys.ExitCodeDeadlineExceeded:
-				f.Kind, f.Message = FailTimeout, fmt.Sprintf("stopped after %v", m.limits.Timeout)
-			case sys.ExitCodeContextCanceled:
-				f.Kind, f.Message = FailHost, "canceled"
-			default:
-				f.Message = fmt.Sprintf("the module exited with code %d", ee.ExitCode())
-			}
-		} else if ctx.Err() != nil {
+		switch {
+		case errors.Is(err, errOutOfTime):
+			f.Kind, f.Message = FailTimeout, fmt.Sprintf("stopped after %v", m.limits.Timeout)
+		case errors.Is(err, errInterrupted):
+			f.Kind, f.Message = FailHost, "canceled"
+		case errors.As(err, &ee):
+			f.Message = fmt.Sprintf("the module exited with code %d", ee.ExitCode())
+		case ctx.Err() != nil:
 			f.Kind = FailHost
 		}
 		return nil, f
@@ -168,11 +164,11 @@ func (m *Module) Invoke(ctx context.Context, state State, batch []abi.Event, inp
 	return res, nil
 }
 
-func (i *instance) run(ctx context.Context, input []byte) (uint32, error) {
+func (i *instance) run(ctx context.Context, input []byte, timeout time.Duration) (uint32, error) {
 	n := uint32(len(input))
 	if n > i.bufCap || i.buf == 0 {
 		i.stack[0] = uint64(max(n, 64<<10))
-		if err := i.allocFn.CallWithStack(ctx, i.stack[:]); err != nil {
+		if err := i.call(ctx, i.allocFn, timeout); err != nil {
 			return 0, err
 		}
 		i.buf, i.bufCap = uint32(i.stack[0]), uint32(max(n, 64<<10))
@@ -181,7 +177,7 @@ func (i *instance) run(ctx context.Context, input []byte) (uint32, error) {
 		return 0, errors.New("guest input buffer out of memory bounds")
 	}
 	i.stack[0], i.stack[1] = uint64(i.buf), uint64(n)
-	if err := i.handleFn.CallWithStack(ctx, i.stack[:]); err != nil {
+	if err := i.call(ctx, i.handleFn, timeout); err != nil {
 		return 0, err
 	}
 	return uint32(i.stack[0]), nil

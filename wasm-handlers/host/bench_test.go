@@ -1,0 +1,102 @@
+package host_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twinlog/twinlog/wasm-handlers/abi"
+	"github.com/twinlog/twinlog/wasm-handlers/handlertest"
+	"github.com/twinlog/twinlog/wasm-handlers/host"
+)
+
+var modules map[string][]byte
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "host-wasm")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	files, err := handlertest.Build(dir, map[string]string{"trivial": handlertest.Examples["trivial"], "hostile": handlertest.Examples["hostile"]})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	modules = map[string][]byte{}
+	for name, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		modules[name] = b
+	}
+	os.RemoveAll(dir)
+	os.Exit(m.Run())
+}
+
+type noState struct{}
+
+func (noState) TwinJSON(string) ([]byte, bool)                                { return nil, false }
+func (noState) Property(string, string) ([]byte, bool)                        { return nil, false }
+func (noState) Model(string) (string, bool)                                   { return "", false }
+func (noState) Relationships(string, string, bool) ([]abi.Relationship, bool) { return nil, false }
+func (noState) Query(context.Context, string) ([]byte, error)                 { return nil, nil }
+
+func telemetryBatch(n int) ([]abi.Event, []byte) {
+	evs := make([]abi.Event, n)
+	in := abi.AppendBatchHeader(nil, n)
+	for i := range evs {
+		evs[i] = abi.Event{Position: uint64(i + 1), Time: int64(i), Seed: abi.Seed(uint64(i + 1)), Kind: abi.KindTelemetry,
+			Type: "telemetry", Twin: fmt.Sprintf("t%d", i%1000), Model: "dtmi:example:Room;1", Payload: []byte(`{"reading":21.5}`)}
+		in = abi.AppendEvent(in, &evs[i])
+	}
+	return evs, in
+}
+
+// BenchmarkInvoke measures one guest call over a batch of telemetry events
+// with the trivial handler (one host call per event), without the log.
+func BenchmarkInvoke(b *testing.B) {
+	h, err := host.New(host.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close()
+	ctx := context.Background()
+	m, err := h.Compile(ctx, "trivial", modules["trivial"], host.Limits{}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close(ctx)
+	for _, n := range []int{1, 1024} {
+		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
+			evs, in := telemetryBatch(n)
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu := cpuTime()
+			for i := 0; i < b.N; i++ {
+				if _, err := m.Invoke(ctx, noState{}, evs, in); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cpu = cpuTime() - cpu
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(n*b.N), "cpu-ns/event")
+		})
+	}
+}
+
+// cpuTime is the process's CPU time, user and system: on a shared machine
+// it is steadier than wall time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
