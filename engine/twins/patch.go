@@ -126,20 +126,37 @@ func FormatPointer(toks []string) string {
 	return b.String()
 }
 
-// MarshalOps encodes ops canonically, as recorded in events.
+// MarshalOps encodes ops canonically, as recorded in events: each
+// operation an object with its members sorted by name (from, op, path,
+// value), as twingraph.Canonical would encode it.
 func MarshalOps(ops []Op) ([]byte, error) {
-	arr := make([]any, len(ops))
+	b := make([]byte, 0, 64*len(ops))
+	b = append(b, '[')
 	for i, op := range ops {
-		m := map[string]any{"op": op.Op, "path": FormatPointer(op.Path)}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '{')
+		if op.Op == "move" || op.Op == "copy" {
+			b = append(b, `"from":`...)
+			b = twingraph.AppendString(b, FormatPointer(op.From))
+			b = append(b, ',')
+		}
+		b = append(b, `"op":`...)
+		b = twingraph.AppendString(b, op.Op)
+		b = append(b, `,"path":`...)
+		b = twingraph.AppendString(b, FormatPointer(op.Path))
 		switch op.Op {
 		case "add", "replace", "test":
-			m["value"] = op.Value
-		case "move", "copy":
-			m["from"] = FormatPointer(op.From)
+			b = append(b, `,"value":`...)
+			var err error
+			if b, err = twingraph.AppendJSON(b, op.Value); err != nil {
+				return nil, err
+			}
 		}
-		arr[i] = m
+		b = append(b, '}')
 	}
-	return twingraph.Canonical(arr)
+	return append(b, ']'), nil
 }
 
 // Apply applies ops in order to doc, a JSON value as decoded by

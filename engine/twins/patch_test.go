@@ -203,3 +203,37 @@ func FuzzPatch(f *testing.F) {
 		}
 	})
 }
+
+// TestMarshalOpsCanonical checks that MarshalOps encodes each operation as
+// the canonical encoding of its JSON object.
+func TestMarshalOpsCanonical(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		patch string
+	}{
+		{name: "replace", patch: `[{"op":"replace","path":"/temperature","value":21.5}]`},
+		{name: "all", patch: `[{"value":{"b":[1,"x\u003c"],"a":null},"op":"add","path":"/a~1b/c~0d"},{"op":"remove","path":"/x"},{"op":"move","from":"/a","path":"/b"},{"op":"copy","from":"/c","path":"/d"},{"op":"test","path":"/e","value":"é\n"}]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ops, err := twins.ParsePatch([]byte(tc.patch))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := twins.MarshalOps(ops)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := twingraph.DecodeJSON([]byte(tc.patch))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := twingraph.Canonical(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != string(want) {
+				t.Fatalf("MarshalOps = %s, want %s", got, want)
+			}
+		})
+	}
+}

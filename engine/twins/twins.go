@@ -316,6 +316,9 @@ func (s *Service) patch(ctx context.Context, actor, id, component string, patch 
 // when nothing changed. Only the top-level members the patch touches are
 // decoded, unless it touches $metadata, which loads the whole twin.
 func (s *Service) patchTwin(snap *twingraph.Snapshot, cur *twingraph.Twin, ops []Op) (*twingraph.TwinPatched, error) {
+	if p, ok, err := s.patchProps(snap, cur, ops); ok {
+		return p, err
+	}
 	full := false
 	keys := make([]string, 0, len(ops))
 	for _, op := range ops {
@@ -500,6 +503,77 @@ func (s *Service) patchTwin(snap *twingraph.Snapshot, cur *twingraph.Twin, ops [
 	}
 	p.Patch = raw
 	return p, nil
+}
+
+// patchProps is patchTwin for the common patch: add, replace or remove
+// of distinct root properties of the twin's model, which needs neither the
+// current values decoded nor the JSON Patch applied to a document. It
+// reports false, having done nothing, for any other patch, and for one
+// that fails (replacing or removing a missing property, a deleted model)
+// so that the general path reports the error.
+func (s *Service) patchProps(snap *twingraph.Snapshot, cur *twingraph.Twin, ops []Op) (*twingraph.TwinPatched, bool, error) {
+	if len(ops) > 8 {
+		return nil, false, nil
+	}
+	itf, ok := snap.Models().Get(cur.Model)
+	if !ok {
+		return nil, false, nil
+	}
+	for i, op := range ops {
+		if len(op.Path) != 1 || (op.Op != "add" && op.Op != "replace" && op.Op != "remove") {
+			return nil, false, nil
+		}
+		k := op.Path[0]
+		if strings.HasPrefix(k, "$") {
+			return nil, false, nil
+		}
+		for _, o := range ops[:i] {
+			if o.Path[0] == k {
+				return nil, false, nil
+			}
+		}
+		if c, ok := itf.Content(k); !ok || c.Kind != dtdl.KindProperty {
+			return nil, false, nil
+		}
+		if _, ok := cur.Component(k); ok {
+			return nil, false, nil
+		}
+		if _, ok := cur.Prop(k); !ok && op.Op != "add" {
+			return nil, false, nil
+		}
+	}
+	order := make([]int, len(ops))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(ops[a].Path[0], ops[b].Path[0]) })
+	p := &twingraph.TwinPatched{ID: cur.ID}
+	for _, i := range order {
+		op := &ops[i]
+		k := op.Path[0]
+		old, wasProp := cur.Prop(k)
+		if op.Op == "remove" {
+			p.Unset = append(p.Unset, k)
+			continue
+		}
+		c, _ := itf.Content(k)
+		enc, err := s.propertyValue(c, k, op.Value)
+		if err != nil {
+			return nil, true, err
+		}
+		if !wasProp || string(enc) != old.Value {
+			setRaw(&p.Set, k, enc)
+		}
+	}
+	if len(p.Set)+len(p.Unset) == 0 {
+		return nil, true, nil
+	}
+	raw, err := MarshalOps(ops)
+	if err != nil {
+		return nil, true, patchInvalid(err)
+	}
+	p.Patch = raw
+	return p, true, nil
 }
 
 func setComp(p *twingraph.TwinPatched, name string, ch twingraph.ComponentChange) {
