@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,6 +50,10 @@ type Config struct {
 	Postgres string
 	// Progress receives progress lines. Default io.Discard.
 	Progress io.Writer
+	// HeapProfile, when set, is a file to write a heap profile to after
+	// the load (inspect with pprof -sample_index=inuse_space). Default:
+	// none.
+	HeapProfile string
 }
 
 // Phase is one measured load phase.
@@ -144,6 +149,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	runtime.ReadMemStats(&ms)
 	res.HeapBytes = ms.HeapInuse
 	res.RSSBytes = rss()
+	if cfg.HeapProfile != "" {
+		if err := writeHeapProfile(cfg.HeapProfile); err != nil {
+			return nil, err
+		}
+	}
 	fmt.Fprintf(cfg.Progress, "loaded in %.1fs; heap %d MiB, RSS %d MiB\n", res.LoadSeconds, res.HeapBytes>>20, res.RSSBytes>>20)
 
 	// A snapshot of the loaded graph: the restart below loads it and
@@ -216,6 +226,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	return f.Close()
 }
 
 func load(ctx context.Context, svc *twins.Service, cfg Config) error {
