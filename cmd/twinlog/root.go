@@ -38,6 +38,7 @@ func rootCommand(stdout, stderr io.Writer) *cobra.Command {
 		importCommand(),
 		queryCommand(),
 		handlersCommand(),
+		devicesCommand(),
 		versionCommand(),
 		modelsCommand(),
 	)

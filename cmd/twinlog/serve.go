@@ -67,6 +67,11 @@ at first start into <data>/admin-token and printed once.`,
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key (PEM)")
 	f.BoolVar(&cfg.SelfSigned, "tls-self-signed", false, "serve HTTPS with a development certificate generated into <data>/tls")
 	f.BoolVar(&cfg.AllowAnonymous, "allow-anonymous", false, "serve requests without a bearer token (development only)")
+	f.StringVar(&cfg.MQTTListen, "mqtt-listen", "", "serve the embedded MQTT broker for devices on this address, such as :1883 (default off)")
+	f.StringVar(&cfg.MQTTBroker, "mqtt-broker", "", "subscribe to device topics on an external MQTT broker, such as tcp://127.0.0.1:1883 (default off)")
+	f.StringVar(&cfg.MQTTClientID, "mqtt-client-id", "", "twinlog's client id at --mqtt-broker; a stable one keeps device messages queued while twinlog is down (default random)")
+	f.StringVar(&cfg.MQTTUsername, "mqtt-username", "", "twinlog's username at --mqtt-broker")
+	f.StringVar(&cfg.MQTTPassword, "mqtt-password", "", "twinlog's password at --mqtt-broker")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
 }

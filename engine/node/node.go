@@ -24,8 +24,10 @@ import (
 	"github.com/twinlog/twinlog/engine/eventlog/filelog"
 	"github.com/twinlog/twinlog/engine/httpapi"
 	"github.com/twinlog/twinlog/engine/twins"
+	"github.com/twinlog/twinlog/processors/devices"
 	"github.com/twinlog/twinlog/processors/handlers"
 	"github.com/twinlog/twinlog/processors/ingest"
+	"github.com/twinlog/twinlog/processors/mqtt"
 	"github.com/twinlog/twinlog/processors/routes"
 	"github.com/twinlog/twinlog/projections/graphquery"
 	"github.com/twinlog/twinlog/projections/twingraph"
@@ -59,6 +61,15 @@ type Config struct {
 	// which bound the log replay at start. Default: every 1,000,000 events
 	// or 5 minutes, keeping 2.
 	Snapshots twingraph.SnapshotterOptions
+	// MQTTListen serves the embedded MQTT broker for devices on this
+	// address (such as ":1883"). Default "": no broker.
+	MQTTListen string
+	// MQTTBroker subscribes to the device topics on an external MQTT
+	// broker (such as "tcp://127.0.0.1:1883"). Default "": none.
+	MQTTBroker string
+	// MQTTClientID, MQTTUsername and MQTTPassword are twinlog's identity at
+	// MQTTBroker. Default: a random client id, no credentials.
+	MQTTClientID, MQTTUsername, MQTTPassword string
 }
 
 // DefaultListen is the address a node serves on when none is given.
@@ -75,6 +86,10 @@ type Node struct {
 	twins    *twins.Service
 	handlers *handlers.Manager
 	routes   *routes.Router
+	devices  *devices.Registry
+	gateway  *mqtt.Gateway
+	broker   *mqtt.Broker
+	mqttc    *mqtt.Client
 	token    string
 	ln       net.Listener
 	srv      *http.Server
@@ -194,7 +209,41 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.api.RegisterIngest(in)
+	n.devices, err = devices.Open(ctx, lg, n.twins, devices.Options{Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("open device registry: %w", err)
+	}
+	in.SetDevices(n.devices)
+	n.api.RegisterDevices(n.devices)
+	if cfg.MQTTListen != "" || cfg.MQTTBroker != "" {
+		n.gateway, err = mqtt.NewGateway(n.devices, in, n.twins, mqtt.Options{Logger: cfg.Logger})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if cfg.MQTTListen != "" {
+		n.broker, err = mqtt.NewBroker(n.gateway, mqtt.BrokerOptions{Listen: cfg.MQTTListen, Logger: cfg.Logger})
+		if err != nil {
+			return nil, err
+		}
+		if err := n.broker.Start(); err != nil {
+			return nil, fmt.Errorf("start mqtt broker: %w", err)
+		}
+		n.devices.SetSender(n.broker)
+		cfg.Logger.Info("mqtt broker listening", "addr", n.broker.Addr())
+	}
+	if cfg.MQTTBroker != "" {
+		n.mqttc, err = mqtt.Dial(n.gateway, mqtt.ClientOptions{Broker: cfg.MQTTBroker, ClientID: cfg.MQTTClientID,
+			Username: cfg.MQTTUsername, Password: cfg.MQTTPassword, Logger: cfg.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("connect to mqtt broker: %w", err)
+		}
+		if n.broker == nil {
+			n.devices.SetSender(n.mqttc)
+		}
+	}
 	n.routes = routes.New(lg, routes.Options{Models: routes.ModelsOf(graph), Logger: cfg.Logger})
+	n.routes.SetSinkMaker(mqtt.SinkMaker(n.broker))
 	if err := n.routes.Start(context.Background()); err != nil {
 		return nil, fmt.Errorf("start event routes: %w", err)
 	}
@@ -318,6 +367,19 @@ func (n *Node) Close() error {
 	if n.routes != nil {
 		n.routes.Stop()
 		n.routes = nil
+	}
+	if n.broker != nil {
+		n.broker.Close()
+		n.broker = nil
+	}
+	if n.mqttc != nil {
+		n.mqttc.Close()
+		n.mqttc = nil
+	}
+	if n.gateway != nil {
+		// Writes out what is still queued before the engine stops.
+		n.gateway.Close()
+		n.gateway = nil
 	}
 	if n.handlers != nil {
 		n.handlers.Close()
