@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -233,5 +234,20 @@ func TestAppendTime(t *testing.T) {
 		if got, want := twingraph.FormatTime(ns), time.Unix(0, ns).UTC().Format(twingraph.TimeLayout); got != want {
 			t.Fatalf("FormatTime(%d)=%s, want %s", ns, got, want)
 		}
+	}
+}
+
+// BenchmarkTwinAppendJSON encodes a room of ten properties as ADT JSON.
+func BenchmarkTwinAppendJSON(b *testing.B) {
+	st := &twingraph.TwinState{ID: "room-1", Model: "dtmi:bench:Room;1"}
+	st.Properties = map[string]json.RawMessage{}
+	for i, name := range []string{"name", "area", "capacity", "temperature", "humidity", "co2", "noise", "occupancy", "comfort", "booked"} {
+		st.Properties[name] = json.RawMessage(strconv.Itoa(i * 7))
+	}
+	t := twingraph.NewTwin(st, 42, 1_700_000_000_123_456_789)
+	buf := make([]byte, 0, t.JSONSize())
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = t.AppendJSON(buf[:0])
 	}
 }

@@ -169,26 +169,47 @@ func (s *Section) appendJSON(dst []byte) []byte {
 		dst = append(dst, ',')
 	}
 	dst = append(dst, `"$metadata":{"$lastUpdateTime":"`...)
+	tm := timeMemo{t: s.Updated, at: len(dst)}
 	dst = AppendTime(dst, s.Updated)
+	tm.n = len(dst) - tm.at
 	dst = append(dst, '"')
-	dst = s.appendPropMeta(dst)
+	dst = s.appendPropMeta(dst, tm)
 	return append(dst, "}}"...)
 }
 
 func (s *Section) appendMeta(dst []byte) []byte {
 	dst = append(dst, `,"$lastUpdateTime":"`...)
+	tm := timeMemo{t: s.Updated, at: len(dst)}
 	dst = AppendTime(dst, s.Updated)
+	tm.n = len(dst) - tm.at
 	dst = append(dst, '"')
-	return s.appendPropMeta(dst)
+	return s.appendPropMeta(dst, tm)
 }
 
-func (s *Section) appendPropMeta(dst []byte) []byte {
+// timeMemo is where a time was last appended to a buffer: properties
+// mostly share their section's time, and copying it beats formatting it.
+type timeMemo struct {
+	t     int64
+	at, n int
+}
+
+func (m *timeMemo) append(dst []byte, t int64) []byte {
+	if t == m.t && m.n > 0 {
+		return append(dst, dst[m.at:m.at+m.n]...)
+	}
+	m.t, m.at = t, len(dst)
+	dst = AppendTime(dst, t)
+	m.n = len(dst) - m.at
+	return dst
+}
+
+func (s *Section) appendPropMeta(dst []byte, tm timeMemo) []byte {
 	for i := range s.Props {
 		p := &s.Props[i]
 		dst = append(dst, ',')
 		dst = AppendString(dst, p.Name)
 		dst = append(dst, `:{"lastUpdateTime":"`...)
-		dst = AppendTime(dst, p.Updated)
+		dst = tm.append(dst, p.Updated)
 		dst = append(dst, '"')
 		if p.SourceTime != "" {
 			dst = append(dst, `,"sourceTime":`...)
