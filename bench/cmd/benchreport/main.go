@@ -111,6 +111,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			queryload.Markdown(&doc, cfg, res)
 		}
 	}
+	// Analyses written by hand (what bounds a missed target, runs too long
+	// for make bench) follow the figures, each with its command and date.
+	if notes, err := os.ReadFile("bench/NOTES.md"); err == nil {
+		doc.WriteString("\n")
+		doc.Write(notes)
+	}
 	if err := os.WriteFile(*out, doc.Bytes(), 0o644); err != nil {
 		return err
 	}
