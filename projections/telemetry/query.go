@@ -1,0 +1,312 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/twinlog/twinlog/engine"
+)
+
+// Agg is an aggregate over a bucket's values.
+type Agg string
+
+// Aggregates.
+const (
+	Count Agg = "count"
+	Min   Agg = "min"
+	Max   Agg = "max"
+	Avg   Agg = "avg"
+	Sum   Agg = "sum"
+	Last  Agg = "last"
+)
+
+// MaxCells bounds twins × fields × buckets of one query.
+const MaxCells = 20_000_000
+
+// Query selects and aggregates telemetry.
+type Query struct {
+	// Twins are the twins; empty means every twin.
+	Twins []string
+	// Models restricts the search to these models' histories; empty means
+	// every model.
+	Models []string
+	// Fields are the fields; empty means every field.
+	Fields []string
+	// From and To bound the points' times: From <= t < To. Required.
+	From, To time.Time
+	// Bucket is the downsampling width; 0 means one bucket for the range.
+	Bucket time.Duration
+	// Aggs are the aggregates computed per bucket. Default avg.
+	Aggs []Agg
+}
+
+// Series is one twin's field over the query's buckets.
+type Series struct {
+	Twin    string   `json:"twin"`
+	Field   string   `json:"field"`
+	Buckets []Bucket `json:"buckets"`
+}
+
+// Bucket is the aggregates of one bucket with at least one point. Only the
+// aggregates asked for are set.
+type Bucket struct {
+	Start time.Time `json:"start"`
+	Count *int64    `json:"count,omitempty"`
+	Min   *float64  `json:"min,omitempty"`
+	Max   *float64  `json:"max,omitempty"`
+	Avg   *float64  `json:"avg,omitempty"`
+	Sum   *float64  `json:"sum,omitempty"`
+	Last  *float64  `json:"last,omitempty"`
+}
+
+// Result is a query's answer and what it scanned.
+type Result struct {
+	Series []Series `json:"series"`
+	// Rows is the number of rows scanned.
+	Rows int64 `json:"rowsScanned"`
+}
+
+func invalid(format string, args ...any) error {
+	return engine.Errorf(engine.KindInvalid, "InvalidArgument", format, args...)
+}
+
+// acc accumulates one cell.
+type acc struct {
+	n             int64
+	sum, min, max float64
+	last          float64
+	lastT         int64
+}
+
+// Run answers q.
+func (s *Store) Run(ctx context.Context, q Query) (*Result, error) {
+	if q.From.IsZero() || q.To.IsZero() || !q.From.Before(q.To) {
+		return nil, invalid("from and to are required, with from before to")
+	}
+	if q.Bucket < 0 {
+		return nil, invalid("bucket must be positive")
+	}
+	if len(q.Aggs) == 0 {
+		q.Aggs = []Agg{Avg}
+	}
+	for _, a := range q.Aggs {
+		switch a {
+		case Count, Min, Max, Avg, Sum, Last:
+		default:
+			return nil, invalid("unknown aggregate %q; use count, min, max, avg, sum or last", a)
+		}
+	}
+	from, to := q.From.UnixNano(), q.To.UnixNano()
+	width := to - from
+	if q.Bucket > 0 {
+		width = int64(q.Bucket)
+	}
+	nb := int((to - from + width - 1) / width)
+	models := q.Models
+	if len(models) == 0 {
+		models = nil
+	}
+	recs := s.records(models, from, to)
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+
+	// Twins and fields get dense indexes; cells are [field][twin*nb+bucket].
+	twinIdx := map[string]int{}
+	var twins []string
+	for _, t := range q.Twins {
+		if _, ok := twinIdx[t]; !ok {
+			twinIdx[t] = len(twins)
+			twins = append(twins, t)
+		}
+	}
+	fixedTwins := len(q.Twins) > 0
+	fieldIdx := map[string]int{}
+	var fields []string
+	for _, f := range q.Fields {
+		if _, ok := fieldIdx[f]; !ok {
+			fieldIdx[f] = len(fields)
+			fields = append(fields, f)
+		}
+	}
+	fixedFields := len(q.Fields) > 0
+	// A first pass over the records' dictionaries and schemas fixes the
+	// twins and fields, so the cells can be laid out bucket-major
+	// ([field][bucket*stride+twin]): consecutive rows, the same minute of
+	// different twins, then touch neighbouring cells.
+	for _, rec := range recs {
+		if dictArr, ok := rec.Column(0).(*array.Dictionary); ok && !fixedTwins {
+			dict := dictArr.Dictionary().(*array.String)
+			for i := range dict.Len() {
+				if _, ok := twinIdx[dict.Value(i)]; !ok {
+					twinIdx[dict.Value(i)] = len(twins)
+					twins = append(twins, dict.Value(i))
+				}
+			}
+		}
+		if !fixedFields {
+			for _, f := range rec.Schema().Fields()[2:] {
+				if _, ok := fieldIdx[f.Name]; !ok {
+					fieldIdx[f.Name] = len(fields)
+					fields = append(fields, f.Name)
+				}
+			}
+		}
+	}
+	fixedTwins, fixedFields = true, true
+	stride := len(twins)
+	if len(fields)*stride*nb > MaxCells {
+		return nil, invalid("the query spans %d twins × %d fields × %d buckets, over %d; narrow it or widen the bucket", stride, len(fields), nb, MaxCells)
+	}
+	cells := make([][]acc, len(fields))
+	for i := range cells {
+		cells[i] = make([]acc, stride*nb)
+	}
+	res := &Result{}
+	var mask []int32
+	for _, rec := range recs {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		dictArr, ok := rec.Column(0).(*array.Dictionary)
+		if !ok {
+			return nil, errors.New("telemetry: record without a twin dictionary")
+		}
+		dict := dictArr.Dictionary().(*array.String)
+		mask = mask[:0]
+		any := false
+		for i := range dict.Len() {
+			name := dict.Value(i)
+			j, ok := twinIdx[name]
+			if !ok && !fixedTwins {
+				j = len(twins)
+				twinIdx[name] = j
+				twins = append(twins, name)
+				ok = true
+			}
+			if ok {
+				mask = append(mask, int32(j))
+				any = true
+			} else {
+				mask = append(mask, -1)
+			}
+		}
+		if !any {
+			continue
+		}
+		schema := rec.Schema()
+		var cols []int // record column -> field index
+		for c := 2; c < int(rec.NumCols()); c++ {
+			name := schema.Field(c).Name
+			j, ok := fieldIdx[name]
+			if !ok && !fixedFields {
+				j = len(fields)
+				fieldIdx[name] = j
+				fields = append(fields, name)
+				ok = true
+			}
+			if ok {
+				cols = append(cols, c, j)
+			}
+		}
+		idx := dictArr.Indices().(*array.Int32).Int32Values()
+		times := arrow.TimestampTraits.CastFromBytes(rec.Column(1).Data().Buffers()[1].Bytes())[rec.Column(1).Data().Offset():][:rec.NumRows()]
+		res.Rows += rec.NumRows()
+		for k := 0; k < len(cols); k += 2 {
+			col := rec.Column(cols[k]).(*array.Float64)
+			vals := col.Float64Values()
+			cs := cells[cols[k+1]]
+			nulls := col.NullN() > 0
+			// Rows arrive nearly in time order: the bucket is recomputed
+			// only when a row leaves the current one.
+			bLo, bHi, bOff := int64(1), int64(0), 0
+			for r, ti := range idx {
+				tw := mask[ti]
+				t := int64(times[r])
+				if tw < 0 || t < from || t >= to || (nulls && col.IsNull(r)) {
+					continue
+				}
+				if t < bLo || t >= bHi {
+					b := (t - from) / width
+					bLo, bHi, bOff = from+b*width, from+(b+1)*width, int(b)*stride
+				}
+				v := vals[r]
+				a := &cs[bOff+int(tw)]
+				if a.n == 0 {
+					a.min, a.max = v, v
+				} else if v < a.min {
+					a.min = v
+				} else if v > a.max {
+					a.max = v
+				}
+				a.n++
+				a.sum += v
+				if a.n == 1 || t >= a.lastT {
+					a.last, a.lastT = v, t
+				}
+			}
+		}
+	}
+	// Emit series in twin then field order.
+	order := make([]int, len(twins))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmpStr(twins[a], twins[b]) })
+	forder := make([]int, len(fields))
+	for i := range forder {
+		forder[i] = i
+	}
+	slices.SortFunc(forder, func(a, b int) int { return cmpStr(fields[a], fields[b]) })
+	for _, ti := range order {
+		for _, fi := range forder {
+			var bs []Bucket
+			for b := range nb {
+				a := &cells[fi][b*stride+ti]
+				if a.n == 0 {
+					continue
+				}
+				bk := Bucket{Start: time.Unix(0, from+int64(b)*width).UTC()}
+				for _, ag := range q.Aggs {
+					switch ag {
+					case Count:
+						bk.Count = &a.n
+					case Min:
+						bk.Min = &a.min
+					case Max:
+						bk.Max = &a.max
+					case Sum:
+						bk.Sum = &a.sum
+					case Last:
+						bk.Last = &a.last
+					case Avg:
+						v := a.sum / float64(a.n)
+						bk.Avg = &v
+					}
+				}
+				bs = append(bs, bk)
+			}
+			if len(bs) > 0 {
+				res.Series = append(res.Series, Series{Twin: twins[ti], Field: fields[fi], Buckets: bs})
+			}
+		}
+	}
+	return res, nil
+}
+
+func cmpStr(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
