@@ -30,6 +30,7 @@ import (
 	"github.com/twinlog/twinlog/processors/mqtt"
 	"github.com/twinlog/twinlog/processors/routes"
 	"github.com/twinlog/twinlog/projections/graphquery"
+	"github.com/twinlog/twinlog/projections/timetravel"
 	"github.com/twinlog/twinlog/projections/twingraph"
 	"github.com/twinlog/twinlog/wasm-handlers/host"
 )
@@ -77,24 +78,25 @@ const DefaultListen = "127.0.0.1:9721"
 
 // Node is a running twinlog node.
 type Node struct {
-	cfg      Config
-	log      eventlog.Log
-	eng      *engine.Engine
-	api      *httpapi.Server
-	graph    *twingraph.Graph
-	snaps    *twingraph.Snapshotter
-	twins    *twins.Service
-	handlers *handlers.Manager
-	routes   *routes.Router
-	devices  *devices.Registry
-	gateway  *mqtt.Gateway
-	broker   *mqtt.Broker
-	mqttc    *mqtt.Client
-	token    string
-	ln       net.Listener
-	srv      *http.Server
-	scheme   string
-	started  time.Time
+	cfg         Config
+	log         eventlog.Log
+	eng         *engine.Engine
+	api         *httpapi.Server
+	graph       *twingraph.Graph
+	snaps       *twingraph.Snapshotter
+	checkpoints *timetravel.Checkpointer
+	twins       *twins.Service
+	handlers    *handlers.Manager
+	routes      *routes.Router
+	devices     *devices.Registry
+	gateway     *mqtt.Gateway
+	broker      *mqtt.Broker
+	mqttc       *mqtt.Client
+	token       string
+	ln          net.Listener
+	srv         *http.Server
+	scheme      string
+	started     time.Time
 }
 
 // Open opens the data directory, replays the log into the projections and
@@ -180,6 +182,16 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.snaps.Start()
+	histDir := filepath.Join(cfg.DataDir, "history")
+	n.checkpoints, err = timetravel.NewCheckpointer(histDir, graph, timetravel.CheckpointOptions{Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	n.checkpoints.Start()
+	travel, err := timetravel.New(lg, graph, timetravel.Options{Dirs: []string{snapDir, histDir}, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
 
 	n.api = httpapi.New(httpapi.Config{
 		Engine:         eng,
@@ -204,6 +216,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	took("handlers started")
 	n.api.RegisterHandlers(n.handlers)
 	n.api.RegisterQuery(graphquery.New(graph, graphquery.Options{}))
+	n.api.RegisterHistory(travel, graphquery.Options{})
 	in, err := ingest.New(eng, graph, ingest.Options{})
 	if err != nil {
 		return nil, err
@@ -384,6 +397,10 @@ func (n *Node) Close() error {
 	if n.handlers != nil {
 		n.handlers.Close()
 		n.handlers = nil
+	}
+	if n.checkpoints != nil {
+		n.checkpoints.Stop()
+		n.checkpoints = nil
 	}
 	if n.snaps != nil {
 		n.snaps.Stop()
