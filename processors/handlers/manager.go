@@ -201,7 +201,7 @@ func (m *Manager) Start(ctx context.Context) error {
 	}
 	m.mu.Lock()
 	for i := range evs {
-		if err := m.applyLocked(&evs[i], nil); err != nil {
+		if err := m.applyLocked(&evs[i], nil, nil); err != nil {
 			m.mu.Unlock()
 			return err
 		}
@@ -258,15 +258,18 @@ func (m *Manager) Close() error {
 	return m.host.Close()
 }
 
-// applyLocked applies one registry event. mod, when set, is the module
-// compiled for a deployment being made now. m.mu must be held.
-func (m *Manager) applyLocked(e *event.Event, mod *host.Module) error {
+// applyLocked applies one registry event. For a deployment being made
+// now, d is its payload and mod the module compiled for it (so neither is
+// decoded or compiled again). m.mu must be held.
+func (m *Manager) applyLocked(e *event.Event, d *Deployed, mod *host.Module) error {
 	m.mu.version = e.Position
 	switch e.Type {
 	case TypeDeployed:
-		var d Deployed
-		if err := decode(e, &d); err != nil {
-			return err
+		if d == nil {
+			d = new(Deployed)
+			if err := decode(e, d); err != nil {
+				return err
+			}
 		}
 		r := m.mu.runners[d.Manifest.Name]
 		if r == nil {
@@ -274,7 +277,7 @@ func (m *Manager) applyLocked(e *event.Event, mod *host.Module) error {
 			r = newRunner(m, d.Manifest.Name, m.mu.seq, e.Position)
 			m.mu.runners[d.Manifest.Name] = r
 		}
-		if len(d.Module) == 0 {
+		if len(d.Module) == 0 && mod == nil {
 			b, err := loadModule(m.opts.ModuleDir, d.SHA256)
 			if err != nil {
 				return fmt.Errorf("handler %s deployed at %d: %w", d.Manifest.Name, e.Position, err)
@@ -282,6 +285,7 @@ func (m *Manager) applyLocked(e *event.Event, mod *host.Module) error {
 			d.Module = b
 		}
 		v := &version{pos: e.Position, time: e.Timestamp(), manifest: d.Manifest, module: d.Module, sha: d.SHA256, mod: mod}
+		d.Module = nil
 		if v.manifest.Version == "" {
 			v.manifest.Version = e.ID()
 		}
@@ -357,7 +361,8 @@ func (m *Manager) Deploy(ctx context.Context, actor string, man Manifest, module
 		mod.Close(ctx)
 		return nil, err
 	}
-	r, err := m.record(ctx, ev, mod)
+	d.Module = module
+	r, err := m.record(ctx, ev, man.Name, &d, mod)
 	if err != nil {
 		mod.Close(ctx)
 		return nil, err
@@ -365,9 +370,9 @@ func (m *Manager) Deploy(ctx context.Context, actor string, man Manifest, module
 	return r.status(), nil
 }
 
-// record appends a registry event and applies it; it starts the runner of
-// a new handler.
-func (m *Manager) record(ctx context.Context, ev event.Event, mod *host.Module) (*runner, error) {
+// record appends a registry event about handler name and applies it (d and
+// mod as for applyLocked); it starts the runner of a new handler.
+func (m *Manager) record(ctx context.Context, ev event.Event, name string, d *Deployed, mod *host.Module) (*runner, error) {
 	m.mu.Lock()
 	res, err := m.eng.Append(ctx, []event.Event{ev}, eventlog.Expect{Stream: Stream, Version: m.mu.version})
 	if err != nil {
@@ -375,17 +380,8 @@ func (m *Manager) record(ctx context.Context, ev event.Event, mod *host.Module) 
 		return nil, engine.AsError(err)
 	}
 	ev.Position, ev.Time = res.First, res.Time
-	name := ""
-	var p struct {
-		Name     string `json:"name"`
-		Manifest struct {
-			Name string `json:"name"`
-		} `json:"manifest"`
-	}
-	json.Unmarshal(ev.Payload, &p)
-	name = p.Name + p.Manifest.Name
 	old := m.mu.runners[name]
-	err = m.applyLocked(&ev, mod)
+	err = m.applyLocked(&ev, d, mod)
 	r := m.mu.runners[name]
 	started := m.mu.started
 	m.mu.Unlock()
@@ -426,7 +422,7 @@ func (m *Manager) Disable(ctx context.Context, actor, name string) error {
 	if err != nil {
 		return err
 	}
-	_, err = m.record(ctx, ev, nil)
+	_, err = m.record(ctx, ev, name, nil, nil)
 	return err
 }
 
@@ -439,7 +435,7 @@ func (m *Manager) Delete(ctx context.Context, actor, name string) error {
 	if err != nil {
 		return err
 	}
-	_, err = m.record(ctx, ev, nil)
+	_, err = m.record(ctx, ev, name, nil, nil)
 	return err
 }
 

@@ -34,11 +34,22 @@ type version struct {
 
 	mu  sync.Mutex
 	mod *host.Module // compiled on first use after a restart
+	// native, when set, runs instead of the module: the same logic in Go,
+	// for benchmarks that compare the two.
+	native invoker
 }
 
-func (v *version) compiled(ctx context.Context, h *host.Host) (*host.Module, error) {
+// invoker runs a handler over one batch of events (see host.Module.Invoke).
+type invoker interface {
+	Invoke(ctx context.Context, state host.State, batch []abi.Event, input []byte) (*host.Result, error)
+}
+
+func (v *version) compiled(ctx context.Context, h *host.Host) (invoker, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if v.native != nil {
+		return v.native, nil
+	}
 	if v.mod == nil {
 		mod, err := h.Compile(ctx, v.manifest.Name, v.module, v.manifest.Limits.host(), v.manifest.Config)
 		if err != nil {
