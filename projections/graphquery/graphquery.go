@@ -85,6 +85,11 @@ type Request struct {
 	PageSize int
 	// Params binds @name placeholders.
 	Params map[string]any
+	// Visible, when set, hides the twins it returns false for (by id and
+	// model), and the relationships touching them, from every row, count
+	// and page (query.Options.Visible). A continuation must carry the same
+	// predicate as its first page.
+	Visible func(id, model string) bool
 }
 
 // Run returns one page. A first page reads the latest snapshot; a
@@ -94,6 +99,9 @@ func (r *Runner) Run(ctx context.Context, req Request) (*query.Result, error) {
 	opts := r.opts.Query
 	opts.PageSize = req.PageSize
 	opts.Params = req.Params
+	if vis := req.Visible; vis != nil {
+		opts.Visible = func(t query.Twin) bool { return vis(t.ID(), t.Model()) }
+	}
 	text := req.Query
 	var snap *twingraph.Snapshot
 	if req.ContinuationToken != "" {

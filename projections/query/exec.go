@@ -22,6 +22,28 @@ type exec struct {
 	maxMem   int64
 	err      error
 	stopped  bool
+	visible  func(Twin) bool // Options.Visible
+}
+
+// twin returns the twin id when it exists and is visible.
+func (x *exec) twin(id string) (Twin, bool) {
+	t, ok := x.g.Twin(id)
+	if ok && x.visible != nil && !x.visible(t) {
+		return nil, false
+	}
+	return t, ok
+}
+
+// relVisible reports whether both ends of r are visible.
+func (x *exec) relVisible(r Relationship) bool {
+	if x.visible == nil {
+		return true
+	}
+	_, ok := x.twin(r.Source())
+	if ok {
+		_, ok = x.twin(r.Target())
+	}
+	return ok
 }
 
 // checkEvery is how many visited twins and relationships pass between
@@ -82,6 +104,9 @@ func (x *exec) run(emit func(*row) bool) error {
 			if !x.tick() {
 				return false
 			}
+			if !x.relVisible(r) {
+				return true
+			}
 			x.row.rels[0] = r
 			if !passes(pl.anchorFilt, &x.row) {
 				return true
@@ -93,6 +118,9 @@ func (x *exec) run(emit func(*row) bool) error {
 	visit := func(t Twin) bool {
 		if !x.tick() {
 			return false
+		}
+		if x.visible != nil && !x.visible(t) {
+			return true
 		}
 		x.row.twins[pl.anchor] = t
 		if !passes(pl.anchorFilt, &x.row) {
@@ -221,7 +249,7 @@ func (x *exec) expand(i int, emit func(*row) bool) bool {
 	from := x.row.twins[s.from]
 	if s.max == 1 {
 		return x.neighbors(s, from, from.ID(), func(r Relationship, other string) bool {
-			t, ok := x.g.Twin(other)
+			t, ok := x.twin(other)
 			if !ok {
 				return true
 			}
@@ -244,6 +272,13 @@ func (x *exec) expand(i int, emit func(*row) bool) bool {
 		return x.neighbors(s, nil, id, func(_ Relationship, other string) bool {
 			if slices.Contains(path, other) {
 				return true
+			}
+			if x.visible != nil {
+				// A path does not pass through a twin the caller may
+				// not read: that would reveal what it connects.
+				if _, ok := x.twin(other); !ok {
+					return true
+				}
 			}
 			if depth+1 >= s.min && !seen[other] {
 				seen[other] = true

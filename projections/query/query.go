@@ -41,6 +41,12 @@ type Options struct {
 	// Params binds @name placeholders: nil, bool, int, float64, string or
 	// []string. Default none.
 	Params map[string]any
+	// Visible, when set, hides every twin for which it returns false, and
+	// every relationship with such a twin at either end, as if they did not
+	// exist: before filters, so that COUNT, TOP and paging see only visible
+	// rows. It is how access control filters queries. Default nil: every
+	// twin is visible.
+	Visible func(Twin) bool
 }
 
 // Result is one page of a query's rows.
@@ -133,7 +139,7 @@ func RunStatement(ctx context.Context, g Graph, st *Statement, opts Options) (*R
 	if maxMem <= 0 {
 		maxMem = DefaultMaxMemory
 	}
-	x := &exec{ctx: ctx, deadline: deadline, g: g, pl: pl, maxMem: maxMem}
+	x := &exec{ctx: ctx, deadline: deadline, g: g, pl: pl, maxMem: maxMem, visible: opts.Visible}
 	res := &Result{Position: g.Position()}
 	if st.Explain {
 		b, _ := json.Marshal(map[string]any{"plan": pl.explain})
