@@ -30,6 +30,7 @@ import (
 	"github.com/twinlog/twinlog/processors/mqtt"
 	"github.com/twinlog/twinlog/processors/routes"
 	"github.com/twinlog/twinlog/projections/graphquery"
+	"github.com/twinlog/twinlog/projections/telemetry"
 	"github.com/twinlog/twinlog/projections/timetravel"
 	"github.com/twinlog/twinlog/projections/twingraph"
 	"github.com/twinlog/twinlog/wasm-handlers/host"
@@ -71,6 +72,10 @@ type Config struct {
 	// MQTTClientID, MQTTUsername and MQTTPassword are twinlog's identity at
 	// MQTTBroker. Default: a random client id, no credentials.
 	MQTTClientID, MQTTUsername, MQTTPassword string
+	// TelemetryRetention bounds the telemetry history (rebuilt from the log
+	// at start) to this long before its newest point. Default 0: keep
+	// everything.
+	TelemetryRetention time.Duration
 }
 
 // DefaultListen is the address a node serves on when none is given.
@@ -85,6 +90,7 @@ type Node struct {
 	graph       *twingraph.Graph
 	snaps       *twingraph.Snapshotter
 	checkpoints *timetravel.Checkpointer
+	telemetry   *telemetry.Follower
 	twins       *twins.Service
 	handlers    *handlers.Manager
 	routes      *routes.Router
@@ -217,6 +223,17 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	n.api.RegisterHandlers(n.handlers)
 	n.api.RegisterQuery(graphquery.New(graph, graphquery.Options{}))
 	n.api.RegisterHistory(travel, graphquery.Options{})
+	// The telemetry history follows the log from its own position (1 for
+	// a new store), not the twin graph snapshot's: it rebuilds in the
+	// background and answers 503 until it has caught up.
+	tstore, err := telemetry.New(telemetry.Options{Retention: cfg.TelemetryRetention})
+	if err != nil {
+		return nil, err
+	}
+	if n.telemetry, err = telemetry.Follow(ctx, lg, tstore, telemetry.FollowOptions{Logger: cfg.Logger}); err != nil {
+		return nil, fmt.Errorf("follow telemetry: %w", err)
+	}
+	n.api.RegisterTelemetry(n.telemetry)
 	in, err := ingest.New(eng, graph, ingest.Options{})
 	if err != nil {
 		return nil, err
@@ -339,6 +356,9 @@ func (n *Node) Snapshotter() *twingraph.Snapshotter { return n.snaps }
 // Twins returns the node's twin service.
 func (n *Node) Twins() *twins.Service { return n.twins }
 
+// Telemetry returns the node's telemetry history follower.
+func (n *Node) Telemetry() *telemetry.Follower { return n.telemetry }
+
 // API returns the node's HTTP handler.
 func (n *Node) API() *httpapi.Server { return n.api }
 
@@ -393,6 +413,10 @@ func (n *Node) Close() error {
 		// Writes out what is still queued before the engine stops.
 		n.gateway.Close()
 		n.gateway = nil
+	}
+	if n.telemetry != nil {
+		n.telemetry.Stop()
+		n.telemetry = nil
 	}
 	if n.handlers != nil {
 		n.handlers.Close()
