@@ -129,7 +129,7 @@ func (h *historyAPI) query(w http.ResponseWriter, r *http.Request, text, token, 
 	}
 	ctx, cancel := requestContext(r)
 	defer cancel()
-	res, err := h.tt.Query(ctx, graphquery.Request{Query: text, ContinuationToken: token, PageSize: size}, at, h.opts)
+	res, err := h.tt.Query(ctx, graphquery.Request{Query: text, ContinuationToken: token, PageSize: size, Visible: visible(r)}, at, h.opts)
 	if err != nil {
 		return err
 	}

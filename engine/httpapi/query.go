@@ -42,7 +42,7 @@ func (s *Server) RegisterQuery(runner *graphquery.Runner) {
 		}
 		ctx, cancel := requestContext(r)
 		defer cancel()
-		res, err := runner.Run(ctx, graphquery.Request{Query: req.Query, ContinuationToken: req.ContinuationToken, PageSize: size})
+		res, err := runner.Run(ctx, graphquery.Request{Query: req.Query, ContinuationToken: req.ContinuationToken, PageSize: size, Visible: visible(r)})
 		if err != nil {
 			return err
 		}

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/subtle"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -39,6 +38,7 @@ type Server struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	history *historyAPI // set by RegisterHistory
+	auth    *Auth       // set by RegisterAuth
 }
 
 // New returns a server for cfg.
@@ -73,7 +73,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
-		if err := s.authenticate(r); err != nil {
+		var err error
+		if r, err = s.authenticate(r); err != nil { // auth.go
 			s.writeError(w, r, err)
 			return
 		}
@@ -85,7 +86,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil {
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	}
-	if h, pattern := s.mux.Handler(r); pattern == "" {
+	h, pattern := s.mux.Handler(r)
+	if pattern == "" {
 		// No route: answer in ADT's error shape rather than the mux's
 		// plain text, keeping its status (404, or 405 for a known path).
 		rec := httptest.NewRecorder()
@@ -98,23 +100,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, engine.Errorf(engine.KindNotFound, "ResourceNotFound", "no resource at %s", r.URL.Path))
 		return
 	}
+	if err := s.authorize(r, pattern); err != nil { // auth.go
+		s.writeError(w, r, err)
+		return
+	}
 	// The mux itself sets the request's path values.
 	s.mux.ServeHTTP(w, r)
-}
-
-func (s *Server) authenticate(r *http.Request) error {
-	if s.cfg.AllowAnonymous {
-		return nil
-	}
-	h := r.Header.Get("Authorization")
-	tok, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || tok == "" {
-		return engine.Errorf(engine.KindUnauthorized, "Unauthorized", "a bearer token is required")
-	}
-	if s.cfg.Token == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.Token)) != 1 {
-		return engine.Errorf(engine.KindUnauthorized, "Unauthorized", "the bearer token is not valid")
-	}
-	return nil
 }
 
 // minAPIVersion is the first generally available ADT data-plane version.

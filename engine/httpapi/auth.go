@@ -1,0 +1,491 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twinlog/twinlog/engine"
+	"github.com/twinlog/twinlog/engine/authn"
+	"github.com/twinlog/twinlog/engine/authz"
+	"github.com/twinlog/twinlog/engine/event"
+	"github.com/twinlog/twinlog/projections/twingraph"
+)
+
+// Auth is what the server needs to authenticate callers beyond the admin
+// token and to authorize every request (RegisterAuth).
+type Auth struct {
+	// Verifier verifies bearer JWTs; nil accepts none.
+	Verifier *authn.Verifier
+	// Keys verifies API keys and is managed over /apikeys. Required.
+	Keys *authn.Keys
+	// Grants decides; managed over /grants. Required.
+	Grants *authz.Store
+	// Graph is the twin graph, for the model of the twin a request
+	// addresses. Required.
+	Graph interface{ Snapshot() *twingraph.Snapshot }
+}
+
+// RegisterAuth turns on per-principal authorization: callers authenticate
+// with the admin token (the owner of everything, as before), a JWT or an
+// API key, and each request is checked against the grants. It serves
+// /grants, /apikeys and /audit (owner only).
+func (s *Server) RegisterAuth(a *Auth) {
+	s.auth = a
+	s.Handle("GET /grants", s.listGrants)
+	s.Handle("POST /grants", s.putGrant)
+	s.Handle("GET /grants/{id}", s.getGrant)
+	s.Handle("PUT /grants/{id}", s.putGrant)
+	s.Handle("DELETE /grants/{id}", s.deleteGrant)
+	s.Handle("GET /apikeys", s.listKeys)
+	s.Handle("POST /apikeys", s.createKey)
+	s.Handle("DELETE /apikeys/{id}", s.revokeKey)
+	s.Handle("GET /audit", s.audit)
+}
+
+type principalKey struct{}
+
+// caller is the authenticated principal of a request and the grants that
+// apply to it.
+type caller struct {
+	p      authz.Principal
+	grants *authz.Store
+}
+
+var admin = &authz.Principal{Subject: "admin", Superuser: true}
+
+// principal returns the request's caller; the admin (a superuser) when
+// authorization is off.
+func principal(r *http.Request) *authz.Principal {
+	if c, ok := r.Context().Value(principalKey{}).(*caller); ok {
+		return &c.p
+	}
+	return admin
+}
+
+// visible returns the query visibility predicate of the request's caller;
+// nil when it may read every twin.
+func visible(r *http.Request) func(id, model string) bool {
+	if c, ok := r.Context().Value(principalKey{}).(*caller); ok {
+		return c.grants.Visible(&c.p)
+	}
+	return nil
+}
+
+// authenticate establishes the caller and returns r carrying it (and its
+// name as the actor of the events it causes). The admin token and
+// anonymous access (when enabled) are superusers.
+func (s *Server) authenticate(r *http.Request) (*http.Request, error) {
+	h := r.Header.Get("Authorization")
+	tok, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || tok == "" {
+		if s.cfg.AllowAnonymous {
+			return r, nil
+		}
+		return r, engine.Errorf(engine.KindUnauthorized, "Unauthorized", "a bearer token is required")
+	}
+	if s.cfg.Token != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.Token)) == 1 {
+		return r, nil
+	}
+	if s.auth == nil {
+		if s.cfg.AllowAnonymous && s.cfg.Token == "" {
+			return r, nil
+		}
+		return r, engine.Errorf(engine.KindUnauthorized, "Unauthorized", "the bearer token is not valid")
+	}
+	var p authz.Principal
+	var err error
+	switch {
+	case strings.HasPrefix(tok, authn.KeyPrefix):
+		p, err = s.auth.Keys.Verify(tok)
+	case s.auth.Verifier != nil:
+		p, err = s.auth.Verifier.Verify(r.Context(), tok)
+	default:
+		err = authn.ErrToken
+	}
+	if err != nil {
+		// The reason (expired, wrong audience, ...) is for the server log,
+		// not for a caller probing the configuration.
+		s.log.Info("authentication failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		return r, engine.Errorf(engine.KindUnauthorized, "Unauthorized", "the bearer token is not valid")
+	}
+	ctx := context.WithValue(r.Context(), principalKey{}, &caller{p: p, grants: s.auth.Grants})
+	ctx = context.WithValue(ctx, actorKey{}, p.Subject)
+	return r.WithContext(ctx), nil
+}
+
+// Errors of denied requests. A twin the caller may not read does not
+// exist for it: 404, exactly as for a missing twin.
+func errTwinNotFound(id string) error {
+	return engine.Errorf(engine.KindNotFound, "DigitalTwinNotFound", "there is no digital twin with id %s", id)
+}
+
+var errForbidden = engine.Errorf(engine.KindForbidden, "Forbidden", "the caller is not allowed to perform this operation")
+
+// authorize checks the request routed to pattern against the caller's
+// grants.
+func (s *Server) authorize(r *http.Request, pattern string) error {
+	if s.auth == nil {
+		return nil
+	}
+	p := principal(r)
+	if p.Superuser {
+		return nil
+	}
+	method, path, _ := strings.Cut(pattern, " ")
+	g := s.auth.Grants
+	instance := func(a authz.Action) error {
+		if g.Allowed(p, a, "", "") {
+			return nil
+		}
+		return errForbidden
+	}
+	switch {
+	case strings.HasPrefix(path, "/digitaltwins/{id}"):
+		return s.authorizeTwin(r, p, method, path)
+	case path == "/query", path == "/healthz", path == "/readyz":
+		return nil // queries are filtered row by row
+	case strings.HasPrefix(path, "/models"):
+		if method == http.MethodGet {
+			return instance(authz.ActReadModels)
+		}
+		return instance(authz.ActWriteModels)
+	case path == "/ingest":
+		return instance(authz.ActTelemetry)
+	case strings.HasPrefix(path, "/handlers"):
+		return instance(authz.ActHandlers)
+	case strings.HasPrefix(path, "/endpoints"), strings.HasPrefix(path, "/eventroutes"):
+		return instance(authz.ActRoutes)
+	}
+	// Grants, API keys, audit, devices and anything new: owners only.
+	return instance(authz.ActAdmin)
+}
+
+func (s *Server) authorizeTwin(r *http.Request, p *authz.Principal, method, path string) error {
+	id := pathSegment(r, 2)
+	var model string
+	snap := s.auth.Graph.Snapshot()
+	if t, ok := snap.Twin(id); ok {
+		model = t.Model
+	}
+	g := s.auth.Grants
+	canRead := model != "" && g.Allowed(p, authz.ActRead, id, model)
+	act := authz.ActWrite
+	switch {
+	case method == http.MethodGet:
+		if !canRead {
+			return errTwinNotFound(id)
+		}
+		return nil
+	case strings.HasSuffix(path, "/telemetry"):
+		act = authz.ActTelemetry
+	}
+	if path == "/digitaltwins/{id}" && method == http.MethodPut {
+		// Creating or replacing: the model scopes consulted are those of
+		// the twin as it will be, and a refusal is 403 whether the twin
+		// exists or not, so that it reveals nothing.
+		newModel, err := bodyModel(r)
+		if err != nil {
+			return err
+		}
+		if (model == "" || g.Allowed(p, act, id, model)) && g.Allowed(p, act, id, newModel) {
+			return nil
+		}
+		return errForbidden
+	}
+	if model != "" && g.Allowed(p, act, id, model) {
+		if method == http.MethodPut && strings.HasPrefix(path, "/digitaltwins/{id}/relationships/") {
+			// The target must be a twin the caller may read, or the
+			// answer would tell whether a hidden twin exists.
+			target, err := bodyTarget(r)
+			if err != nil {
+				return err
+			}
+			tm := ""
+			if t, ok := snap.Twin(target); ok {
+				tm = t.Model
+			}
+			if tm == "" || !g.Allowed(p, authz.ActRead, target, tm) {
+				return engine.Errorf(engine.KindNotFound, "TargetTwinNotFound", "the target twin %s does not exist", target)
+			}
+		}
+		return nil
+	}
+	if !canRead {
+		return errTwinNotFound(id)
+	}
+	return errForbidden
+}
+
+// pathSegment returns the unescaped i-th segment of r's path ("" when
+// absent).
+func pathSegment(r *http.Request, i int) string {
+	segs := strings.Split(r.URL.EscapedPath(), "/")
+	if i >= len(segs) {
+		return ""
+	}
+	v, err := url.PathUnescape(segs[i])
+	if err != nil {
+		return segs[i]
+	}
+	return v
+}
+
+// peekBody reads r's body (bounded like every body) and puts it back.
+func peekBody(r *http.Request, maxBytes int64) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxBytes+1))
+	r.Body.Close()
+	if err != nil {
+		return nil, engine.Errorf(engine.KindInvalid, "InvalidArgument", "read request body: %v", err)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	return b, nil
+}
+
+func bodyModel(r *http.Request) (string, error) {
+	b, err := peekBody(r, 32<<20)
+	if err != nil {
+		return "", err
+	}
+	var v struct {
+		Metadata struct {
+			Model string `json:"$model"`
+		} `json:"$metadata"`
+	}
+	json.Unmarshal(b, &v) // a malformed body is the twin service's to report
+	return v.Metadata.Model, nil
+}
+
+func bodyTarget(r *http.Request) (string, error) {
+	b, err := peekBody(r, 32<<20)
+	if err != nil {
+		return "", err
+	}
+	var v struct {
+		Target string `json:"$targetId"`
+	}
+	json.Unmarshal(b, &v)
+	return v.Target, nil
+}
+
+func (s *Server) listGrants(w http.ResponseWriter, r *http.Request) error {
+	gs := s.auth.Grants.Grants()
+	items := make([]json.RawMessage, len(gs))
+	for i := range gs {
+		items[i], _ = json.Marshal(gs[i])
+	}
+	return writePage(w, r, items, defaultPageSize)
+}
+
+func (s *Server) getGrant(w http.ResponseWriter, r *http.Request) error {
+	g, ok := s.auth.Grants.Grant(r.PathValue("id"))
+	if !ok {
+		return engine.Errorf(engine.KindNotFound, "GrantNotFound", "there is no grant %q", r.PathValue("id"))
+	}
+	writeJSON(w, http.StatusOK, g)
+	return nil
+}
+
+func (s *Server) putGrant(w http.ResponseWriter, r *http.Request) error {
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	var g authz.Grant
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&g); err != nil {
+		return engine.Errorf(engine.KindInvalid, "InvalidArgument", "the body must be a grant {\"principal\", \"role\", \"scope\"}: %v", err)
+	}
+	g.ID = r.PathValue("id")
+	ctx, cancel := requestContext(r)
+	defer cancel()
+	out, err := s.auth.Grants.PutGrant(ctx, s.cfg.Engine, actor(r), g)
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if r.Method == http.MethodPost {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, out)
+	return nil
+}
+
+func (s *Server) deleteGrant(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := requestContext(r)
+	defer cancel()
+	if err := s.auth.Grants.RevokeGrant(ctx, s.cfg.Engine, actor(r), r.PathValue("id")); err != nil {
+		return err
+	}
+	noContent(w, "")
+	return nil
+}
+
+func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) error {
+	ks := s.auth.Keys.List()
+	items := make([]json.RawMessage, len(ks))
+	for i := range ks {
+		items[i], _ = json.Marshal(ks[i])
+	}
+	return writePage(w, r, items, defaultPageSize)
+}
+
+func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Name string `json:"name"`
+	}
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &req); err != nil {
+			return engine.Errorf(engine.KindInvalid, "InvalidArgument", "the body must be {\"name\": \"...\"}: %v", err)
+		}
+	}
+	ctx, cancel := requestContext(r)
+	defer cancel()
+	ki, key, err := s.auth.Keys.Create(ctx, s.cfg.Engine, actor(r), req.Name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, struct {
+		authn.KeyInfo
+		Key       string `json:"key"`
+		Principal string `json:"principal"`
+	}{ki, key, "apikey:" + ki.ID})
+	return nil
+}
+
+func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := requestContext(r)
+	defer cancel()
+	if err := s.auth.Keys.Revoke(ctx, s.cfg.Engine, actor(r), r.PathValue("id")); err != nil {
+		return err
+	}
+	noContent(w, "")
+	return nil
+}
+
+// auditScanLimit bounds the events one /audit page reads; a page that hits
+// it ends early with a continuation token.
+const auditScanLimit = 1 << 20
+
+// audit serves GET /audit?principal=&twin=&from=&to=: the changes (every
+// event but telemetry) in log order, filtered by actor, twin and time
+// (RFC 3339), paged by continuationToken (the next log position).
+func (s *Server) audit(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	var from, to time.Time
+	for _, f := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &from}, {"to", &to}} {
+		if v := q.Get(f.name); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				return engine.Errorf(engine.KindInvalid, "InvalidArgument", "%s must be an RFC 3339 time, got %q", f.name, v)
+			}
+			*f.dst = t
+		}
+	}
+	pos := uint64(1)
+	if v := q.Get("continuationToken"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n == 0 {
+			return engine.Errorf(engine.KindInvalid, "InvalidArgument", "the continuation token is not valid")
+		}
+		pos = n
+	}
+	size, err := pageSize(r, defaultPageSize)
+	if err != nil {
+		return err
+	}
+	actorWant, twin := q.Get("principal"), q.Get("twin")
+	ctx, cancel := requestContext(r)
+	defer cancel()
+	log := s.cfg.Engine.Log()
+	head := s.cfg.Engine.Applied()
+	type entry struct {
+		Position      uint64 `json:"position"`
+		Time          string `json:"time"`
+		Actor         string `json:"actor"`
+		Stream        string `json:"stream"`
+		Type          string `json:"type"`
+		Twin          string `json:"twin,omitempty"`
+		CorrelationID string `json:"correlationId,omitempty"`
+	}
+	var out []entry
+	next := ""
+	scanned := 0
+scan:
+	for pos <= head {
+		evs, err := log.Read(ctx, pos, 1024)
+		if err != nil {
+			return err
+		}
+		if len(evs) == 0 {
+			break
+		}
+		for i := range evs {
+			e := &evs[i]
+			if e.Position > head {
+				break scan
+			}
+			pos = e.Position + 1
+			scanned++
+			if !auditMatch(e, actorWant, twin, from, to) {
+				if scanned >= auditScanLimit || !to.IsZero() && e.Timestamp().After(to) {
+					break scan
+				}
+				continue
+			}
+			if len(out) == size {
+				pos = e.Position
+				next = strconv.FormatUint(pos, 10)
+				break scan
+			}
+			en := entry{Position: e.Position, Time: e.Timestamp().Format(time.RFC3339Nano), Actor: e.Actor,
+				Stream: e.Stream, Type: e.Type, CorrelationID: e.CorrelationID}
+			en.Twin, _ = strings.CutPrefix(e.Stream, "twin/")
+			if en.Twin == e.Stream {
+				en.Twin = ""
+			}
+			out = append(out, en)
+		}
+	}
+	if next == "" && scanned >= auditScanLimit && pos <= head {
+		next = strconv.FormatUint(pos, 10)
+	}
+	items := make([]json.RawMessage, len(out))
+	for i := range out {
+		items[i], _ = json.Marshal(out[i])
+	}
+	writeRaw(w, http.StatusOK, appendList(nil, items, "continuationToken", next, true))
+	return nil
+}
+
+func auditMatch(e *event.Event, actor, twin string, from, to time.Time) bool {
+	if e.Type == twingraph.TypeTelemetry {
+		return false
+	}
+	if actor != "" && e.Actor != actor {
+		return false
+	}
+	if twin != "" && e.Stream != twingraph.TwinStream(twin) {
+		return false
+	}
+	t := e.Timestamp()
+	return (from.IsZero() || !t.Before(from)) && (to.IsZero() || !t.After(to))
+}
