@@ -41,6 +41,8 @@ func rootCommand(stdout, stderr io.Writer) *cobra.Command {
 		devicesCommand(),
 		versionCommand(),
 		modelsCommand(),
+		exportCommand(),
+		telemetryCommand(),
 	)
 	return root
 }
