@@ -109,6 +109,9 @@ func (t *telemetryAPI) query(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if from.Year() < 1678 || to.Year() > 2261 {
+		return badParam("from and to must lie between the years 1678 and 2261")
+	}
 	if !from.Before(to) {
 		return badParam("from (%s) must be before to (%s)", from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano))
 	}

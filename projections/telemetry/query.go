@@ -106,6 +106,9 @@ func (s *Store) Run(ctx context.Context, q Query) (*Result, error) {
 	if q.Bucket > 0 {
 		width = int64(q.Bucket)
 	}
+	if (to-from)/width >= MaxCells {
+		return nil, invalid("the range holds over %d buckets; widen the bucket", MaxCells)
+	}
 	nb := int((to - from + width - 1) / width)
 	models := q.Models
 	if len(models) == 0 {
@@ -162,7 +165,7 @@ func (s *Store) Run(ctx context.Context, q Query) (*Result, error) {
 	}
 	fixedTwins, fixedFields = true, true
 	stride := len(twins)
-	if len(fields)*stride*nb > MaxCells {
+	if cells := float64(len(fields)) * float64(stride) * float64(nb); cells > MaxCells {
 		return nil, invalid("the query spans %d twins × %d fields × %d buckets, over %d; narrow it or widen the bucket", stride, len(fields), nb, MaxCells)
 	}
 	cells := make([][]acc, len(fields))
