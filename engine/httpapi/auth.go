@@ -124,7 +124,7 @@ func (s *Server) authenticate(r *http.Request) (*http.Request, error) {
 // Errors of denied requests. A twin the caller may not read does not
 // exist for it: 404, exactly as for a missing twin.
 func errTwinNotFound(id string) error {
-	return engine.Errorf(engine.KindNotFound, "DigitalTwinNotFound", "there is no digital twin with id %s", id)
+	return engine.Errorf(engine.KindNotFound, "DigitalTwinNotFound", "There is no digital twin instance that exists with the ID %s.", id) // as engine/twins says it
 }
 
 var errForbidden = engine.Errorf(engine.KindForbidden, "Forbidden", "the caller is not allowed to perform this operation")
