@@ -159,6 +159,10 @@ func (s *Server) authorize(r *http.Request, pattern string) error {
 		return instance(authz.ActWriteModels)
 	case path == "/ingest":
 		return instance(authz.ActTelemetry)
+	case path == "/telemetry/models":
+		return instance(authz.ActReadModels)
+	case strings.HasPrefix(path, "/telemetry"):
+		return s.authorizeTelemetryRead(r, p)
 	case strings.HasPrefix(path, "/handlers"):
 		return instance(authz.ActHandlers)
 	case strings.HasPrefix(path, "/endpoints"), strings.HasPrefix(path, "/eventroutes"):
@@ -222,6 +226,28 @@ func (s *Server) authorizeTwin(r *http.Request, p *authz.Principal, method, path
 		return errTwinNotFound(id)
 	}
 	return errForbidden
+}
+
+// authorizeTelemetryRead lets a caller who may read every twin read any
+// telemetry history, and others only that of twins they name (?twin=) and
+// may read. A hidden twin and a missing one get the same 403.
+func (s *Server) authorizeTelemetryRead(r *http.Request, p *authz.Principal) error {
+	g := s.auth.Grants
+	if g.Visible(p) == nil {
+		return nil
+	}
+	ids := list(r.URL.Query(), "twin")
+	if len(ids) == 0 {
+		return engine.Errorf(engine.KindForbidden, "Forbidden", "the caller may read only some twins: name them with twin=")
+	}
+	snap := s.auth.Graph.Snapshot()
+	for _, id := range ids {
+		t, ok := snap.Twin(id)
+		if !ok || !g.Allowed(p, authz.ActRead, id, t.Model) {
+			return errForbidden
+		}
+	}
+	return nil
 }
 
 // pathSegment returns the unescaped i-th segment of r's path ("" when

@@ -87,7 +87,7 @@ func newAuthEnv(t *testing.T) *authEnv {
 	// Stand-ins for the routes other packages serve: only the policy in
 	// front of them is under test here.
 	for _, p := range []string{"GET /digitaltwins/{id}/history", "POST /ingest", "GET /handlers", "POST /handlers",
-		"GET /eventroutes", "PUT /endpoints/{name}", "GET /devices"} {
+		"GET /eventroutes", "PUT /endpoints/{name}", "GET /devices", "GET /telemetry", "GET /telemetry/models"} {
 		api.Handle(p, ok)
 	}
 	srv := httptest.NewServer(api)
@@ -221,6 +221,7 @@ func TestAuthMatrix(t *testing.T) {
 		{"get relationship", "GET", "/digitaltwins/%s/relationships/none", "", nil, read, 404, nil},
 		{"get component", "GET", "/digitaltwins/%s/components/none", "", nil, read, 404, nil},
 		{"history", "GET", "/digitaltwins/%s/history", "", nil, read, 200, nil},
+		{"telemetry history", "GET", "/telemetry?twin=%s", "", nil, read, 200, nil},
 		{"patch twin", "PATCH", "/digitaltwins/%s", `[{"op":"replace","path":"/name","value":"x"}]`, nil, write, 204, nil},
 		{"put twin", "PUT", "/digitaltwins/%s", `{"$metadata":{"$model":"dtmi:t:Space;1"}}`, []string{"If-None-Match", "*"}, write, 412, nil},
 		{"patch component", "PATCH", "/digitaltwins/%s/components/none", `[]`, nil, write, 404, nil},
@@ -241,6 +242,7 @@ func TestAuthMatrix(t *testing.T) {
 		{"grants", "GET", "/grants", "", nil, instance, 200, func(r rights) bool { return r.admin }},
 		{"apikeys", "GET", "/apikeys", "", nil, instance, 200, func(r rights) bool { return r.admin }},
 		{"audit", "GET", "/audit", "", nil, instance, 200, func(r rights) bool { return r.admin }},
+		{"telemetry models", "GET", "/telemetry/models", "", nil, instance, 200, func(r rights) bool { return r.models }},
 		{"query", "POST", "/query", `{"query":"SELECT COUNT() FROM DIGITALTWINS"}`, nil, instance, 200, func(rights) bool { return true }},
 	}
 	for name, rt := range who {
@@ -264,6 +266,8 @@ func TestAuthMatrix(t *testing.T) {
 					if !ep.allowed(rt) {
 						want, code = 403, "Forbidden"
 					}
+				case ep.name == "telemetry history" && !rt.read[id]:
+					want, code = 403, "Forbidden"
 				case ep.kind == read && !rt.read[id]:
 					want, code = 404, "DigitalTwinNotFound"
 				case ep.kind == write && !rt.write[id] || ep.kind == telemetry && !rt.telemetry[id]:
