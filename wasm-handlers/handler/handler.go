@@ -105,11 +105,152 @@ func Replace(name string, v any) []byte { return PatchOf(Op{Op: "add", Path: "/"
 
 // PatchOf encodes ops as a JSON Patch document.
 func PatchOf(ops ...Op) []byte {
-	b, err := json.Marshal(ops)
+	b := make([]byte, 0, 32*len(ops)+2)
+	b = append(b, '[')
+	for i, op := range ops {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"op":`...)
+		b = strconv.AppendQuote(b, op.Op)
+		b = append(b, `,"path":`...)
+		b = strconv.AppendQuote(b, op.Path)
+		if op.Value != nil {
+			b = append(b, `,"value":`...)
+			b = appendValue(b, op.Value)
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+// appendValue encodes v as JSON: common scalars directly (encoding/json
+// is slow in a WebAssembly guest), anything else with encoding/json.
+func appendValue(b []byte, v any) []byte {
+	switch v := v.(type) {
+	case float64:
+		if !math.IsInf(v, 0) && !math.IsNaN(v) {
+			return appendFloat(b, v)
+		}
+	case int:
+		return strconv.AppendInt(b, int64(v), 10)
+	case int64:
+		return strconv.AppendInt(b, v, 10)
+	case bool:
+		return strconv.AppendBool(b, v)
+	case string:
+		if isPlain(v) {
+			return strconv.AppendQuote(b, v)
+		}
+	case json.RawMessage:
+		return append(b, v...)
+	}
+	j, err := json.Marshal(v)
 	if err != nil {
 		panic(err) // only unencodable values (channels, NaN) get here: a handler bug
 	}
-	return b
+	return append(b, j...)
+}
+
+// appendFloat formats like encoding/json: shortest representation,
+// exponent only for very large or small magnitudes.
+func appendFloat(b []byte, f float64) []byte {
+	abs := math.Abs(f)
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		j, _ := json.Marshal(f) // rare: leave the exponent form to encoding/json
+		return append(b, j...)
+	}
+	return strconv.AppendFloat(b, f, 'f', -1, 64)
+}
+
+// isPlain reports whether s is printable ASCII without characters
+// encoding/json escapes, so strconv.Quote and JSON agree.
+func isPlain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
+}
+
+// NumberMembers returns the members of a flat JSON object whose values are
+// numbers, such as the telemetry body {"temperature": 21.5, "co2": 700};
+// members of other types are skipped. It is much faster in a guest than
+// encoding/json. ok is false when b is not a JSON object.
+func NumberMembers(b []byte) (m map[string]float64, ok bool) {
+	i := skipSpace(b, 0)
+	if i == len(b) || b[i] != '{' {
+		return nil, false
+	}
+	m = map[string]float64{}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return m, skipSpace(b, i+1) == len(b)
+	}
+	for {
+		if i == len(b) || b[i] != '"' {
+			return nil, false
+		}
+		end := i + 1
+		for end < len(b) && b[end] != '"' && b[end] != '\\' {
+			end++
+		}
+		if end == len(b) || b[end] == '\\' {
+			return numberMembersSlow(b)
+		}
+		key := string(b[i+1 : end])
+		i = skipSpace(b, end+1)
+		if i == len(b) || b[i] != ':' {
+			return nil, false
+		}
+		i = skipSpace(b, i+1)
+		if i == len(b) || b[i] != '-' && (b[i] < '0' || b[i] > '9') {
+			return numberMembersSlow(b)
+		}
+		end = i
+		for end < len(b) && (b[end] >= '0' && b[end] <= '9' || b[end] == '-' || b[end] == '+' || b[end] == '.' || b[end] == 'e' || b[end] == 'E') {
+			end++
+		}
+		f, err := strconv.ParseFloat(aliasString(b[i:end]), 64)
+		if err != nil {
+			return nil, false
+		}
+		m[key] = f
+		i = skipSpace(b, end)
+		if i == len(b) {
+			return nil, false
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case '}':
+			return m, skipSpace(b, i+1) == len(b)
+		default:
+			return nil, false
+		}
+	}
+}
+
+func numberMembersSlow(b []byte) (map[string]float64, bool) {
+	var all map[string]any
+	if err := json.Unmarshal(b, &all); err != nil || all == nil {
+		return nil, false
+	}
+	m := map[string]float64{}
+	for k, v := range all {
+		if f, ok := v.(float64); ok {
+			m[k] = f
+		}
+	}
+	return m, true
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
 }
 
 // Round returns v rounded to d decimals, so computed values print and

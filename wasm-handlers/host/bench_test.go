@@ -21,7 +21,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	files, err := handlertest.Build(dir, map[string]string{"trivial": handlertest.Examples["trivial"], "hostile": handlertest.Examples["hostile"]})
+	files, err := handlertest.Build(dir, map[string]string{"trivial": handlertest.Examples["trivial"], "hostile": handlertest.Examples["hostile"],
+		"comfort": handlertest.Examples["comfort"]})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
@@ -99,4 +100,60 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// roomState is one sensor of kind temperature in room r1.
+type roomState struct{ noState }
+
+func (roomState) Property(id, name string) ([]byte, bool) {
+	switch name {
+	case "kind":
+		return []byte(`"temperature"`), true
+	case "humidity":
+		return []byte(`45`), true
+	}
+	return nil, false
+}
+
+func (roomState) Relationships(id, name string, incoming bool) ([]abi.Relationship, bool) {
+	return []abi.Relationship{{ID: "in", Name: "isLocatedIn", Peer: "r1"}}, true
+}
+
+// BenchmarkInvokeComfort measures the comfort example over a batch of
+// sensor telemetry: per event a JSON body, three host reads and a patch.
+func BenchmarkInvokeComfort(b *testing.B) {
+	h, err := host.New(host.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close()
+	ctx := context.Background()
+	m, err := h.Compile(ctx, "comfort", modules["comfort"], host.Limits{Timeout: time.Minute}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close(ctx)
+	for _, n := range []int{1, 16, 256} {
+		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) { benchComfort(b, m, n) })
+	}
+}
+
+func benchComfort(b *testing.B, m *host.Module, n int) {
+	ctx := context.Background()
+	evs, in := telemetryBatch(n)
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := cpuTime()
+	for i := 0; i < b.N; i++ {
+		res, err := m.Invoke(ctx, roomState{}, evs, in)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(res.Outputs) != n {
+			b.Fatalf("%d outputs", len(res.Outputs))
+		}
+	}
+	cpu = cpuTime() - cpu
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(n*b.N), "cpu-ns/event")
 }

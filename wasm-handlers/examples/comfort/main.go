@@ -8,7 +8,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"math"
 	"strconv"
@@ -21,9 +20,9 @@ var kinds = []string{"temperature", "humidity", "co2", "noise"}
 func init() { handler.Handle(handle) }
 
 func handle(e *handler.Event) error {
-	var body map[string]float64
-	if err := json.Unmarshal(e.Payload, &body); err != nil {
-		return nil // not numeric telemetry: not ours
+	body, ok := handler.NumberMembers(e.Payload)
+	if !ok {
+		return nil // not a JSON object: not ours
 	}
 	room, readings := e.Twin, map[string]float64{}
 	if r, ok := body["reading"]; ok {
