@@ -207,7 +207,7 @@ func (tx *btxn[K, V]) put(x *bnode[K, V], k K, v V) (old V, replaced bool, right
 		x.setKeys()
 		x.keys = insertAt(x.keys, i, k)
 		x.vals = insertAt(x.vals, i, v)
-		return old, false, tx.split(x)
+		return old, false, tx.split(x, i)
 	}
 	i := x.child(k, cmp)
 	c := tx.mut(x.kids[i])
@@ -223,33 +223,48 @@ func (tx *btxn[K, V]) put(x *bnode[K, V], k K, v V) (old V, replaced bool, right
 	x.setKeys()
 	x.keys = insertAt(x.keys, i+1, r.keys[0])
 	x.kids = insertAt(x.kids, i+1, r)
-	return old, replaced, tx.split(x)
+	return old, replaced, tx.split(x, i+1)
 }
 
-// split halves x when it is over full, returning the new right half.
-func (tx *btxn[K, V]) split(x *bnode[K, V]) *bnode[K, V] {
+// split divides x when it is over full after an insert at index i,
+// returning the new right part. An insert in the last quarter of a node is
+// most likely one of a run of ascending keys (ids are mostly created in
+// order): the split falls just after it, so the left part stays full and
+// the run continues into the right one. Otherwise x is halved.
+func (tx *btxn[K, V]) split(x *bnode[K, V], i int) *bnode[K, V] {
 	if len(x.keys) <= bmax {
 		return nil
 	}
 	h := len(x.keys) / 2
-	r := &bnode[K, V]{gen: tx.gen, ownKeys: true, keys: append(make([]K, 0, bmax+1), x.keys[h:]...)}
-	clear(x.keys[h:])
-	x.keys = x.keys[:h]
+	if i >= len(x.keys)*3/4 {
+		h = min(i+1, len(x.keys)-1)
+	}
+	r := &bnode[K, V]{gen: tx.gen, ownKeys: true, keys: append(make([]K, 0, len(x.keys)-h+1), x.keys[h:]...)}
+	x.keys = clip(x.keys, h)
 	if x.kids != nil {
-		r.kids = append(make([]*bnode[K, V], 0, bmax+1), x.kids[h:]...)
-		clear(x.kids[h:])
-		x.kids = x.kids[:h]
+		r.kids = append(make([]*bnode[K, V], 0, len(x.kids)-h+1), x.kids[h:]...)
+		x.kids = clip(x.kids, h)
 	} else {
-		r.vals = append(make([]V, 0, bmax+1), x.vals[h:]...)
-		clear(x.vals[h:])
-		x.vals = x.vals[:h]
+		r.vals = append(make([]V, 0, len(x.vals)-h+1), x.vals[h:]...)
+		x.vals = clip(x.vals, h)
 	}
 	return r
 }
 
+// clip returns s[:n] in an array with room for one more: a tree at rest
+// holds about one slot per key, whatever its nodes' fill.
+func clip[T any](s []T, n int) []T {
+	return append(make([]T, 0, n+1), s[:n]...)
+}
+
+// insertAt inserts v at index i of s, growing its array by one slot: an
+// insert copies the node anyway when it is first changed in a
+// transaction, and arrays sized to their node keep the tree compact.
 func insertAt[T any](s []T, i int, v T) []T {
-	var zero T
-	s = append(s, zero)
+	if len(s) == cap(s) {
+		s = append(make([]T, 0, len(s)+1), s...)
+	}
+	s = s[:len(s)+1]
 	copy(s[i+1:], s[i:])
 	s[i] = v
 	return s
