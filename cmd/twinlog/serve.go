@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/twinlog/twinlog/engine/authn"
 	"github.com/twinlog/twinlog/engine/node"
 )
 
@@ -30,6 +34,7 @@ func defaultDataDir() string {
 func serveCommand() *cobra.Command {
 	var cfg node.Config
 	var logLevel string
+	var jwtIssuer, jwtJWKS, jwtSecretFile, jwtGroups string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a twinlog node",
@@ -48,6 +53,13 @@ at first start into <data>/admin-token and printed once.`,
 			cfg.Out = cmd.OutOrStdout()
 			if cfg.Token == "" {
 				cfg.Token = os.Getenv("TWINLOG_TOKEN")
+			}
+			if jwtIssuer != "" {
+				is, err := jwtIssuerFlags(jwtIssuer, jwtJWKS, jwtSecretFile, jwtGroups)
+				if err != nil {
+					return err
+				}
+				cfg.JWTIssuers = append(cfg.JWTIssuers, is)
 			}
 			ctx := cmd.Context()
 			n, err := node.Open(ctx, cfg)
@@ -72,6 +84,31 @@ at first start into <data>/admin-token and printed once.`,
 	f.StringVar(&cfg.MQTTClientID, "mqtt-client-id", "", "twinlog's client id at --mqtt-broker; a stable one keeps device messages queued while twinlog is down (default random)")
 	f.StringVar(&cfg.MQTTUsername, "mqtt-username", "", "twinlog's username at --mqtt-broker")
 	f.StringVar(&cfg.MQTTPassword, "mqtt-password", "", "twinlog's password at --mqtt-broker")
+	f.StringVar(&jwtIssuer, "jwt-issuer", "", "accept bearer JWTs from this issuer (the exact iss claim); callers get the roles granted with 'twinlog grants'")
+	f.StringVar(&jwtJWKS, "jwt-jwks", "", "with --jwt-issuer: the issuer's RS256/ES256 keys, a JWKS file or an https:// URL")
+	f.StringVar(&jwtSecretFile, "jwt-hs256-secret-file", "", "with --jwt-issuer: a file holding an HS256 secret of at least 32 bytes (development only)")
+	f.StringVar(&jwtGroups, "jwt-groups-claim", "groups", "with --jwt-issuer: the claim listing the caller's groups")
+	f.StringVar(&cfg.JWTAudience, "jwt-audience", "", "the aud claim JWTs must carry (required with --jwt-issuer)")
+	f.DurationVar(&cfg.JWTClockSkew, "jwt-clock-skew", time.Minute, "leeway for JWT exp, nbf and iat")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
+}
+
+// jwtIssuerFlags builds the issuer given by the serve flags.
+func jwtIssuerFlags(iss, jwks, secretFile, groups string) (*authn.Issuer, error) {
+	is := &authn.Issuer{Issuer: iss, GroupsClaim: groups}
+	switch {
+	case strings.HasPrefix(jwks, "https://"), strings.HasPrefix(jwks, "http://"):
+		is.JWKSURL = jwks
+	case jwks != "":
+		is.JWKSFile = jwks
+	}
+	if secretFile != "" {
+		b, err := os.ReadFile(secretFile)
+		if err != nil {
+			return nil, fmt.Errorf("--jwt-hs256-secret-file: %w", err)
+		}
+		is.HS256Secret = bytes.TrimSpace(b)
+	}
+	return is, nil
 }

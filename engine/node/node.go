@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/twinlog/twinlog/engine"
+	"github.com/twinlog/twinlog/engine/authn"
+	"github.com/twinlog/twinlog/engine/authz"
 	"github.com/twinlog/twinlog/engine/eventlog"
 	"github.com/twinlog/twinlog/engine/eventlog/filelog"
 	"github.com/twinlog/twinlog/engine/httpapi"
@@ -52,8 +54,18 @@ type Config struct {
 	// the CLI; when empty here, a token is generated at first start into
 	// DataDir/admin-token and reused afterwards.
 	Token string
-	// AllowAnonymous serves requests without credentials. Default false.
+	// AllowAnonymous serves requests without credentials, with full
+	// access. Default false.
 	AllowAnonymous bool
+	// JWTIssuers are the trusted issuers of bearer JWTs (RS256/ES256 keys
+	// from a JWKS file or URL, or an HS256 secret for development). The
+	// admin token and API keys (/apikeys) authenticate too; what a caller
+	// may do is set by grants (/grants). Default none.
+	JWTIssuers []*authn.Issuer
+	// JWTAudience is the "aud" JWTs must carry. Required with JWTIssuers.
+	JWTAudience string
+	// JWTClockSkew is the leeway for JWT exp, nbf and iat. Default 1 minute.
+	JWTClockSkew time.Duration
 	// Logger receives the node's reports. Default slog.Default().
 	Logger *slog.Logger
 	// Out receives one-time notices meant for the operator (the generated
@@ -166,7 +178,28 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	took("snapshot loaded", "position", graph.Position())
 	n.graph = graph
 	from := graph.Position()
-	eng, err := engine.New(lg, engine.Options{From: from, Logger: cfg.Logger}, graph)
+	// Grants and API keys are rebuilt from the whole log: the graph's
+	// snapshot does not hold them.
+	grants := authz.New(authz.Options{Models: func() authz.ModelChecker {
+		if reg := graph.Snapshot().Models(); reg != nil {
+			return reg
+		}
+		return nil
+	}})
+	keys := authn.NewKeys()
+	if err := grants.Replay(ctx, lg, from); err != nil {
+		return nil, err
+	}
+	if err := keys.Replay(ctx, lg, from); err != nil {
+		return nil, err
+	}
+	var verifier *authn.Verifier
+	if len(cfg.JWTIssuers) > 0 {
+		if verifier, err = authn.NewVerifier(authn.Config{Issuers: cfg.JWTIssuers, Audience: cfg.JWTAudience, ClockSkew: cfg.JWTClockSkew}); err != nil {
+			return nil, err
+		}
+	}
+	eng, err := engine.New(lg, engine.Options{From: from, Logger: cfg.Logger}, graph, grants, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -205,6 +238,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		AllowAnonymous: cfg.AllowAnonymous,
 		Logger:         cfg.Logger,
 	})
+	n.api.RegisterAuth(&httpapi.Auth{Verifier: verifier, Keys: keys, Grants: grants, Graph: graph})
 	n.twins = twins.New(eng, graph, twins.Options{})
 	n.api.RegisterTwins(n.twins)
 	took("twin service ready")
