@@ -157,3 +157,22 @@ func benchComfort(b *testing.B, m *host.Module, n int) {
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(n*b.N), "cpu-ns/event")
 }
+
+// BenchmarkCompile measures validating and compiling the comfort example
+// with no compilation cache: the cold part of a deploy.
+func BenchmarkCompile(b *testing.B) {
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		h, err := host.New(host.Config{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		m, err := h.Compile(ctx, "comfort", modules["comfort"], host.Limits{}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		m.Close(ctx)
+		h.Close()
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/compile")
+}
