@@ -72,9 +72,25 @@ func (c *Config) Validate() error {
 }
 
 // Verifier verifies bearer JWTs. It is safe for concurrent use.
+//
+// A token that verified is remembered until it expires, so that a client
+// sending the same token with every request pays for one signature check;
+// the memory is bounded by forgetting everything when it is full.
 type Verifier struct {
 	cfg Config
+	mu  struct {
+		sync.Mutex
+		seen map[string]verified
+	}
 }
+
+type verified struct {
+	p   authz.Principal
+	exp time.Time
+}
+
+// maxVerified bounds the tokens a Verifier remembers.
+const maxVerified = 4096
 
 // NewVerifier returns a verifier for cfg.
 func NewVerifier(cfg Config) (*Verifier, error) {
@@ -90,7 +106,9 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
-	return &Verifier{cfg: cfg}, nil
+	v := &Verifier{cfg: cfg}
+	v.mu.seen = map[string]verified{}
+	return v, nil
 }
 
 // ErrToken is wrapped by every verification failure.
@@ -103,6 +121,31 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (authz.Principal, err
 	if len(v.cfg.Issuers) == 0 {
 		return authz.Principal{}, fmt.Errorf("%w: no token issuers are configured", ErrToken)
 	}
+	v.mu.Lock()
+	hit, ok := v.mu.seen[tok]
+	v.mu.Unlock()
+	if ok {
+		if v.cfg.Now().Before(hit.exp.Add(v.cfg.ClockSkew)) {
+			return hit.p, nil
+		}
+		v.mu.Lock()
+		delete(v.mu.seen, tok)
+		v.mu.Unlock()
+	}
+	p, exp, err := v.verify(ctx, tok)
+	if err != nil {
+		return authz.Principal{}, err
+	}
+	v.mu.Lock()
+	if len(v.mu.seen) >= maxVerified {
+		clear(v.mu.seen)
+	}
+	v.mu.seen[tok] = verified{p: p, exp: exp}
+	v.mu.Unlock()
+	return p, nil
+}
+
+func (v *Verifier) verify(ctx context.Context, tok string) (authz.Principal, time.Time, error) {
 	var iss *Issuer
 	mc := jwt.MapClaims{}
 	parser := jwt.NewParser(
@@ -137,11 +180,11 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (authz.Principal, err
 		return key, nil
 	})
 	if err != nil {
-		return authz.Principal{}, fmt.Errorf("%w: %v", ErrToken, err)
+		return authz.Principal{}, time.Time{}, fmt.Errorf("%w: %v", ErrToken, err)
 	}
 	sub, _ := mc.GetSubject()
 	if sub == "" {
-		return authz.Principal{}, fmt.Errorf("%w: no sub claim", ErrToken)
+		return authz.Principal{}, time.Time{}, fmt.Errorf("%w: no sub claim", ErrToken)
 	}
 	p := authz.Principal{Subject: "user:" + sub}
 	gc := iss.GroupsClaim
@@ -160,7 +203,11 @@ func (v *Verifier) Verify(ctx context.Context, tok string) (authz.Principal, err
 			p.Groups = []string{g}
 		}
 	}
-	return p, nil
+	exp, err := mc.GetExpirationTime()
+	if err != nil || exp == nil {
+		return authz.Principal{}, time.Time{}, fmt.Errorf("%w: no exp claim", ErrToken)
+	}
+	return p, exp.Time, nil
 }
 
 // key returns iss's key kid, loading or refreshing its JWKS when needed.

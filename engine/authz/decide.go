@@ -76,34 +76,73 @@ func (s *Store) Allowed(p *Principal, a Action, id, model string) bool {
 }
 
 // Visible returns the predicate deciding which twins p may read, or nil
-// when p may read every twin. The predicate reads the store's current
-// grants and subtree sets on each call and is safe for concurrent use.
+// when p may read every twin. The predicate sees the grants p held when
+// Visible was called and the current subtree sets. It remembers its answers
+// per model, so it is meant for one query: it is not safe for concurrent
+// use.
 func (s *Store) Visible(p *Principal) func(id, model string) bool {
 	if p.Superuser {
 		return nil
 	}
+	var models, subtrees []*Grant
+	var twins map[string]bool
 	s.mu.RLock()
-	var gs []*Grant
 	for _, g := range s.grantsLocked(p, nil) {
 		if !g.Role.Allows(ActRead) {
 			continue
 		}
-		if g.Scope.Kind == ScopeInstance {
+		switch g.Scope.Kind {
+		case ScopeInstance:
 			s.mu.RUnlock()
 			return nil
+		case ScopeModel:
+			models = append(models, g)
+		case ScopeSubtree:
+			subtrees = append(subtrees, g)
+		case ScopeTwins:
+			if twins == nil {
+				twins = map[string]bool{}
+			}
+			for _, id := range g.Scope.Twins {
+				twins[id] = true
+			}
 		}
-		gs = append(gs, g)
 	}
 	s.mu.RUnlock()
-	if len(gs) == 0 {
+	if len(models)+len(subtrees)+len(twins) == 0 {
 		return func(string, string) bool { return false }
 	}
-	mc := s.models()
+	var mc ModelChecker
+	if len(models) > 0 {
+		mc = s.models()
+	}
+	byModel := map[string]bool{}
 	return func(id, model string) bool {
+		if len(models) > 0 && model != "" {
+			ok, seen := byModel[model]
+			if !seen {
+				for _, g := range models {
+					if model == g.Scope.Model || mc != nil && mc.IsOfModel(model, g.Scope.Model) {
+						ok = true
+						break
+					}
+				}
+				byModel[model] = ok
+			}
+			if ok {
+				return true
+			}
+		}
+		if twins[id] {
+			return true
+		}
+		if len(subtrees) == 0 {
+			return false
+		}
 		s.mu.RLock()
 		defer s.mu.RUnlock()
-		for _, g := range gs {
-			if s.coversLocked(g, id, model, mc) {
+		for _, g := range subtrees {
+			if _, ok := s.mu.reach[g.ID][id]; ok {
 				return true
 			}
 		}

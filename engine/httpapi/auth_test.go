@@ -43,7 +43,7 @@ type authEnv struct {
 }
 
 // jwtFor signs an HS256 token for sub with groups, modified by mod.
-func jwtFor(t *testing.T, sub string, groups []string, mod func(jwt.MapClaims)) string {
+func jwtFor(t testing.TB, sub string, groups []string, mod func(jwt.MapClaims)) string {
 	t.Helper()
 	c := jwt.MapClaims{"iss": "dev", "sub": sub, "aud": "twinlog", "exp": time.Now().Add(time.Hour).Unix(), "groups": groups}
 	if mod != nil {
