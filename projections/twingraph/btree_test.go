@@ -102,3 +102,25 @@ func check(t *testing.T, i int, tr btree[string, int], want map[string]int) {
 		}
 	}
 }
+
+func TestFindNear(t *testing.T) {
+	var twins []*Twin
+	for i := range 100 {
+		twins = append(twins, &Twin{ID: fmt.Sprintf("t%03d", i*2)})
+	}
+	for from := range twins {
+		for i := range 200 {
+			id := fmt.Sprintf("t%03d", i)
+			want := -1
+			if i%2 == 0 {
+				want = i / 2
+			}
+			if got := findNear(twins, id, from); got != want {
+				t.Fatalf("findNear(%s, from %d) = %d, want %d", id, from, got, want)
+			}
+		}
+		if got := findNear(twins, "u", from); got != -1 {
+			t.Fatalf("findNear(u, from %d) = %d, want -1", from, got)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"unsafe"
 )
 
 // Snapshot file format, version 1. Everything is little-endian; integers
@@ -277,7 +278,15 @@ type snapDecoder struct {
 	r    *snapReader
 	syms []string
 	err  error
+	// strs packs the short strings of twins (ids, values, relationship
+	// ids) into small shared chunks: a million twins make tens of millions
+	// of them. A chunk lives as long as any string in it, which a twin's id
+	// bounds to the twin's life.
+	strs loadArena
 }
+
+// twinStrChunk is the size of the chunks twins' strings share.
+const twinStrChunk = 1 << 10
 
 // snapReader is a buffered reader that checksums what has been consumed
 // (not what has been buffered), so the checksum trailer can follow the
@@ -453,6 +462,92 @@ func (d *snapDecoder) str() string {
 	return string(b)
 }
 
+// loadArena holds strings needed only while loading, in large chunks
+// instead of one allocation each.
+type loadArena struct{ cur []byte }
+
+// str reads a string into the arena. The string is valid while the
+// arena's chunks are reachable, through it or the string.
+func (a *loadArena) str(d *snapDecoder) string { return a.strChunk(d, 1<<20) }
+
+// strChunk is str with chunks of the given size.
+func (a *loadArena) strChunk(d *snapDecoder, chunk int) string {
+	n := d.uvarint()
+	if d.err != nil || n == 0 {
+		return ""
+	}
+	if n > uint64(chunk)/4 {
+		if n > maxSnapString {
+			d.fail(corrupt("length %d out of range", n))
+			return ""
+		}
+		return string(d.bytesN(n))
+	}
+	if cap(a.cur)-len(a.cur) < int(n) {
+		a.cur = make([]byte, 0, chunk)
+	}
+	start := len(a.cur)
+	a.cur = a.cur[:start+int(n)]
+	if err := d.r.readFull(a.cur[start:]); err != nil {
+		d.fail(err)
+		return ""
+	}
+	return unsafe.String(&a.cur[start], int(n))
+}
+
+// findNear returns the index of the twin with the given id, or -1,
+// searching outwards from index from: relationships mostly link twins
+// whose ids sort close together (a room and its sensors).
+func findNear(twins []*Twin, id string, from int) int {
+	lo, hi := 0, len(twins)
+	switch c := strings.Compare(twins[from].ID, id); {
+	case c == 0:
+		return from
+	case c < 0:
+		lo = from + 1
+		for step := 1; ; step *= 2 {
+			j := from + step
+			if j >= len(twins) {
+				break
+			}
+			c := strings.Compare(twins[j].ID, id)
+			if c == 0 {
+				return j
+			}
+			if c > 0 {
+				hi = j
+				break
+			}
+			lo = j + 1
+		}
+	default:
+		hi = from
+		for step := 1; ; step *= 2 {
+			j := from - step
+			if j < 0 {
+				break
+			}
+			c := strings.Compare(twins[j].ID, id)
+			if c == 0 {
+				return j
+			}
+			if c < 0 {
+				lo = j + 1
+				break
+			}
+			hi = j
+		}
+	}
+	i, ok := slices.BinarySearchFunc(twins[lo:hi], id, func(t *Twin, id string) int { return strings.Compare(t.ID, id) })
+	if !ok {
+		return -1
+	}
+	return lo + i
+}
+
+// tstr reads a string of a twin into the shared chunks.
+func (d *snapDecoder) tstr() string { return d.strs.strChunk(d, twinStrChunk) }
+
 func (d *snapDecoder) sym() string {
 	n := d.uvarint()
 	if d.err != nil {
@@ -485,9 +580,9 @@ func (d *snapDecoder) sectionState(s *Section) {
 	}
 	s.Props = make([]Prop, 0, min(n, 1024))
 	for range n {
-		p := Prop{Name: d.sym(), Value: d.str()}
+		p := Prop{Name: d.sym(), Value: d.tstr()}
 		p.Updated = s.Updated + d.varint()
-		p.SourceTime = d.str()
+		p.SourceTime = d.tstr()
 		if d.err != nil {
 			return
 		}
@@ -579,8 +674,9 @@ func (d *snapDecoder) graph(opts Options) (*Graph, error) {
 	}
 	twins := make([]*Twin, 0, min(n, 1<<20))
 	nrels := 0
+	var scratch loadArena // relationship targets, until resolved to twin ids
 	for range n {
-		t := &Twin{ID: d.str()}
+		t := &Twin{ID: d.tstr()}
 		t.Model = d.sym()
 		if itf, ok := reg.Get(t.Model); ok {
 			t.Model = itf.ID
@@ -610,7 +706,7 @@ func (d *snapDecoder) graph(opts Options) (*Graph, error) {
 				}
 				r := &rels[0]
 				rels = rels[1:]
-				*r = Relationship{Source: t.ID, ID: d.str(), Name: d.sym(), Target: d.str(), Props: d.str(), ETagPos: d.uvarint()}
+				*r = Relationship{Source: t.ID, ID: d.tstr(), Name: d.sym(), Target: scratch.str(d), Props: d.tstr(), ETagPos: d.uvarint()}
 				if d.err != nil {
 					break
 				}
@@ -632,18 +728,11 @@ func (d *snapDecoder) graph(opts Options) (*Graph, error) {
 
 	// Incoming lists: twins are in id order and each one's outgoing list
 	// in id order, so appending in that order sorts them by (source, id).
-	find := func(id string) int {
-		i, ok := slices.BinarySearchFunc(twins, id, func(t *Twin, id string) int { return strings.Compare(t.ID, id) })
-		if !ok {
-			return -1
-		}
-		return i
-	}
 	targets := make([]int32, 0, nrels)
 	counts := make([]int32, len(twins))
-	for _, t := range twins {
+	for si, t := range twins {
 		for _, r := range t.Out {
-			i := find(r.Target)
+			i := findNear(twins, r.Target, si)
 			if i < 0 {
 				return nil, corrupt("relationship %s/%s: target %q does not exist", t.ID, r.ID, r.Target)
 			}
