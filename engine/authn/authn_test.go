@@ -203,3 +203,25 @@ func TestKeys(t *testing.T) {
 		t.Fatalf("replayed %+v", l)
 	}
 }
+
+// TestVerifyCacheExpires checks that a remembered token is refused once it
+// expires.
+func TestVerifyCacheExpires(t *testing.T) {
+	clock := now
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	v, err := authn.NewVerifier(authn.Config{Issuers: []*authn.Issuer{{Issuer: "dev", HS256Secret: secret}},
+		Audience: "twinlog", ClockSkew: time.Second, Now: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := sign(t, jwt.SigningMethodHS256, "", secret, jwt.MapClaims{"iss": "dev", "sub": "a", "aud": "twinlog", "exp": now.Add(time.Minute).Unix()})
+	for range 2 {
+		if _, err := v.Verify(context.Background(), tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock = now.Add(2 * time.Minute)
+	if _, err := v.Verify(context.Background(), tok); !errors.Is(err, authn.ErrToken) {
+		t.Fatalf("expired remembered token: %v, want ErrToken", err)
+	}
+}
