@@ -2,13 +2,16 @@ package telemetry_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/twinlog/twinlog/engine/event"
 	"github.com/twinlog/twinlog/engine/eventlog/memlog"
 	"github.com/twinlog/twinlog/projections/telemetry"
+	"github.com/twinlog/twinlog/projections/twingraph"
 )
 
 // appendAll appends evs to lg in batches of n, as the log would have
@@ -91,4 +94,42 @@ func TestFollow(t *testing.T) {
 	if got := s2.Points(); got != 240 {
 		t.Fatalf("resumed store has %d points, want 240", got)
 	}
+}
+
+// BenchmarkFollow measures rebuilding the history from a log of one
+// "telemetry" event per point (the node's default layout): 1,000 twins for
+// an hour, a point per minute, 60,000 events.
+func BenchmarkFollow(b *testing.B) {
+	ctx := context.Background()
+	lg := memlog.New(memlog.Options{})
+	var batch []event.Event
+	for m := range 60 {
+		for i := range 1000 {
+			e, err := twingraph.NewEvent(twingraph.TelemetryStream(fmt.Sprintf("room%04d", i)), twingraph.TypeTelemetry, "a", twingraph.Telemetry{
+				Twin: fmt.Sprintf("room%04d", i), MessageID: fmt.Sprint(m), Body: json.RawMessage(fmt.Sprintf(`{"temperature":%d.5,"co2":%d}`, 15+(i+m)%10, 400+i%50))})
+			if err != nil {
+				b.Fatal(err)
+			}
+			batch = append(batch, e)
+		}
+		if _, err := lg.Append(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+		batch = batch[:0]
+	}
+	head, _ := lg.Head(ctx)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		s, _ := telemetry.New(telemetry.Options{})
+		f, err := telemetry.Follow(ctx, lg, s, telemetry.FollowOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := f.WaitApplied(ctx, head); err != nil {
+			b.Fatal(err)
+		}
+		f.Stop()
+	}
+	b.ReportMetric(float64(head)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }

@@ -5,10 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -68,6 +65,7 @@ type Store struct {
 		points    uint64
 		models    map[string]*series
 		twinModel map[string]string
+		scratch   []member // a point's members, reused
 	}
 }
 
@@ -212,8 +210,9 @@ func (s *Store) pointLocked(twin, component, sourceTime string, evTime int64, bo
 			t = st.UnixNano()
 		}
 	}
-	var vals map[string]json.RawMessage
-	if json.Unmarshal(body, &vals) != nil || len(vals) == 0 {
+	vals, ok := scanObject(s.mu.scratch[:0], body)
+	s.mu.scratch = vals[:0]
+	if !ok || len(vals) == 0 {
 		return
 	}
 	model := s.mu.twinModel[twin]
@@ -243,24 +242,35 @@ func (s *Store) pointLocked(twin, component, sourceTime string, evTime int64, bo
 	c.twins = append(c.twins, idx)
 	c.times = append(c.times, t)
 	c.rows++
-	for name, raw := range vals {
-		v, ok := number(raw)
-		if !ok {
+	for i := range vals {
+		m := &vals[i]
+		if !m.num {
 			continue
 		}
+		var col *column
 		if component != "" {
-			name = component + "." + name
+			col = c.fields[component+"."+string(m.name)]
+		} else {
+			col = c.fields[string(m.name)]
 		}
-		col := c.fields[name]
 		if col == nil {
+			name := string(m.name)
+			if component != "" {
+				name = component + "." + name
+			}
 			col = &column{vals: make([]float64, row, max(row+1, 64)), valid: make([]bool, row, max(row+1, 64))}
 			c.fields[name] = col
+		}
+		if len(col.vals) > row {
+			// A repeated member: the last one wins, as in a JSON object.
+			col.vals[row], col.valid[row] = m.v, true
+			continue
 		}
 		for len(col.vals) < row {
 			col.vals = append(col.vals, 0)
 			col.valid = append(col.valid, false)
 		}
-		col.vals = append(col.vals, v)
+		col.vals = append(col.vals, m.v)
 		col.valid = append(col.valid, true)
 	}
 	s.mu.points++
@@ -276,27 +286,6 @@ func floorDiv(a, b int64) int64 {
 		q--
 	}
 	return q
-}
-
-// number reads a JSON number or boolean.
-func number(raw json.RawMessage) (float64, bool) {
-	switch s := strings.TrimSpace(string(raw)); s {
-	case "true":
-		return 1, true
-	case "false":
-		return 0, true
-	case "":
-		return 0, false
-	default:
-		if c := s[0]; c != '-' && (c < '0' || c > '9') {
-			return 0, false
-		}
-		v, err := strconv.ParseFloat(s, 64)
-		if err != nil || math.IsInf(v, 0) {
-			return 0, false
-		}
-		return v, true
-	}
 }
 
 // seal turns the open chunk into an Arrow record: twin, time, then the
