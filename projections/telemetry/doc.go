@@ -21,7 +21,14 @@
 // aggregation is a loop over the columns: a per-record mask over the twin
 // dictionary, then one pass per field.
 //
-// The store is memory-only: it is rebuilt from the log at start (Follow
-// replays from position 1), and Retention bounds it by dropping whole
-// partitions older than the newest point minus the retention.
+// The store is memory-only: it is rebuilt from the log at start, and
+// Retention bounds it by dropping whole partitions older than the newest
+// point minus the retention. A node does not feed it through the engine,
+// whose projections start at the twin graph snapshot's position: a
+// Follower tails the log from the store's own position (1 for a new store)
+// in its own goroutine, reports readiness once it has reached the head the
+// log had at start, and offers Sync for reads that must see every earlier
+// write. engine/httpapi serves it at GET /telemetry and
+// GET /telemetry/export; `twinlog telemetry` and `twinlog export` are its
+// command-line clients.
 package telemetry
