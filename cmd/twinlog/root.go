@@ -39,6 +39,7 @@ func rootCommand(stdout, stderr io.Writer) *cobra.Command {
 		queryCommand(),
 		handlersCommand(),
 		devicesCommand(),
+		grantsCommand(),
 		versionCommand(),
 		modelsCommand(),
 		exportCommand(),
