@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"strconv"
@@ -11,7 +12,8 @@ import (
 // boolean value; name aliases the body unless it had escapes.
 type member struct {
 	name []byte
-	num  bool // the value is a number or a boolean, in v
+	raw  []byte // the value's JSON text, aliasing the body
+	num  bool   // the value is a number or a boolean, in v
 	v    float64
 }
 
@@ -54,7 +56,7 @@ func scanObject(dst []member, body []byte) (_ []member, ok bool) {
 		if !ok {
 			return dst, false
 		}
-		m := member{name: name}
+		m := member{name: name, raw: body[i:vEnd]}
 		switch raw := body[i:vEnd]; raw[0] {
 		case 't':
 			m.num, m.v = true, 1
@@ -176,4 +178,48 @@ func skipValue(b []byte, i, depth int) (int, bool) {
 		}
 		return j, true
 	}
+}
+
+// decodeTelemetry reads a twingraph.Telemetry payload (JSON at
+// twingraph.SchemaVersion) with scanObject; ok is false when it is not one
+// the scan can read, and the caller falls back to twingraph.Decode. body
+// aliases the payload.
+func decodeTelemetry(scratch []member, payload []byte) (_ []member, twin, component, sourceTime string, body []byte, ok bool) {
+	ms, ok := scanObject(scratch[:0], payload)
+	if !ok {
+		return ms, "", "", "", nil, false
+	}
+	for i := range ms {
+		m := &ms[i]
+		var dst *string
+		switch string(m.name) {
+		case "twin":
+			dst = &twin
+		case "component":
+			dst = &component
+		case "sourceTime":
+			dst = &sourceTime
+		case "body":
+			body = m.raw
+			continue
+		default:
+			// encoding/json matches names case-insensitively: leave such
+			// payloads to it.
+			for _, k := range []string{"twin", "component", "sourceTime", "body"} {
+				if bytes.EqualFold(m.name, []byte(k)) {
+					return ms, "", "", "", nil, false
+				}
+			}
+			continue
+		}
+		if m.raw[0] != '"' {
+			return ms, "", "", "", nil, false
+		}
+		if str := m.raw[1 : len(m.raw)-1]; !bytes.ContainsRune(str, '\\') && utf8.Valid(str) {
+			*dst = string(str)
+		} else if json.Unmarshal(m.raw, dst) != nil {
+			return ms, "", "", "", nil, false
+		}
+	}
+	return ms, twin, component, sourceTime, body, body != nil
 }

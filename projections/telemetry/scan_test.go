@@ -63,3 +63,33 @@ func FuzzScanObject(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeTelemetry checks decodeTelemetry against encoding/json: what
+// it reads, json reads the same.
+func FuzzDecodeTelemetry(f *testing.F) {
+	for _, s := range []string{
+		`{"twin":"r1","messageId":"1","body":{"t":1}}`,
+		`{"twin":"r\u00e9","component":"c","messageId":"1","sourceTime":"2026-11-24T00:00:00Z","body":{"t":1}}`,
+		`{"twin":1,"body":{}}`, `{"twin":"a"}`, `{"twin":"a\"b","body":null}`, `{"TWIN":"x","body":{}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		_, twin, comp, st, body, ok := decodeTelemetry(nil, payload)
+		if !ok {
+			return
+		}
+		var want struct {
+			Twin       string          `json:"twin"`
+			Component  string          `json:"component"`
+			SourceTime string          `json:"sourceTime"`
+			Body       json.RawMessage `json:"body"`
+		}
+		if err := json.Unmarshal(payload, &want); err != nil {
+			t.Fatalf("%q: read, json rejects it: %v", payload, err)
+		}
+		if twin != want.Twin || comp != want.Component || st != want.SourceTime || string(body) != string(want.Body) {
+			t.Fatalf("%q: (%q %q %q %s), json (%q %q %q %s)", payload, twin, comp, st, body, want.Twin, want.Component, want.SourceTime, want.Body)
+		}
+	})
+}

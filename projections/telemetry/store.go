@@ -66,6 +66,7 @@ type Store struct {
 		models    map[string]*series
 		twinModel map[string]string
 		scratch   []member // a point's members, reused
+		header    []member // a telemetry event's members, reused
 	}
 }
 
@@ -148,6 +149,14 @@ func (s *Store) Apply(batch []event.Event) error {
 func (s *Store) applyLocked(e *event.Event) error {
 	switch e.Type {
 	case twingraph.TypeTelemetry:
+		if e.SchemaVersion == twingraph.SchemaVersion {
+			ms, twin, component, sourceTime, body, ok := decodeTelemetry(s.mu.header, e.Payload)
+			s.mu.header = ms[:0]
+			if ok {
+				s.pointLocked(twin, component, sourceTime, e.Time, body)
+				return nil
+			}
+		}
 		var p twingraph.Telemetry
 		if err := twingraph.Decode(e, &p); err != nil {
 			return nil
