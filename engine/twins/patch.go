@@ -1,6 +1,7 @@
 package twins
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,6 +31,14 @@ func patchErr(format string, args ...any) error {
 // ParsePatch parses a JSON Patch document. Allowed operations are add,
 // remove, replace, move, copy and test.
 func ParsePatch(data []byte) ([]Op, error) {
+	if ops, ok := parseSimplePatch(data); ok {
+		return ops, nil
+	}
+	return parsePatchJSON(data)
+}
+
+// parsePatchJSON is ParsePatch through the JSON decoder.
+func parsePatchJSON(data []byte) ([]Op, error) {
 	v, err := twingraph.DecodeJSON(data)
 	if err != nil {
 		return nil, patchErr("%v", err)
@@ -44,41 +53,241 @@ func ParsePatch(data []byte) ([]Op, error) {
 		if !ok {
 			return nil, patchErr("operation %d is not an object", i)
 		}
-		var op Op
-		name, ok := m["op"].(string)
-		if !ok {
-			return nil, patchErr("operation %d has no op", i)
-		}
-		op.Op = name
-		p, ok := m["path"].(string)
-		if !ok {
-			return nil, patchErr("operation %d has no path", i)
-		}
-		if op.Path, err = ParsePointer(p); err != nil {
-			return nil, patchErr("operation %d: %v", i, err)
-		}
-		switch name {
-		case "add", "replace", "test":
-			val, ok := m["value"]
-			if !ok {
-				return nil, patchErr("operation %d (%s) has no value", i, name)
-			}
-			op.Value = val
-		case "remove":
-		case "move", "copy":
-			f, ok := m["from"].(string)
-			if !ok {
-				return nil, patchErr("operation %d (%s) has no from", i, name)
-			}
-			if op.From, err = ParsePointer(f); err != nil {
-				return nil, patchErr("operation %d: %v", i, err)
-			}
-		default:
-			return nil, patchErr("operation %d has unknown op %q", i, name)
+		var r rawOp
+		r.op, r.hasOp = m["op"].(string)
+		r.path, r.hasPath = m["path"].(string)
+		r.from, r.hasFrom = m["from"].(string)
+		r.value, r.hasValue = m["value"]
+		op, err := r.check(i)
+		if err != nil {
+			return nil, err
 		}
 		ops = append(ops, op)
 	}
 	return ops, nil
+}
+
+// rawOp is one operation's members as found in the document; has* tell
+// whether op, path and from are present as strings, and value at all.
+type rawOp struct {
+	op, path, from          string
+	value                   any
+	hasOp, hasPath, hasFrom bool
+	hasValue                bool
+}
+
+// check checks operation i and decodes its pointers.
+func (r *rawOp) check(i int) (Op, error) {
+	var op Op
+	var err error
+	if !r.hasOp {
+		return op, patchErr("operation %d has no op", i)
+	}
+	op.Op = r.op
+	if !r.hasPath {
+		return op, patchErr("operation %d has no path", i)
+	}
+	if op.Path, err = ParsePointer(r.path); err != nil {
+		return op, patchErr("operation %d: %v", i, err)
+	}
+	switch r.op {
+	case "add", "replace", "test":
+		if !r.hasValue {
+			return op, patchErr("operation %d (%s) has no value", i, r.op)
+		}
+		op.Value = r.value
+	case "remove":
+	case "move", "copy":
+		if !r.hasFrom {
+			return op, patchErr("operation %d (%s) has no from", i, r.op)
+		}
+		if op.From, err = ParsePointer(r.from); err != nil {
+			return op, patchErr("operation %d: %v", i, err)
+		}
+	default:
+		return op, patchErr("operation %d has unknown op %q", i, r.op)
+	}
+	return op, nil
+}
+
+// parseSimplePatch parses the common patch without a JSON decoder: an
+// array of objects whose members are op, path, from and value, each at
+// most once, the strings plain ASCII without escapes and the values
+// scalars. It reports false for anything else, and for any error, which
+// the general parser then reports; where it succeeds the result is the
+// one the general parser gives.
+func parseSimplePatch(data []byte) ([]Op, bool) {
+	p := simpleParser{b: data}
+	p.ws()
+	if !p.eat('[') {
+		return nil, false
+	}
+	var ops []Op
+	for {
+		p.ws()
+		if !p.eat('{') {
+			return nil, false
+		}
+		var r rawOp
+		for {
+			p.ws()
+			k, ok := p.str()
+			if !ok {
+				return nil, false
+			}
+			p.ws()
+			if !p.eat(':') {
+				return nil, false
+			}
+			p.ws()
+			switch k {
+			case "op", "path", "from":
+				v, ok := p.str()
+				if !ok {
+					return nil, false
+				}
+				switch {
+				case k == "op" && !r.hasOp:
+					r.op, r.hasOp = v, true
+				case k == "path" && !r.hasPath:
+					r.path, r.hasPath = v, true
+				case k == "from" && !r.hasFrom:
+					r.from, r.hasFrom = v, true
+				default:
+					return nil, false
+				}
+			case "value":
+				v, ok := p.scalar()
+				if !ok || r.hasValue {
+					return nil, false
+				}
+				r.value, r.hasValue = v, true
+			default:
+				return nil, false
+			}
+			p.ws()
+			if p.eat('}') {
+				break
+			}
+			if !p.eat(',') {
+				return nil, false
+			}
+		}
+		op, err := r.check(len(ops))
+		if err != nil {
+			return nil, false
+		}
+		ops = append(ops, op)
+		p.ws()
+		if p.eat(']') {
+			break
+		}
+		if !p.eat(',') {
+			return nil, false
+		}
+	}
+	p.ws()
+	return ops, p.i == len(p.b)
+}
+
+type simpleParser struct {
+	b []byte
+	i int
+}
+
+func (p *simpleParser) ws() {
+	for p.i < len(p.b) && (p.b[p.i] == ' ' || p.b[p.i] == '\t' || p.b[p.i] == '\n' || p.b[p.i] == '\r') {
+		p.i++
+	}
+}
+
+func (p *simpleParser) eat(c byte) bool {
+	if p.i < len(p.b) && p.b[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+// str reads a string of printable ASCII without escapes.
+func (p *simpleParser) str() (string, bool) {
+	if !p.eat('"') {
+		return "", false
+	}
+	start := p.i
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		switch {
+		case c == '"':
+			s := string(p.b[start:p.i])
+			p.i++
+			return s, true
+		case c < 0x20 || c > 0x7e || c == '\\':
+			return "", false
+		}
+		p.i++
+	}
+	return "", false
+}
+
+// scalar reads a string, number, true, false or null as DecodeJSON
+// decodes it.
+func (p *simpleParser) scalar() (any, bool) {
+	if p.i >= len(p.b) {
+		return nil, false
+	}
+	switch c := p.b[p.i]; {
+	case c == '"':
+		return p.str()
+	case c == '-' || (c >= '0' && c <= '9'):
+		start := p.i
+		if !p.number() {
+			return nil, false
+		}
+		return json.Number(p.b[start:p.i]), true
+	}
+	for _, lit := range [...]struct {
+		s string
+		v any
+	}{{"true", true}, {"false", false}, {"null", nil}} {
+		if bytes.HasPrefix(p.b[p.i:], []byte(lit.s)) {
+			p.i += len(lit.s)
+			return lit.v, true
+		}
+	}
+	return nil, false
+}
+
+// number consumes a number of RFC 8259's grammar.
+func (p *simpleParser) number() bool {
+	digits := func() int {
+		n := 0
+		for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
+			p.i++
+			n++
+		}
+		return n
+	}
+	p.eat('-')
+	switch {
+	case p.eat('0'):
+	case p.i < len(p.b) && p.b[p.i] >= '1' && p.b[p.i] <= '9':
+		digits()
+	default:
+		return false
+	}
+	if p.eat('.') && digits() == 0 {
+		return false
+	}
+	if p.eat('e') || p.eat('E') {
+		if !p.eat('+') {
+			p.eat('-')
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // ParsePointer decodes a JSON Pointer (RFC 6901) into reference tokens.

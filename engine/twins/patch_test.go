@@ -178,8 +178,13 @@ func FuzzPatch(f *testing.F) {
 	f.Add([]byte(`{"a":1}`), []byte(`[{"op":"move","from":"/a","path":"/b"},{"op":"copy","from":"/b","path":"/c"},{"op":"test","path":"/c","value":1}]`))
 	f.Add([]byte(`[1,2,3]`), []byte(`[{"op":"remove","path":"/1"},{"op":"replace","path":"/0","value":{"x":null}}]`))
 	f.Add([]byte(`{"a~b":{"c/d":2}}`), []byte(`[{"op":"remove","path":"/a~0b/c~1d"}]`))
+	f.Add([]byte(`{"t":1}`), []byte(`[{"op":"replace","path":"/t","value":-1.5e3},{"op":"add","path":"/u","value":"x"}]`))
 	f.Fuzz(func(t *testing.T, doc, patch []byte) {
 		ops, err := twins.ParsePatch(patch)
+		want, werr := twins.ParsePatchJSON(patch)
+		if (err == nil) != (werr == nil) || !reflect.DeepEqual(ops, want) {
+			t.Fatalf("ParsePatch = %#v, %v; the JSON decoder's parse = %#v, %v", ops, err, want, werr)
+		}
 		if err != nil {
 			return
 		}
@@ -235,5 +240,39 @@ func TestMarshalOpsCanonical(t *testing.T) {
 				t.Fatalf("MarshalOps = %s, want %s", got, want)
 			}
 		})
+	}
+}
+
+// TestParsePatchFast checks that ParsePatch, which parses common patches
+// without the JSON decoder, agrees with the general parser.
+func TestParsePatchFast(t *testing.T) {
+	for _, patch := range []string{
+		`[{"op":"replace","path":"/temperature","value":21.5}]`,
+		` [ { "op" : "add" , "path" : "/a" , "value" : "x y" } , {"path":"/b","op":"remove"} ] `,
+		`[{"op":"replace","path":"/t","value":-0.5e+10},{"op":"add","path":"/u","value":true},{"op":"add","path":"/v","value":null},{"op":"test","path":"/w","value":false}]`,
+		`[{"op":"move","from":"/a~1b","path":"/c~0d"},{"op":"copy","from":"/x","path":"/y"}]`,
+		`[{"op":"replace","path":"/t","value":01}]`,
+		`[{"op":"replace","path":"/t","value":1.}]`,
+		`[{"op":"replace","path":"/t","value":1,"value":2}]`,
+		`[{"op":"replace","path":"/t","value":"\u00e9"}]`,
+		`[{"op":"replace","path":"/t","value":{"a":1}}]`,
+		`[{"op":"replace","path":"t","value":1}]`,
+		`[{"op":"frob","path":"/t","value":1}]`,
+		`[{"op":"replace","path":"/t"}]`,
+		`[{"op":"replace","path":"/t","value":1,"extra":2}]`,
+		`[{"op":"replace","path":"/t","value":truex}]`,
+		`[{"op":"replace","path":"/t","value":1}] x`,
+		`[]`,
+		`{}`,
+		`[{"op":"replace","path":"/t","value":1},]`,
+	} {
+		got, gerr := twins.ParsePatch([]byte(patch))
+		want, werr := twins.ParsePatchJSON([]byte(patch))
+		if (gerr == nil) != (werr == nil) || (gerr != nil && gerr.Error() != werr.Error()) {
+			t.Fatalf("%s: error %v, want %v", patch, gerr, werr)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: ops %#v, want %#v", patch, got, want)
+		}
 	}
 }
