@@ -193,6 +193,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if err := keys.Replay(ctx, lg, from); err != nil {
 		return nil, err
 	}
+	took("grants and API keys replayed", "to", from)
 	var verifier *authn.Verifier
 	if len(cfg.JWTIssuers) > 0 {
 		if verifier, err = authn.NewVerifier(authn.Config{Issuers: cfg.JWTIssuers, Audience: cfg.JWTAudience, ClockSkew: cfg.JWTClockSkew}); err != nil {
