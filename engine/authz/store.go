@@ -41,6 +41,13 @@ type Options struct {
 	// Models returns the current model registry, for model scopes. Default
 	// nil: a model scope covers twins of exactly its model.
 	Models func() ModelChecker
+	// Outgoing, when set, reads a twin's outgoing relationships from the
+	// twin graph, which must be a projection applied before the Store in
+	// the same engine (so it already holds each batch the Store applies).
+	// The Store then keeps no copy of the graph's edges, and Replay reads
+	// only the grant stream. Default nil: the Store follows relationship
+	// events and keeps its own edge map.
+	Outgoing func(src string, yield func(name, target string) bool)
 }
 
 // Store is the projection of grants and of the graph edges that subtree
@@ -86,6 +93,9 @@ func (s *Store) Position() uint64 {
 // calls it before the engine starts, since the engine then replays only
 // the log after the snapshot.
 func (s *Store) Replay(ctx context.Context, log eventlog.Log, to uint64) error {
+	if s.opts.Outgoing != nil {
+		return s.replayGrants(ctx, log, to)
+	}
 	for from := s.Position() + 1; from <= to; {
 		evs, err := log.Read(ctx, from, 4096)
 		if err != nil {
@@ -103,6 +113,34 @@ func (s *Store) Replay(ctx context.Context, log eventlog.Log, to uint64) error {
 		}
 		from = evs[len(evs)-1].Position + 1
 	}
+	return nil
+}
+
+// replayGrants reads only the grant stream up to to, then computes the
+// subtree scopes from the twin graph, which is already at to.
+func (s *Store) replayGrants(ctx context.Context, log eventlog.Log, to uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for from := uint64(1); ; {
+		evs, err := log.ReadStream(ctx, Stream, from, 1024)
+		if err != nil {
+			return fmt.Errorf("replay grants: %w", err)
+		}
+		n := sort.Search(len(evs), func(i int) bool { return evs[i].Position > to })
+		for i := range evs[:n] {
+			if err := s.applyLocked(&evs[i]); err != nil {
+				return err
+			}
+		}
+		if n < len(evs) || len(evs) == 0 {
+			break
+		}
+		from = evs[len(evs)-1].Position + 1
+	}
+	for _, id := range s.mu.subtrees {
+		s.recomputeLocked(s.mu.grants[id])
+	}
+	s.mu.pos = max(s.mu.pos, to)
 	return nil
 }
 
@@ -148,9 +186,23 @@ func (s *Store) applyLocked(e *event.Event) error {
 		}
 		s.removeGrantLocked(ref.ID)
 	case twingraph.TypeRelationshipCreated, twingraph.TypeRelationshipReplaced:
+		if len(s.mu.subtrees) == 0 && s.opts.Outgoing != nil {
+			return nil
+		}
 		var r twingraph.RelationshipState
 		if err := twingraph.Decode(e, &r); err != nil {
 			return err
+		}
+		ed := edge{name: r.Name, target: r.Target}
+		if s.opts.Outgoing != nil {
+			if e.Type == twingraph.TypeRelationshipReplaced {
+				// The replaced edge is gone from the graph already:
+				// recompute every subtree it may have been part of.
+				s.recomputeReachingLocked(r.Source)
+				return nil
+			}
+			s.edgeAddedLocked(r.Source, ed)
+			return nil
 		}
 		m := s.mu.out[r.Source]
 		if m == nil {
@@ -158,16 +210,22 @@ func (s *Store) applyLocked(e *event.Event) error {
 			s.mu.out[r.Source] = m
 		}
 		old, had := m[r.ID]
-		ed := edge{name: r.Name, target: r.Target}
 		m[r.ID] = ed
 		if had && old != ed {
 			s.edgeRemovedLocked(r.Source, old)
 		}
 		s.edgeAddedLocked(r.Source, ed)
 	case twingraph.TypeRelationshipDeleted:
+		if len(s.mu.subtrees) == 0 && s.opts.Outgoing != nil {
+			return nil
+		}
 		var r twingraph.RelationshipRef
 		if err := twingraph.Decode(e, &r); err != nil {
 			return err
+		}
+		if s.opts.Outgoing != nil {
+			s.recomputeReachingLocked(r.Source)
+			return nil
 		}
 		m := s.mu.out[r.Source]
 		old, had := m[r.ID]
@@ -180,6 +238,9 @@ func (s *Store) applyLocked(e *event.Event) error {
 		}
 		s.edgeRemovedLocked(r.Source, old)
 	case twingraph.TypeTwinDeleted:
+		if s.opts.Outgoing != nil {
+			return nil // a twin is deleted only once its relationships are
+		}
 		var r twingraph.TwinRef
 		if err := twingraph.Decode(e, &r); err != nil {
 			return err
@@ -253,6 +314,15 @@ func (s *Store) edgeRemovedLocked(src string, ed edge) {
 	}
 }
 
+// recomputeReachingLocked recomputes every subtree that reaches src.
+func (s *Store) recomputeReachingLocked(src string) {
+	for _, id := range s.mu.subtrees {
+		if _, in := s.mu.reach[id][src]; in {
+			s.recomputeLocked(s.mu.grants[id])
+		}
+	}
+}
+
 func (s *Store) recomputeLocked(g *Grant) {
 	set := map[string]struct{}{}
 	s.mu.reach[g.ID] = set
@@ -267,12 +337,27 @@ func (s *Store) walkLocked(g *Grant, set map[string]struct{}, from string) {
 	for len(stack) > 0 {
 		id := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		for _, ed := range s.mu.out[id] {
-			if _, in := set[ed.target]; in || !follows(g, ed.name) {
-				continue
+		s.outgoing(id, func(name, target string) bool {
+			if _, in := set[target]; in || !follows(g, name) {
+				return true
 			}
-			set[ed.target] = struct{}{}
-			stack = append(stack, ed.target)
+			set[target] = struct{}{}
+			stack = append(stack, target)
+			return true
+		})
+	}
+}
+
+// outgoing calls fn for each outgoing relationship of id: from the twin
+// graph when the Store reads it, else from its own edge map.
+func (s *Store) outgoing(id string, fn func(name, target string) bool) {
+	if s.opts.Outgoing != nil {
+		s.opts.Outgoing(id, fn)
+		return
+	}
+	for _, ed := range s.mu.out[id] {
+		if !fn(ed.name, ed.target) {
+			return
 		}
 	}
 }
@@ -366,4 +451,16 @@ func (s *Store) RevokeGrant(ctx context.Context, eng *engine.Engine, actor, id s
 		return engine.Decision{Events: []event.Event{{Stream: Stream, Type: TypeGrantRevoked, Actor: actor, SchemaVersion: SchemaVersion, Payload: b}}}, nil
 	}))
 	return err
+}
+
+// GraphOutgoing returns an Options.Outgoing that reads the relationships of
+// g's current snapshot.
+func GraphOutgoing(g *twingraph.Graph) func(src string, yield func(name, target string) bool) {
+	return func(src string, yield func(name, target string) bool) {
+		for r := range g.Snapshot().Outgoing(src, "") {
+			if !yield(r.Name, r.Target) {
+				return
+			}
+		}
+	}
 }

@@ -62,7 +62,7 @@ func newAuthEnv(t *testing.T) *authEnv {
 	t.Helper()
 	ctx := context.Background()
 	g := twingraph.New(twingraph.Options{})
-	store := authz.New(authz.Options{Models: func() authz.ModelChecker { return g.Snapshot().Models() }})
+	store := authz.New(authz.Options{Models: func() authz.ModelChecker { return g.Snapshot().Models() }, Outgoing: authz.GraphOutgoing(g)})
 	keys := authn.NewKeys()
 	eng, err := engine.New(memlog.New(memlog.Options{}), engine.Options{}, g, store, keys)
 	if err != nil {

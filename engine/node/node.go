@@ -178,14 +178,18 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	took("snapshot loaded", "position", graph.Position())
 	n.graph = graph
 	from := graph.Position()
-	// Grants and API keys are rebuilt from the whole log: the graph's
-	// snapshot does not hold them.
-	grants := authz.New(authz.Options{Models: func() authz.ModelChecker {
-		if reg := graph.Snapshot().Models(); reg != nil {
-			return reg
-		}
-		return nil
-	}})
+	// Grants and API keys are rebuilt from their own streams; subtree
+	// scopes follow the twin graph's relationships (the graph is applied
+	// before them in every batch).
+	grants := authz.New(authz.Options{
+		Models: func() authz.ModelChecker {
+			if reg := graph.Snapshot().Models(); reg != nil {
+				return reg
+			}
+			return nil
+		},
+		Outgoing: authz.GraphOutgoing(graph),
+	})
 	keys := authn.NewKeys()
 	if err := grants.Replay(ctx, lg, from); err != nil {
 		return nil, err
