@@ -384,3 +384,36 @@ func TestAuthSubtreeMove(t *testing.T) {
 	mustStatus(t, call(t, e.srv, "DELETE", "/grants/"+g.ID, ""), 204)
 	mustStatus(t, e.do(t, "w2", "GET", "/digitaltwins/R1", ""), 404)
 }
+
+// TestAuthRelationshipEnds checks that relationship reads do not reveal the
+// twin at the other end when the caller may not read it.
+func TestAuthRelationshipEnds(t *testing.T) {
+	e := newAuthEnv(t)
+	// reader B1 reads B1 and R1 (contains); R1's "near" points at hidden R2.
+	r := e.do(t, "reader B1", "GET", "/digitaltwins/R1/relationships", "")
+	mustStatus(t, r, 200)
+	if strings.Contains(r.body, "R2") {
+		t.Fatalf("outgoing list reveals a hidden target: %s", r.body)
+	}
+	r = e.do(t, "reader B1", "GET", "/digitaltwins/R1/relationships/n1", "")
+	mustStatus(t, r, 404)
+	if strings.Contains(r.body, "R2") {
+		t.Fatalf("relationship read reveals a hidden target: %s", r.body)
+	}
+	// reader rooms reads R1 and R2 but not B1, which contains R1.
+	r = e.do(t, "reader rooms", "GET", "/digitaltwins/R1/incomingrelationships", "")
+	mustStatus(t, r, 200)
+	if strings.Contains(r.body, "B1") {
+		t.Fatalf("incoming list reveals a hidden source: %s", r.body)
+	}
+	r = e.do(t, "reader rooms", "GET", "/digitaltwins/R1/relationships", "")
+	mustStatus(t, r, 200)
+	if !strings.Contains(r.body, `"$targetId":"R2"`) {
+		t.Fatalf("a visible target was hidden: %s", r.body)
+	}
+	// The admin sees everything.
+	r = e.do(t, "admin", "GET", "/digitaltwins/R1/incomingrelationships", "")
+	if !strings.Contains(r.body, "B1") {
+		t.Fatalf("admin does not see B1: %s", r.body)
+	}
+}

@@ -277,7 +277,7 @@ func (h *twinHandlers) listRelationships(w http.ResponseWriter, r *http.Request)
 	if err != nil {
 		return err
 	}
-	return writePage(w, r, items, defaultPageSize)
+	return writePage(w, r, h.visibleEnds(r, items, "$targetId"), defaultPageSize)
 }
 
 func (h *twinHandlers) listIncoming(w http.ResponseWriter, r *http.Request) error {
@@ -287,7 +287,31 @@ func (h *twinHandlers) listIncoming(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	return writePage(w, r, items, defaultPageSize)
+	return writePage(w, r, h.visibleEnds(r, items, "$sourceId"), defaultPageSize)
+}
+
+// visibleEnds keeps the relationships whose other end (the twin named by
+// key) the caller may read, so that a readable twin does not reveal the ids
+// of hidden ones. Without access control every item is kept.
+func (h *twinHandlers) visibleEnds(r *http.Request, items []json.RawMessage, key string) []json.RawMessage {
+	vis := visible(r)
+	if vis == nil {
+		return items
+	}
+	snap := h.svc.Graph().Snapshot()
+	out := make([]json.RawMessage, 0, len(items))
+	for _, it := range items {
+		var ends map[string]json.RawMessage
+		if json.Unmarshal(it, &ends) != nil {
+			continue
+		}
+		var id string
+		json.Unmarshal(ends[key], &id)
+		if t, ok := snap.Twin(id); ok && vis(id, t.Model) {
+			out = append(out, it)
+		}
+	}
+	return out
 }
 
 func (h *twinHandlers) getRelationship(w http.ResponseWriter, r *http.Request) error {
@@ -296,6 +320,9 @@ func (h *twinHandlers) getRelationship(w http.ResponseWriter, r *http.Request) e
 	body, etag, err := h.svc.GetRelationship(ctx, r.PathValue("id"), r.PathValue("rel"))
 	if err != nil {
 		return err
+	}
+	if len(h.visibleEnds(r, []json.RawMessage{body}, "$targetId")) == 0 {
+		return engine.Errorf(engine.KindNotFound, "RelationshipNotFound", "there is no relationship %s on twin %s", r.PathValue("rel"), r.PathValue("id"))
 	}
 	writeEntity(w, http.StatusOK, body, etag)
 	return nil
