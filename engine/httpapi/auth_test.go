@@ -20,6 +20,7 @@ import (
 	"github.com/twinlog/twinlog/engine/eventlog/memlog"
 	"github.com/twinlog/twinlog/engine/httpapi"
 	"github.com/twinlog/twinlog/engine/twins"
+	"github.com/twinlog/twinlog/processors/ingest"
 	"github.com/twinlog/twinlog/projections/graphquery"
 	"github.com/twinlog/twinlog/projections/twingraph"
 )
@@ -29,6 +30,7 @@ var authSecret = []byte("0123456789abcdef0123456789abcdef")
 const authModels = `[
 {"@context":"dtmi:dtdl:context;3","@id":"dtmi:t:Space;1","@type":"Interface","contents":[
  {"@type":"Property","name":"name","schema":"string"},
+ {"@type":"Telemetry","name":"t","schema":"double"},
  {"@type":"Relationship","name":"contains"},{"@type":"Relationship","name":"near"}]},
 {"@context":"dtmi:dtdl:context;3","@id":"dtmi:t:Building;1","@type":"Interface","extends":"dtmi:t:Space;1"},
 {"@context":"dtmi:dtdl:context;3","@id":"dtmi:t:Room;1","@type":"Interface","extends":"dtmi:t:Space;1"}]`
@@ -86,7 +88,12 @@ func newAuthEnv(t *testing.T) *authEnv {
 	}
 	// Stand-ins for the routes other packages serve: only the policy in
 	// front of them is under test here.
-	for _, p := range []string{"GET /digitaltwins/{id}/history", "POST /ingest", "GET /handlers", "POST /handlers",
+	in, err := ingest.New(eng, g, ingest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api.RegisterIngest(in)
+	for _, p := range []string{"GET /digitaltwins/{id}/history", "GET /handlers", "POST /handlers",
 		"GET /eventroutes", "PUT /endpoints/{name}", "GET /devices", "GET /telemetry", "GET /telemetry/models"} {
 		api.Handle(p, ok)
 	}
@@ -233,7 +240,6 @@ func TestAuthMatrix(t *testing.T) {
 		{"get model", "GET", "/models/dtmi:t:Room;1", "", nil, instance, 200, func(r rights) bool { return r.models }},
 		{"add models", "POST", "/models", `[]`, nil, instance, 400, func(r rights) bool { return r.writeModels }},
 		{"delete model", "DELETE", "/models/dtmi:t:None;1", "", nil, instance, 404, func(r rights) bool { return r.writeModels }},
-		{"ingest", "POST", "/ingest", `{}`, nil, instance, 200, func(r rights) bool { return r.ingest }},
 		{"handlers", "GET", "/handlers", "", nil, instance, 200, func(r rights) bool { return r.handlers }},
 		{"deploy handler", "POST", "/handlers", "", nil, instance, 200, func(r rights) bool { return r.handlers }},
 		{"routes", "GET", "/eventroutes", "", nil, instance, 200, func(r rights) bool { return r.routes }},
@@ -415,5 +421,55 @@ func TestAuthRelationshipEnds(t *testing.T) {
 	r = e.do(t, "admin", "GET", "/digitaltwins/R1/incomingrelationships", "")
 	if !strings.Contains(r.body, "B1") {
 		t.Fatalf("admin does not see B1: %s", r.body)
+	}
+}
+
+// TestAuthIngest checks that /ingest decides point by point: points to twins
+// the caller may send to are accepted, the others rejected, as
+// DigitalTwinNotFound when the caller may not even see the twin.
+func TestAuthIngest(t *testing.T) {
+	e := newAuthEnv(t)
+	body := `[{"twinId":"R1","t":1},{"twinId":"R2","t":2},{"twinId":"B1","t":3}]`
+	tests := []struct {
+		who      string
+		status   int
+		accepted int
+		codes    map[int]string
+	}{
+		{"admin", 200, 3, nil},
+		{"sender", 200, 1, map[int]string{1: "DigitalTwinNotFound", 2: "DigitalTwinNotFound"}},
+		{"writer B1", 200, 2, map[int]string{1: "DigitalTwinNotFound"}},
+		{"reader B1", 400, 0, map[int]string{0: "Forbidden", 1: "DigitalTwinNotFound", 2: "Forbidden"}},
+		{"stranger", 400, 0, map[int]string{0: "DigitalTwinNotFound", 1: "DigitalTwinNotFound", 2: "DigitalTwinNotFound"}},
+		{"no token", 401, 0, nil},
+	}
+	for _, tc := range tests {
+		r := e.do(t, tc.who, "POST", "/ingest", body)
+		if r.status != tc.status {
+			t.Fatalf("%s: status %d, want %d: %s", tc.who, r.status, tc.status, r.body)
+		}
+		if tc.status == 401 {
+			continue
+		}
+		var rep struct {
+			Accepted int `json:"accepted"`
+			Rejected []struct {
+				Index int    `json:"index"`
+				Code  string `json:"code"`
+			} `json:"rejected"`
+		}
+		json.Unmarshal([]byte(r.body), &rep)
+		got := map[int]string{}
+		for _, rj := range rep.Rejected {
+			got[rj.Index] = rj.Code
+		}
+		if rep.Accepted != tc.accepted || len(got) != len(tc.codes) {
+			t.Fatalf("%s: accepted %d, rejected %v; want %d, %v", tc.who, rep.Accepted, got, tc.accepted, tc.codes)
+		}
+		for i, c := range tc.codes {
+			if got[i] != c {
+				t.Fatalf("%s: point %d rejected as %q, want %q (%s)", tc.who, i, got[i], c, r.body)
+			}
+		}
 	}
 }

@@ -28,7 +28,7 @@ func (s *Server) RegisterIngest(in *ingest.Ingester) {
 		}
 		ctx, cancel := requestContext(r)
 		defer cancel()
-		rep, err := in.IngestReader(ctx, actor(r), r.Body, gz)
+		rep, err := in.IngestReader(s.ingestContext(r, ctx), actor(r), r.Body, gz)
 		if err != nil {
 			return err
 		}

@@ -302,6 +302,20 @@ func (in *Ingester) Ingest(ctx context.Context, actor string, body []byte) (*Rep
 }
 
 // target is a twin as resolved for validation.
+// Allow decides, for a point's twin and its model, whether the caller may
+// send it telemetry (send) and whether it may know the twin exists (see).
+type Allow func(twin, model string) (send, see bool)
+
+type allowKey struct{}
+
+// WithAllow returns ctx carrying allow: ingestion through it accepts only the
+// points allow lets the caller send, and reports the others as
+// DigitalTwinNotFound (twins the caller may not see) or Forbidden. Without
+// one every existing twin may be sent to.
+func WithAllow(ctx context.Context, allow Allow) context.Context {
+	return context.WithValue(ctx, allowKey{}, allow)
+}
+
 type target struct {
 	twin string
 	itf  *dtdl.Interface
@@ -313,6 +327,7 @@ func (in *Ingester) ingest(ctx context.Context, actor string, body []byte) (*Rep
 		actor = "ingest"
 	}
 	rep := &Report{}
+	allow, _ := ctx.Value(allowKey{}).(Allow)
 	snap := in.graph.Snapshot()
 	reg := snap.Models()
 	in.mu.Lock()
@@ -350,6 +365,15 @@ func (in *Ingester) ingest(ctx context.Context, actor string, body []byte) (*Rep
 				t.err = &Rejection{Code: "DigitalTwinNotFound", Message: fmt.Sprintf("twin %s does not exist", t.twin)}
 			} else if t.itf, ok = reg.Get(tw.Model); !ok {
 				t.err = &Rejection{Code: "ModelNotFound", Message: fmt.Sprintf("the model %s of twin %s is not loaded", tw.Model, t.twin)}
+			} else if allow != nil {
+				switch send, see := allow(t.twin, tw.Model); {
+				case !see:
+					// As if it did not exist: the caller may not learn
+					// that it does.
+					t.err = &Rejection{Code: "DigitalTwinNotFound", Message: fmt.Sprintf("twin %s does not exist", t.twin)}
+				case !send:
+					t.err = &Rejection{Code: "Forbidden", Message: fmt.Sprintf("the caller may not send telemetry to twin %s", t.twin)}
+				}
 			}
 		}
 		targets[key] = t
