@@ -38,9 +38,21 @@ BUILDINGS ?= 100
 bench:
 	$(GO) run ./bench/cmd/benchreport -out bench/RESULTS.md -buildings $(BUILDINGS)
 
-# A short fuzzing pass over every decoder and parser.
+# A short fuzzing pass over every decoder and parser (FUZZTIME each).
+FUZZTIME ?= 10s
+FUZZ_TARGETS := \
+	engine/event:FuzzDecode engine/bulk:FuzzDecode engine/twins:FuzzPatch \
+	engine/eventlog/filelog:FuzzRecover engine/eventlog/filelog:FuzzIndex \
+	engine/eventlog/natslog:FuzzSubjectToken engine/authn:FuzzParseJWKS engine/authn:FuzzVerify \
+	schemas/dtdl:FuzzParse schemas/dtdl:FuzzParseDTMI schemas/dtdl:FuzzValidate \
+	projections/query:FuzzParse projections/twingraph:FuzzLoadSnapshot projections/twingraph:FuzzDecodePatched \
+	projections/telemetry:FuzzScanObject projections/telemetry:FuzzDecodeTelemetry \
+	processors/ingest:FuzzDecode processors/ingest:FuzzDecodeBatch processors/routes:FuzzParseFilter \
+	processors/mqtt:FuzzParseTopic wasm-handlers/abi:FuzzBatch wasm-handlers/host:FuzzInstrument
 fuzz:
-	$(GO) test ./engine/event -run '^$$' -fuzz FuzzDecode -fuzztime 30s
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "== $$pkg $$fn"; \
+		$(GO) test ./$$pkg -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) || exit 1; done
 
 clean:
 	rm -rf bin
