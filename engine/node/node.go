@@ -31,6 +31,7 @@ import (
 	"github.com/twinlog/twinlog/processors/ingest"
 	"github.com/twinlog/twinlog/processors/mqtt"
 	"github.com/twinlog/twinlog/processors/routes"
+	"github.com/twinlog/twinlog/processors/simulate"
 	"github.com/twinlog/twinlog/projections/graphquery"
 	"github.com/twinlog/twinlog/projections/telemetry"
 	"github.com/twinlog/twinlog/projections/timetravel"
@@ -106,6 +107,7 @@ type Node struct {
 	twins       *twins.Service
 	handlers    *handlers.Manager
 	routes      *routes.Router
+	sim         *simulate.Simulator
 	devices     *devices.Registry
 	gateway     *mqtt.Gateway
 	broker      *mqtt.Broker
@@ -262,6 +264,10 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	n.api.RegisterHandlers(n.handlers)
 	n.api.RegisterQuery(graphquery.New(graph, graphquery.Options{}))
 	n.api.RegisterHistory(travel, graphquery.Options{})
+	if n.sim, err = simulate.New(lg, travel, simulate.Options{Logger: cfg.Logger}); err != nil {
+		return nil, err
+	}
+	n.api.RegisterSimulations(n.sim)
 	// The telemetry history follows the log from its own position (1 for
 	// a new store), not the twin graph snapshot's: it rebuilds in the
 	// background and answers 503 until it has caught up.
@@ -468,6 +474,10 @@ func (n *Node) Close() error {
 	if n.snaps != nil {
 		n.snaps.Stop()
 		n.snaps = nil
+	}
+	if n.sim != nil {
+		n.sim.Close()
+		n.sim = nil
 	}
 	if n.eng != nil {
 		n.eng.Stop()

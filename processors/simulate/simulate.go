@@ -1,0 +1,507 @@
+package simulate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twinlog/twinlog/engine"
+	"github.com/twinlog/twinlog/engine/event"
+	"github.com/twinlog/twinlog/engine/eventlog"
+	"github.com/twinlog/twinlog/engine/eventlog/memlog"
+	"github.com/twinlog/twinlog/engine/twins"
+	"github.com/twinlog/twinlog/projections/timetravel"
+	"github.com/twinlog/twinlog/projections/twingraph"
+)
+
+// ErrNotFound is returned for an unknown branch id.
+var ErrNotFound = errors.New("simulate: no such branch")
+
+// Options configures a Simulator. The zero value is valid.
+type Options struct {
+	// MaxBranches bounds the branches kept at once (each holds a copy of
+	// the graph in memory). Default 16.
+	MaxBranches int
+	// ReadBatch is how many events of the main log are read at once while
+	// replaying a window. Default 1024.
+	ReadBatch int
+	// Logger receives the branches' engines' reports. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Validate reports invalid options.
+func (o *Options) Validate() error {
+	if o.MaxBranches < 0 || o.ReadBatch < 0 {
+		return errors.New("simulate: negative option")
+	}
+	return nil
+}
+
+// Simulator creates and keeps branches forked from one log. It is safe for
+// concurrent use.
+type Simulator struct {
+	log  eventlog.Log
+	tt   *timetravel.Traveler
+	opts Options
+
+	mu struct {
+		sync.Mutex
+		branches map[string]*Branch
+		next     uint64
+		closed   bool
+	}
+}
+
+// New returns a simulator forking branches from log, as of points resolved
+// and built by tt (which must read the same log).
+func New(log eventlog.Log, tt *timetravel.Traveler, opts Options) (*Simulator, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.MaxBranches == 0 {
+		opts.MaxBranches = 16
+	}
+	if opts.ReadBatch == 0 {
+		opts.ReadBatch = 1024
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Simulator{log: log, tt: tt, opts: opts}
+	s.mu.branches = map[string]*Branch{}
+	return s, nil
+}
+
+// Window is a span of the main log whose recorded telemetry a branch
+// replays. The zero From is the fork point; the zero To is the log's head
+// when the branch is created.
+type Window struct {
+	From, To timetravel.At
+}
+
+// Event is one synthetic event: exactly one of Patch (a JSON Patch of the
+// twin, or of its Component) and Telemetry (a telemetry message of the
+// twin, or of its Component).
+type Event struct {
+	TwinID    string          `json:"twinId"`
+	Component string          `json:"component,omitempty"`
+	Patch     json.RawMessage `json:"patch,omitempty"`
+	Telemetry json.RawMessage `json:"telemetry,omitempty"`
+}
+
+// Request describes a branch.
+type Request struct {
+	// At is the fork point; the zero At forks at the log's head.
+	At timetravel.At
+	// Window, when not nil, replays the telemetry recorded in it.
+	Window *Window
+	// Speed is the replay's pace: 0 as fast as possible, N for N× the
+	// recorded pace.
+	Speed float64
+	// Events are applied to the branch, in order, right after the fork and
+	// before the replay; the first that fails fails Create.
+	Events []Event
+	// Actor names the caller in the branch's events.
+	Actor string
+}
+
+func invalid(format string, args ...any) error {
+	return engine.Errorf(engine.KindInvalid, "InvalidArgument", format, args...)
+}
+
+// Create forks a branch, applies req.Events to it and starts replaying the
+// window in the background (see Branch.Wait). The branch is kept until
+// Delete or Close.
+func (s *Simulator) Create(ctx context.Context, req Request) (*Branch, error) {
+	if req.Speed < 0 {
+		return nil, invalid("speed must be 0 (as fast as possible) or positive, got %v", req.Speed)
+	}
+	for i, e := range req.Events {
+		if e.TwinID == "" {
+			return nil, invalid("event %d has no twinId", i)
+		}
+		if (len(e.Patch) == 0) == (len(e.Telemetry) == 0) {
+			return nil, invalid("event %d must have exactly one of patch and telemetry", i)
+		}
+	}
+	s.mu.Lock()
+	if s.mu.closed {
+		s.mu.Unlock()
+		return nil, errors.New("simulate: closed")
+	}
+	if len(s.mu.branches) >= s.opts.MaxBranches {
+		s.mu.Unlock()
+		return nil, engine.Errorf(engine.KindThrottled, "TooManyRequests", "at most %d simulations may exist at once; delete one first", s.opts.MaxBranches)
+	}
+	s.mu.next++
+	id := "sim-" + strconv.FormatUint(s.mu.next, 10)
+	s.mu.Unlock()
+
+	fork, err := s.tt.Resolve(ctx, req.At)
+	if err != nil {
+		return nil, err
+	}
+	from, to, err := s.window(ctx, fork, req.Window)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := s.tt.Position(ctx, fork)
+	if err != nil {
+		return nil, fmt.Errorf("build graph at %d: %w", fork, err)
+	}
+	// A copy through the snapshot codec: the branch's graph shares nothing
+	// with the traveler's cached one.
+	var buf bytes.Buffer
+	if _, err := twingraph.WriteSnapshot(&buf, snap); err != nil {
+		return nil, fmt.Errorf("fork at %d: %w", fork, err)
+	}
+	g, err := twingraph.LoadSnapshot(&buf, twingraph.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("fork at %d: %w", fork, err)
+	}
+	origin := req.At.Time
+	if origin.IsZero() && fork > 0 {
+		evs, err := s.log.Read(ctx, fork, 1)
+		if err != nil {
+			return nil, fmt.Errorf("read fork event: %w", err)
+		}
+		if len(evs) > 0 {
+			origin = time.Unix(0, evs[0].Time)
+		}
+	}
+	b := &Branch{id: id, fork: fork, at: req.At, speed: req.Speed, from: from, to: to, created: time.Now(), done: make(chan struct{})}
+	b.clock.Store(origin.UnixNano())
+	if origin.IsZero() {
+		b.clock.Store(0)
+	}
+	b.log = NewOffsetLog(memlog.New(memlog.Options{Now: b.now}), fork)
+	b.graph = g
+	if b.eng, err = engine.New(b.log, engine.Options{From: fork, Logger: s.opts.Logger}, g); err != nil {
+		return nil, err
+	}
+	if err := b.eng.Start(ctx, nil); err != nil {
+		return nil, fmt.Errorf("start branch engine: %w", err)
+	}
+	b.twins = twins.New(b.eng, g, twins.Options{})
+	if err := b.feedEvents(ctx, req.Actor, req.Events); err != nil {
+		b.eng.Stop()
+		b.log.Close()
+		return nil, err
+	}
+
+	rctx, cancel := context.WithCancel(context.Background())
+	b.cancel = cancel
+	go b.replay(rctx, s.log, s.opts.ReadBatch)
+	s.mu.Lock()
+	if s.mu.closed {
+		s.mu.Unlock()
+		b.stop()
+		return nil, errors.New("simulate: closed")
+	}
+	s.mu.branches[id] = b
+	s.mu.Unlock()
+	return b, nil
+}
+
+// window resolves w to the positions from..to of the main log to replay;
+// from > to means nothing to replay.
+func (s *Simulator) window(ctx context.Context, fork uint64, w *Window) (from, to uint64, err error) {
+	if w == nil {
+		return 1, 0, nil
+	}
+	switch {
+	case w.From.Position != 0:
+		from = w.From.Position
+	case !w.From.Time.IsZero():
+		if from, err = s.log.SeekTime(ctx, w.From.Time); err != nil {
+			return 0, 0, fmt.Errorf("seek window start: %w", err)
+		}
+	default:
+		from = fork + 1
+	}
+	if to, err = s.tt.Resolve(ctx, w.To); err != nil {
+		return 0, 0, err
+	}
+	return from, to, nil
+}
+
+// Get returns the branch id.
+func (s *Simulator) Get(id string) (*Branch, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.mu.branches[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return b, nil
+}
+
+// List returns the branches, oldest first.
+func (s *Simulator) List() []*Branch {
+	s.mu.Lock()
+	out := make([]*Branch, 0, len(s.mu.branches))
+	for _, b := range s.mu.branches {
+		out = append(out, b)
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b *Branch) int {
+		if c := len(a.id) - len(b.id); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	return out
+}
+
+// Delete stops branch id and forgets it.
+func (s *Simulator) Delete(id string) error {
+	s.mu.Lock()
+	b, ok := s.mu.branches[id]
+	delete(s.mu.branches, id)
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	b.stop()
+	return nil
+}
+
+// Close stops every branch; Create fails afterwards.
+func (s *Simulator) Close() {
+	s.mu.Lock()
+	s.mu.closed = true
+	bs := s.mu.branches
+	s.mu.branches = map[string]*Branch{}
+	s.mu.Unlock()
+	for _, b := range bs {
+		b.stop()
+	}
+}
+
+// Branch is one simulation: a forked graph fed through its own overlay log.
+type Branch struct {
+	id       string
+	fork     uint64
+	at       timetravel.At
+	speed    float64
+	from, to uint64 // main log positions to replay
+	created  time.Time
+
+	log   *OffsetLog
+	eng   *engine.Engine
+	graph *twingraph.Graph
+	twins *twins.Service
+
+	clock  atomic.Int64 // the branch's time, Unix ns; 0: wall clock
+	fed    atomic.Uint64
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+
+	mu struct {
+		sync.Mutex
+		err error
+	}
+}
+
+// now stamps the overlay's events: the branch's simulated time once it
+// has one, the wall clock otherwise.
+func (b *Branch) now() time.Time {
+	if t := b.clock.Load(); t != 0 {
+		return time.Unix(0, t)
+	}
+	return time.Now()
+}
+
+// ID returns the branch's id.
+func (b *Branch) ID() string { return b.id }
+
+// Graph returns the branch's graph.
+func (b *Branch) Graph() *twingraph.Graph { return b.graph }
+
+// Twins returns the branch's twin service, writing to its overlay log.
+func (b *Branch) Twins() *twins.Service { return b.twins }
+
+// Wait blocks until the replay is over (done, failed or stopped) and
+// returns its error.
+func (b *Branch) Wait(ctx context.Context) error {
+	select {
+	case <-b.done:
+		return b.err()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (b *Branch) err() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.mu.err
+}
+
+// Status is a branch's progress.
+type Status struct {
+	ID string `json:"id"`
+	// Fork is the main log position the branch forked at.
+	Fork uint64 `json:"fork"`
+	// At is the fork point as requested ("" for the head).
+	At string `json:"at,omitempty"`
+	// Position is the branch's position: Fork plus its own events.
+	Position uint64 `json:"position"`
+	// Fed counts the events fed to the branch: synthetic and replayed.
+	Fed uint64 `json:"eventsFed"`
+	// Window is the span of main log positions replayed, when any.
+	Window *[2]uint64 `json:"window,omitempty"`
+	Speed  float64    `json:"speed"`
+	// Time is the branch's simulated time, when it has one.
+	Time    string `json:"time,omitempty"`
+	Created string `json:"created"`
+	Done    bool   `json:"done"`
+	Error   string `json:"error,omitempty"`
+}
+
+// Status returns the branch's progress.
+func (b *Branch) Status() Status {
+	st := Status{ID: b.id, Fork: b.fork, At: b.at.String(), Position: b.eng.Applied(), Fed: b.fed.Load(),
+		Speed: b.speed, Created: b.created.UTC().Format(time.RFC3339Nano)}
+	if b.from <= b.to {
+		st.Window = &[2]uint64{b.from, b.to}
+	}
+	if t := b.clock.Load(); t != 0 {
+		st.Time = time.Unix(0, t).UTC().Format(time.RFC3339Nano)
+	}
+	select {
+	case <-b.done:
+		st.Done = true
+		if err := b.err(); err != nil {
+			st.Error = err.Error()
+		}
+	default:
+	}
+	return st
+}
+
+func (b *Branch) feedEvents(ctx context.Context, actor string, evs []Event) error {
+	for i, e := range evs {
+		var err error
+		if len(e.Patch) > 0 {
+			if e.Component != "" {
+				_, err = b.twins.PatchComponent(ctx, actor, e.TwinID, e.Component, e.Patch, twins.Cond{})
+			} else {
+				_, err = b.twins.PatchTwin(ctx, actor, e.TwinID, e.Patch, twins.Cond{})
+			}
+		} else {
+			msg := b.id + "-" + strconv.Itoa(i)
+			err = b.twins.SendTelemetry(ctx, actor, e.TwinID, e.Component, msg, "", e.Telemetry)
+		}
+		if err != nil {
+			var ee *engine.Error
+			if errors.As(err, &ee) {
+				c := *ee
+				c.Message = fmt.Sprintf("event %d: %s", i, ee.Message)
+				return &c
+			}
+			return fmt.Errorf("event %d: %w", i, err)
+		}
+		b.fed.Add(1)
+	}
+	return nil
+}
+
+// replay appends the telemetry recorded at main log positions from..to to
+// the overlay, one event at a time, each stamped with its recorded time
+// shifted so that the window's first event falls at the branch's time (the
+// fork's), paced by speed.
+func (b *Branch) replay(ctx context.Context, main eventlog.Log, batch int) {
+	err := b.replayWindow(ctx, main, batch)
+	if err == nil {
+		head, herr := b.log.Head(ctx)
+		if herr == nil {
+			err = b.eng.WaitApplied(ctx, head)
+		} else {
+			err = herr
+		}
+	}
+	if err != nil && ctx.Err() == nil {
+		b.mu.Lock()
+		b.mu.err = err
+		b.mu.Unlock()
+	}
+	close(b.done)
+}
+
+func (b *Branch) replayWindow(ctx context.Context, main eventlog.Log, batch int) error {
+	prefix := twingraph.TelemetryStream("")
+	var shift, t0 int64
+	first := true
+	start := time.Now()
+	for pos := b.from; pos <= b.to; {
+		evs, err := main.Read(ctx, pos, min(batch, int(min(b.to-pos+1, 1<<30))))
+		if err != nil {
+			return fmt.Errorf("read main log at %d: %w", pos, err)
+		}
+		if len(evs) == 0 {
+			return nil
+		}
+		for i := range evs {
+			e := &evs[i]
+			if e.Position > b.to {
+				return nil
+			}
+			if e.Type != twingraph.TypeTelemetry || !strings.HasPrefix(e.Stream, prefix) {
+				continue
+			}
+			if first {
+				first = false
+				t0 = e.Time
+				if origin := b.clock.Load(); origin != 0 && origin > e.Time {
+					shift = origin - e.Time
+				}
+			}
+			if b.speed > 0 {
+				// Pace against the start of the replay, not the previous
+				// event, so that slow appends do not accumulate drift.
+				due := start.Add(time.Duration(float64(e.Time-t0) / b.speed))
+				if d := time.Until(due); d > 0 {
+					t := time.NewTimer(d)
+					select {
+					case <-t.C:
+					case <-ctx.Done():
+						t.Stop()
+						return ctx.Err()
+					}
+				}
+			}
+			if t := e.Time + shift; t > b.clock.Load() {
+				b.clock.Store(t)
+			}
+			ev := event.Event{Stream: e.Stream, Type: e.Type, Actor: e.Actor, CausationID: e.CausationID,
+				CorrelationID: e.CorrelationID, SchemaVersion: e.SchemaVersion, Payload: e.Payload}
+			if _, err := b.log.Append(ctx, []event.Event{ev}); err != nil {
+				return fmt.Errorf("append replayed event %d: %w", e.Position, err)
+			}
+			b.fed.Add(1)
+		}
+		pos = evs[len(evs)-1].Position + 1
+	}
+	return nil
+}
+
+// stop ends the replay, the branch's engine and its overlay log.
+func (b *Branch) stop() {
+	b.once.Do(func() {
+		b.cancel()
+		<-b.done
+		b.eng.Stop()
+		b.log.Close()
+	})
+}
