@@ -6,10 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,71 +13,25 @@ import (
 	"github.com/twinlog/twinlog/projections/twingraph"
 )
 
-// Checkpoint files share the live Snapshotter's naming, so a Traveler reads
-// both kinds of directory alike.
-const (
-	cpPrefix = "graph-"
-	cpSuffix = ".snap"
-)
-
-func cpName(pos uint64) string { return fmt.Sprintf("%s%020d%s", cpPrefix, pos, cpSuffix) }
+// Checkpoint files are twingraph snapshot files (twingraph.SnapshotPath),
+// so a Traveler reads the live snapshot directory and the history directory
+// alike.
 
 // listCheckpoints returns the positions of the snapshot files in dir,
 // oldest first. A missing directory has none.
 func listCheckpoints(dir string) ([]uint64, error) {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
+	cps, err := twingraph.SnapshotPositions(dir)
 	if err != nil {
 		return nil, fmt.Errorf("list checkpoints: %w", err)
 	}
-	var out []uint64
-	for _, e := range entries {
-		name := e.Name()
-		if !strings.HasPrefix(name, cpPrefix) || !strings.HasSuffix(name, cpSuffix) {
-			continue
-		}
-		pos, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(name, cpPrefix), cpSuffix), 10, 64)
-		if err != nil {
-			continue
-		}
-		out = append(out, pos)
-	}
-	slices.Sort(out)
-	return out, nil
+	return cps, nil
 }
 
-// writeCheckpoint writes snap into dir atomically (temporary file, sync,
-// rename, directory sync) and returns its size.
+// writeCheckpoint writes snap into dir atomically and returns its size.
 func writeCheckpoint(dir string, snap *twingraph.Snapshot) (int64, error) {
-	path := filepath.Join(dir, cpName(snap.Position()))
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	n, err := twingraph.WriteSnapshotFile(dir, snap)
 	if err != nil {
-		return 0, fmt.Errorf("create checkpoint: %w", err)
-	}
-	n, err := twingraph.WriteSnapshot(f, snap)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
 		return 0, fmt.Errorf("write checkpoint %d: %w", snap.Position(), err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return 0, fmt.Errorf("rename checkpoint: %w", err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return n, err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return n, fmt.Errorf("sync checkpoint dir: %w", err)
 	}
 	return n, nil
 }
@@ -258,7 +208,7 @@ func thin(dir string, max int) error {
 		kept := cps[:0:0]
 		for i, pos := range cps {
 			if i < half && i%2 == 1 {
-				if err := os.Remove(filepath.Join(dir, cpName(pos))); err != nil && !errors.Is(err, os.ErrNotExist) {
+				if err := os.Remove(twingraph.SnapshotPath(dir, pos)); err != nil && !errors.Is(err, os.ErrNotExist) {
 					errs = append(errs, err)
 				}
 				continue
@@ -300,7 +250,7 @@ func Backfill(ctx context.Context, log eventlog.Log, dir string, graph twingraph
 		if cps[i] > head {
 			continue
 		}
-		if lg, err := loadCheckpoint(filepath.Join(dir, cpName(cps[i])), graph); err == nil {
+		if lg, err := loadCheckpoint(twingraph.SnapshotPath(dir, cps[i]), graph); err == nil {
 			g = lg
 			break
 		}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -287,7 +286,7 @@ func (t *Traveler) checkpoints(pos uint64) []checkpoint {
 		}
 		for _, p := range cps {
 			if p <= pos && p > 0 {
-				out = append(out, checkpoint{filepath.Join(dir, cpName(p)), p})
+				out = append(out, checkpoint{twingraph.SnapshotPath(dir, p), p})
 			}
 		}
 	}

@@ -146,7 +146,7 @@ func (s *Snapshotter) Take() (uint64, error) {
 	if snap.Position() == s.mu.last && s.hasFile(snap.Position()) {
 		return snap.Position(), nil
 	}
-	if err := writeSnapshotFile(s.dir, snap); err != nil {
+	if _, err := WriteSnapshotFile(s.dir, snap); err != nil {
 		return 0, err
 	}
 	s.mu.last, s.mu.at = snap.Position(), time.Now()
@@ -154,37 +154,44 @@ func (s *Snapshotter) Take() (uint64, error) {
 }
 
 func (s *Snapshotter) hasFile(pos uint64) bool {
-	_, err := os.Stat(filepath.Join(s.dir, snapName(pos)))
+	_, err := os.Stat(SnapshotPath(s.dir, pos))
 	return err == nil
 }
 
-func snapName(pos uint64) string { return fmt.Sprintf("%s%020d%s", snapPrefix, pos, snapSuffix) }
+// SnapshotPath returns the path of the snapshot file at pos in dir.
+func SnapshotPath(dir string, pos uint64) string {
+	return filepath.Join(dir, fmt.Sprintf("%s%020d%s", snapPrefix, pos, snapSuffix))
+}
 
-func writeSnapshotFile(dir string, snap *Snapshot) error {
-	path := filepath.Join(dir, snapName(snap.Position()))
+// WriteSnapshotFile writes snap into dir as SnapshotPath(dir, position)
+// atomically (temporary file, fsync, rename, directory fsync) and returns
+// its size.
+func WriteSnapshotFile(dir string, snap *Snapshot) (int64, error) {
+	path := SnapshotPath(dir, snap.Position())
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
-		return fmt.Errorf("create snapshot: %w", err)
+		return 0, fmt.Errorf("create snapshot: %w", err)
 	}
-	if _, err := WriteSnapshot(f, snap); err != nil {
+	n, err := WriteSnapshot(f, snap)
+	if err != nil {
 		f.Close()
 		os.Remove(tmp)
-		return err
+		return 0, err
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
 		os.Remove(tmp)
-		return fmt.Errorf("sync snapshot: %w", err)
+		return 0, fmt.Errorf("sync snapshot: %w", err)
 	}
 	if err := f.Close(); err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("close snapshot: %w", err)
+		return 0, fmt.Errorf("close snapshot: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename snapshot: %w", err)
+		return 0, fmt.Errorf("rename snapshot: %w", err)
 	}
-	return syncDir(dir)
+	return n, syncDir(dir)
 }
 
 func syncDir(dir string) error {
@@ -209,7 +216,7 @@ func (s *Snapshotter) prune() error {
 	var errs []error
 	for i, pos := range positions {
 		if i >= s.opts.Keep {
-			if err := os.Remove(filepath.Join(s.dir, snapName(pos))); err != nil {
+			if err := os.Remove(SnapshotPath(s.dir, pos)); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -223,9 +230,9 @@ func (s *Snapshotter) prune() error {
 	return errors.Join(errs...)
 }
 
-// snapshotFiles returns the positions of the snapshot files in dir, newest
-// first.
-func snapshotFiles(dir string) ([]uint64, error) {
+// SnapshotPositions returns the positions of the snapshot files in dir,
+// oldest first. A missing directory has none.
+func SnapshotPositions(dir string) ([]uint64, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -246,8 +253,15 @@ func snapshotFiles(dir string) ([]uint64, error) {
 		positions = append(positions, pos)
 	}
 	slices.Sort(positions)
-	slices.Reverse(positions)
 	return positions, nil
+}
+
+// snapshotFiles returns the positions of the snapshot files in dir, newest
+// first.
+func snapshotFiles(dir string) ([]uint64, error) {
+	positions, err := SnapshotPositions(dir)
+	slices.Reverse(positions)
+	return positions, err
 }
 
 // LoadNewest returns the graph restored from the newest valid snapshot in
@@ -267,7 +281,7 @@ func LoadNewest(ctx context.Context, dir string, maxPos uint64, opts Options, lo
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		path := filepath.Join(dir, snapName(pos))
+		path := SnapshotPath(dir, pos)
 		if pos > maxPos {
 			logger.Warn("snapshot beyond the log head, skipped", "file", path, "head", maxPos)
 			continue
