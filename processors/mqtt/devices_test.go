@@ -83,8 +83,17 @@ func TestCommandRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = c2 // connected, subscribed to nothing: never answers
-	start := time.Now()
-	_, err = e.reg.Invoke(t.Context(), "sensor2", "reboot", []byte("1"), 300*time.Millisecond)
+	// The broker registers the session just after the client sees its
+	// CONNACK: wait until it counts the device as online.
+	var start time.Time
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		start = time.Now()
+		_, err = e.reg.Invoke(t.Context(), "sensor2", "reboot", []byte("1"), 300*time.Millisecond)
+		if engine.AsError(err).Code != "DeviceNotOnline" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if !errors.Is(err, devices.ErrCommandTimeout) {
 		t.Fatalf("silent device: %v, want ErrCommandTimeout", err)
 	}
