@@ -143,20 +143,10 @@ func (e *Engine) Log() eventlog.Log { return e.log }
 // is called periodically during the replay with the applied position and
 // the head.
 func (e *Engine) Start(ctx context.Context, progress func(applied, head uint64)) error {
-	head, err := e.log.Head(ctx)
+	head, err := e.Run(ctx)
 	if err != nil {
-		return fmt.Errorf("read head: %w", err)
+		return err
 	}
-	if e.opts.From > head {
-		return fmt.Errorf("engine: projections at %d, beyond the log head %d", e.opts.From, head)
-	}
-	sub, err := e.log.Subscribe(ctx, e.opts.From+1)
-	if err != nil {
-		return fmt.Errorf("subscribe: %w", err)
-	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	e.cancel = cancel
-	go e.run(runCtx, sub)
 	if progress != nil {
 		for {
 			wctx, cancel := context.WithTimeout(ctx, time.Second)
@@ -169,6 +159,27 @@ func (e *Engine) Start(ctx context.Context, progress func(applied, head uint64))
 		}
 	}
 	return e.WaitApplied(ctx, head)
+}
+
+// Run starts applying the log to the projections in the background, from
+// Options.From, without waiting for the replay, and returns the log's head
+// at the start. ctx bounds only the start; Stop ends the applier.
+func (e *Engine) Run(ctx context.Context) (head uint64, err error) {
+	head, err = e.log.Head(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read head: %w", err)
+	}
+	if e.opts.From > head {
+		return 0, fmt.Errorf("engine: projections at %d, beyond the log head %d", e.opts.From, head)
+	}
+	sub, err := e.log.Subscribe(ctx, e.opts.From+1)
+	if err != nil {
+		return 0, fmt.Errorf("subscribe: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	go e.run(runCtx, sub)
+	return head, nil
 }
 
 func (e *Engine) run(ctx context.Context, sub eventlog.Subscription) {
