@@ -44,6 +44,7 @@ func rootCommand(stdout, stderr io.Writer) *cobra.Command {
 		modelsCommand(),
 		exportCommand(),
 		telemetryCommand(),
+		replayCommand(),
 	)
 	return root
 }

@@ -21,7 +21,6 @@ import (
 
 	"github.com/twinlog/twinlog/engine"
 	"github.com/twinlog/twinlog/engine/authn"
-	"github.com/twinlog/twinlog/engine/authz"
 	"github.com/twinlog/twinlog/engine/eventlog"
 	"github.com/twinlog/twinlog/engine/eventlog/filelog"
 	"github.com/twinlog/twinlog/engine/httpapi"
@@ -173,40 +172,21 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("read log head: %w", err)
 	}
 	snapDir := filepath.Join(cfg.DataDir, "snapshots")
-	graph, err := twingraph.LoadNewest(ctx, snapDir, head, twingraph.Options{}, cfg.Logger)
+	st, err := restore(ctx, lg, snapDir, head, cfg.Logger)
 	if err != nil {
-		return nil, fmt.Errorf("load snapshot: %w", err)
+		return nil, err
 	}
-	took("snapshot loaded", "position", graph.Position())
+	graph, grants, keys := st.graph, st.grants, st.keys
 	n.graph = graph
 	from := graph.Position()
-	// Grants and API keys are rebuilt from their own streams; subtree
-	// scopes follow the twin graph's relationships (the graph is applied
-	// before them in every batch).
-	grants := authz.New(authz.Options{
-		Models: func() authz.ModelChecker {
-			if reg := graph.Snapshot().Models(); reg != nil {
-				return reg
-			}
-			return nil
-		},
-		Outgoing: authz.GraphOutgoing(graph),
-	})
-	keys := authn.NewKeys()
-	if err := grants.Replay(ctx, lg, from); err != nil {
-		return nil, err
-	}
-	if err := keys.Replay(ctx, lg, from); err != nil {
-		return nil, err
-	}
-	took("grants and API keys replayed", "to", from)
+	took("snapshot loaded, grants and API keys replayed", "position", from)
 	var verifier *authn.Verifier
 	if len(cfg.JWTIssuers) > 0 {
 		if verifier, err = authn.NewVerifier(authn.Config{Issuers: cfg.JWTIssuers, Audience: cfg.JWTAudience, ClockSkew: cfg.JWTClockSkew}); err != nil {
 			return nil, err
 		}
 	}
-	eng, err := engine.New(lg, engine.Options{From: from, Logger: cfg.Logger}, graph, grants, keys)
+	eng, err := engine.New(lg, engine.Options{From: from, Logger: cfg.Logger}, st.projections()...)
 	if err != nil {
 		return nil, err
 	}
