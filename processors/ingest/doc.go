@@ -11,15 +11,14 @@
 //
 // Two layouts of telemetry in the log are supported (Options.Layout):
 //
-//	LayoutEvents  one "telemetry" event per point on stream "telemetry/<twin>",
-//	              with a twingraph.Telemetry payload: every existing consumer
-//	              (the twin graph's last-known telemetry, WASM handlers,
-//	              event routes) sees each point unchanged.
-//	LayoutBatch   one "telemetry.batch" event per request on stream
-//	              "ingest/<shard>", with the compact binary payload of
-//	              EncodeBatch: ~1/10 of the log records and bytes. Consumers
-//	              read it with DecodeBatch; the Latest projection keeps each
-//	              twin's last-known values from either layout.
-//
-// Payload of a batch is described at EncodeBatch.
+//	LayoutBatch   one "telemetry.batch" event per request on
+//	              stream "ingest/<shard>", with the compact binary payload
+//	              of twingraph.AppendTelemetryBatchHeader: ~1/10 of the log
+//	              records and bytes of the other layout. Every consumer of
+//	              telemetry (the twin graph's last-known telemetry, WASM
+//	              handlers, event routes, the telemetry history) reads it
+//	              point by point, as it reads "telemetry" events.
+//	LayoutEvents  (the default) one "telemetry" event per point on stream
+//	              "telemetry/<twin>", with a twingraph.Telemetry payload, as
+//	              the per-twin telemetry API writes.
 package ingest

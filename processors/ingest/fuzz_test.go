@@ -46,35 +46,3 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
-
-func FuzzDecodeBatch(f *testing.F) {
-	p := AppendBatchHeader(nil, 2)
-	p = AppendBatchPoint(p, &BatchPoint{Twin: "a", Body: []byte(`{"x":1}`)})
-	p = AppendBatchPoint(p, &BatchPoint{Twin: "b", Component: "c", MessageID: "m", SourceTime: "t", Body: []byte(`{}`)})
-	f.Add(p)
-	f.Add([]byte{batchMagic, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
-	f.Fuzz(func(t *testing.T, payload []byte) {
-		var pts []BatchPoint
-		if err := DecodeBatch(payload, func(p *BatchPoint) error { pts = append(pts, *p); return nil }); err != nil {
-			return
-		}
-		re := AppendBatchHeader(nil, len(pts))
-		for i := range pts {
-			re = AppendBatchPoint(re, &pts[i])
-		}
-		// Varints may be non-minimal in the input, so compare points.
-		i := 0
-		err := DecodeBatch(re, func(p *BatchPoint) error {
-			q := pts[i]
-			if p.Twin != q.Twin || p.Component != q.Component || p.MessageID != q.MessageID ||
-				p.SourceTime != q.SourceTime || !bytes.Equal(p.Body, q.Body) {
-				t.Fatalf("point %d: %+v, want %+v", i, p, q)
-			}
-			i++
-			return nil
-		})
-		if err != nil || i != len(pts) {
-			t.Fatalf("re-decode: %v, %d of %d points", err, i, len(pts))
-		}
-	})
-}

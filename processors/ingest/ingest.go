@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,7 +31,7 @@ type Layout uint8
 const (
 	// LayoutEvents writes one twingraph "telemetry" event per point.
 	LayoutEvents Layout = iota
-	// LayoutBatch writes one "telemetry.batch" event per request.
+	// LayoutBatch writes one twingraph "telemetry.batch" event per request.
 	LayoutBatch
 )
 
@@ -38,8 +39,8 @@ const (
 type Options struct {
 	// Layout is the log layout of points. Default LayoutEvents.
 	Layout Layout
-	// Shards is the number of "ingest/<shard>" streams LayoutBatch spreads
-	// its events over. Default 16.
+	// Shards is the number of twingraph.TelemetryBatchStream streams
+	// LayoutBatch spreads its events over. Default 16.
 	Shards int
 	// MaxPoints bounds the points of one request. Default 100,000.
 	MaxPoints int
@@ -396,9 +397,6 @@ func (in *Ingester) ingest(ctx context.Context, actor string, body []byte) (*Rep
 	count := 0
 	msgBase := ""
 	batch := in.opts.Layout == LayoutBatch
-	if batch {
-		out = append(out, batchMagic)
-	}
 	var scratch []byte
 	tooMany := false
 	err := Decode(body, func(p *Point) {
@@ -431,7 +429,7 @@ func (in *Ingester) ingest(ctx context.Context, actor string, body []byte) (*Rep
 		scratch = appendBody(scratch[:0], p.Fields)
 		start := len(out)
 		if batch {
-			out = AppendBatchPoint(out, &BatchPoint{Twin: t.twin, Component: p.Component, MessageID: mid, SourceTime: p.Time, Body: scratch})
+			out = twingraph.AppendTelemetryPoint(out, &twingraph.TelemetryPoint{Twin: t.twin, Component: p.Component, MessageID: mid, SourceTime: p.Time, Body: scratch})
 		} else {
 			out = appendTelemetryJSON(out, t.twin, p.Component, mid, p.Time, scratch)
 			spans = append(spans, span{twin: t.twin, start: start, end: len(out)})
@@ -454,13 +452,12 @@ func (in *Ingester) ingest(ctx context.Context, actor string, body []byte) (*Rep
 	}
 	var events []event.Event
 	if batch {
-		// The count goes in front: rebuild the header now that it is known.
-		hdr := AppendBatchHeader(nil, count)
-		payload := make([]byte, 0, len(hdr)+len(out)-1)
-		payload = append(append(payload, hdr...), out[1:]...)
+		// The count goes in front, now that it is known.
+		payload := twingraph.AppendTelemetryBatchHeader(make([]byte, 0, binary.MaxVarintLen64+1+len(out)), count)
+		payload = append(payload, out...)
 		shard := in.shard.Add(1) % uint32(in.opts.Shards)
-		events = []event.Event{{Stream: BatchStreamPrefix + strconv.Itoa(int(shard)), Type: TypeTelemetryBatch,
-			Actor: actor, SchemaVersion: BatchSchemaVersion, Payload: payload}}
+		events = []event.Event{{Stream: twingraph.TelemetryBatchStream(int(shard)), Type: twingraph.TypeTelemetryBatch,
+			Actor: actor, SchemaVersion: twingraph.TelemetryBatchSchemaVersion, Payload: payload}}
 	} else {
 		events = make([]event.Event, len(spans))
 		for i, s := range spans {

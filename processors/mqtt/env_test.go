@@ -137,10 +137,10 @@ func connect(t testing.TB, addr, id, key string) (paho.Client, error) {
 }
 
 // points returns every telemetry point in the log, in order.
-func (e *env) points(t testing.TB) []ingest.BatchPoint {
+func (e *env) points(t testing.TB) []twingraph.TelemetryPoint {
 	t.Helper()
 	ctx := context.Background()
-	var out []ingest.BatchPoint
+	var out []twingraph.TelemetryPoint
 	for from := uint64(1); ; {
 		evs, err := e.log.Read(ctx, from, 4096)
 		if err != nil {
@@ -157,9 +157,9 @@ func (e *env) points(t testing.TB) []ingest.BatchPoint {
 				if err := twingraph.Decode(ev, &p); err != nil {
 					t.Fatal(err)
 				}
-				out = append(out, ingest.BatchPoint{Twin: p.Twin, Component: p.Component, MessageID: p.MessageID, SourceTime: p.SourceTime, Body: p.Body})
-			case ingest.TypeTelemetryBatch:
-				err := ingest.DecodeBatch(ev.Payload, func(p *ingest.BatchPoint) error {
+				out = append(out, twingraph.TelemetryPoint{Twin: p.Twin, Component: p.Component, MessageID: p.MessageID, SourceTime: p.SourceTime, Body: p.Body})
+			case twingraph.TypeTelemetryBatch:
+				err := twingraph.DecodeTelemetryBatch(ev.Payload, func(_ int, p *twingraph.TelemetryPoint) error {
 					q := *p
 					q.Body = append([]byte(nil), p.Body...)
 					out = append(out, q)

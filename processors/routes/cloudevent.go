@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/twinlog/twinlog/engine/event"
-	"github.com/twinlog/twinlog/processors/ingest"
 	"github.com/twinlog/twinlog/projections/twingraph"
 )
 
@@ -137,12 +136,10 @@ func Convert(dst []CloudEvent, e *event.Event, source string, models Models) ([]
 			return dst, err
 		}
 		dst = append(dst, telemetry(base, models, p.Twin, p.Component, p.MessageID, p.Body))
-	case ingest.TypeTelemetryBatch:
-		i := 0
-		err := ingest.DecodeBatch(e.Payload, func(p *ingest.BatchPoint) error {
+	case twingraph.TypeTelemetryBatch:
+		err := twingraph.DecodeTelemetryBatch(e.Payload, func(i int, p *twingraph.TelemetryPoint) error {
 			b := base
 			b.ID = e.ID() + "." + strconv.Itoa(i)
-			i++
 			ce := telemetry(b, models, p.Twin, p.Component, p.MessageID, append(json.RawMessage(nil), p.Body...))
 			dst = append(dst, ce)
 			return nil

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/twinlog/twinlog/engine/event"
-	"github.com/twinlog/twinlog/processors/ingest"
+	"github.com/twinlog/twinlog/projections/twingraph"
 	"github.com/twinlog/twinlog/projections/telemetry"
 )
 
@@ -16,18 +16,18 @@ import (
 func genBatches(twins, minutes int) []event.Event {
 	var out []event.Event
 	pos := uint64(0)
-	p := ingest.AppendBatchHeader(nil, 1000)
+	p := twingraph.AppendTelemetryBatchHeader(nil, 1000)
 	n := 0
 	flush := func(tm time.Time) {
 		pos++
-		out = append(out, event.Event{Position: pos, Time: tm.UnixNano(), Stream: "ingest/0", Type: ingest.TypeTelemetryBatch, SchemaVersion: ingest.BatchSchemaVersion, Payload: p})
-		p = ingest.AppendBatchHeader(nil, 1000)
+		out = append(out, event.Event{Position: pos, Time: tm.UnixNano(), Stream: "ingest/0", Type: twingraph.TypeTelemetryBatch, SchemaVersion: twingraph.TelemetryBatchSchemaVersion, Payload: p})
+		p = twingraph.AppendTelemetryBatchHeader(nil, 1000)
 		n = 0
 	}
 	for m := range minutes {
 		tm := t0.Add(time.Duration(m) * time.Minute)
 		for i := range twins {
-			p = ingest.AppendBatchPoint(p, &ingest.BatchPoint{Twin: fmt.Sprintf("room%04d", i), MessageID: "m", Body: []byte(fmt.Sprintf(`{"temperature":%d.5}`, 15+(i+m)%10))})
+			p = twingraph.AppendTelemetryPoint(p, &twingraph.TelemetryPoint{Twin: fmt.Sprintf("room%04d", i), MessageID: "m", Body: []byte(fmt.Sprintf(`{"temperature":%d.5}`, 15+(i+m)%10))})
 			n++
 			if n == 1000 {
 				flush(tm)

@@ -15,7 +15,6 @@ import (
 
 	"github.com/twinlog/twinlog/engine"
 	"github.com/twinlog/twinlog/engine/event"
-	"github.com/twinlog/twinlog/processors/ingest"
 	"github.com/twinlog/twinlog/projections/twingraph"
 )
 
@@ -162,8 +161,8 @@ func (s *Store) applyLocked(e *event.Event) error {
 			return nil
 		}
 		s.pointLocked(p.Twin, p.Component, p.SourceTime, e.Time, p.Body)
-	case ingest.TypeTelemetryBatch:
-		return ingest.DecodeBatch(e.Payload, func(p *ingest.BatchPoint) error {
+	case twingraph.TypeTelemetryBatch:
+		return twingraph.DecodeTelemetryBatch(e.Payload, func(_ int, p *twingraph.TelemetryPoint) error {
 			s.pointLocked(p.Twin, p.Component, p.SourceTime, e.Time, p.Body)
 			return nil
 		})

@@ -14,7 +14,6 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/twinlog/twinlog/engine/event"
-	"github.com/twinlog/twinlog/processors/ingest"
 	"github.com/twinlog/twinlog/projections/telemetry"
 	"github.com/twinlog/twinlog/projections/twingraph"
 )
@@ -44,10 +43,10 @@ func events(t testing.TB) []event.Event {
 		e, _ := twingraph.NewEvent(twingraph.TelemetryStream("room1"), twingraph.TypeTelemetry, "a", twingraph.Telemetry{
 			Twin: "room1", MessageID: fmt.Sprint(m), Body: json.RawMessage(fmt.Sprintf(`{"temperature":%d,"label":"x","on":true}`, m))})
 		add(e, tm)
-		p := ingest.AppendBatchHeader(nil, 1)
-		p = ingest.AppendBatchPoint(p, &ingest.BatchPoint{Twin: "room2", MessageID: fmt.Sprint(m), SourceTime: tm.Format(time.RFC3339),
+		p := twingraph.AppendTelemetryBatchHeader(nil, 1)
+		p = twingraph.AppendTelemetryPoint(p, &twingraph.TelemetryPoint{Twin: "room2", MessageID: fmt.Sprint(m), SourceTime: tm.Format(time.RFC3339),
 			Body: []byte(fmt.Sprintf(`{"temperature":%d,"co2":%d}`, 100+m, 400+m))})
-		add(event.Event{Stream: ingest.BatchStreamPrefix + "0", Type: ingest.TypeTelemetryBatch, SchemaVersion: ingest.BatchSchemaVersion, Payload: p}, tm.Add(time.Hour))
+		add(event.Event{Stream: twingraph.TelemetryBatchStream(0), Type: twingraph.TypeTelemetryBatch, SchemaVersion: twingraph.TelemetryBatchSchemaVersion, Payload: p}, tm.Add(time.Hour))
 	}
 	return out
 }

@@ -15,7 +15,9 @@
 //
 // Every payload is JSON, at SchemaVersion 1, except twin.patched, which the
 // twin service writes in a compact binary form at PatchedSchemaVersion (2);
-// Decode reads both. Writers are in engine/twins.
+// Decode reads both. Writers are in engine/twins, but for telemetry.batch:
+// many points in the binary form of AppendTelemetryBatchHeader, written by
+// the ingestion path (processors/ingest).
 //
 //	stream           type                    payload              effect
 //	models           model.uploaded          ModelsUploaded       adds a batch of DTDL interfaces atomically; uploadTime = event time
@@ -32,6 +34,7 @@
 //	twin/<target>    relationship.linked     RelationshipRef      marker: a relationship to target was created
 //	twin/<target>    relationship.unlinked   RelationshipRef      marker: a relationship to target was deleted or retargeted
 //	telemetry/<id>   telemetry               Telemetry            records last-known telemetry per component and the message id (de-duplication)
+//	ingest/<shard>   telemetry.batch         TelemetryPoint*      each point as its telemetry event would, but for telemetry/<id>'s version
 //
 // A stream's version is the position of its last event; writers expect it.
 // Relationship writes live on the source twin's stream, so they serialize

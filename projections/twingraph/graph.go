@@ -1,8 +1,10 @@
 package twingraph
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -128,6 +130,10 @@ func (g *Graph) Apply(batch []event.Event) error {
 			return err
 		}
 	}
+	if err := a.flushTelemetry(); err != nil {
+		a.txn.Abort()
+		return err
+	}
 	a.txn.Commit()
 	g.twins = a.twins.commit()
 	g.reg, g.modelsVersion, g.pos = a.reg, a.modelsVersion, batch[len(batch)-1].Position
@@ -142,6 +148,10 @@ type applier struct {
 	twins         twinTxn
 	reg           *dtdl.Registry
 	modelsVersion uint64
+	// telem are the telemetry records this transaction changed, by twin:
+	// no snapshot sees them before flushTelemetry inserts them, so they
+	// are changed in place, however many points a twin gets.
+	telem map[string]*TelemetryRecord
 }
 
 func (a *applier) apply(e *event.Event) error {
@@ -155,6 +165,8 @@ func (a *applier) apply(e *event.Event) error {
 		if e.Type == TypeTelemetry {
 			return a.applyTelemetry(e)
 		}
+	case e.Type == TypeTelemetryBatch:
+		return a.applyTelemetryBatch(e)
 	}
 	return nil
 }
@@ -432,43 +444,87 @@ func (a *applier) applyTelemetry(e *event.Event) error {
 	if err := Decode(e, &p); err != nil {
 		return err
 	}
-	twin := e.Stream[len(telemPrefix):]
-	rec := &TelemetryRecord{Twin: twin}
-	raw, err := a.txn.First(tableTelemetry, "id", twin)
+	rec, err := a.telemetry(e.Stream[len(telemPrefix):])
 	if err != nil {
 		return err
 	}
+	// Only a telemetry event moves the version of the twin's telemetry
+	// stream, which the per-twin telemetry API expects.
+	rec.Version = e.Position
+	rec.add(p.Component, p.MessageID, e.Time, p.SourceTime, p.Body)
+	return nil
+}
+
+// applyTelemetryBatch records the points of a telemetry.batch event in
+// order, each as its own telemetry event would (but for the stream version,
+// which batches do not move): the twins' last-known telemetry and recent
+// message ids end the same either way.
+func (a *applier) applyTelemetryBatch(e *event.Event) error {
+	if e.SchemaVersion != TelemetryBatchSchemaVersion {
+		return fmt.Errorf("%s at %d: unknown schema version %d", e.Type, e.Position, e.SchemaVersion)
+	}
+	err := DecodeTelemetryBatch(e.Payload, func(_ int, p *TelemetryPoint) error {
+		rec, err := a.telemetry(p.Twin)
+		if err != nil {
+			return err
+		}
+		// The body aliases the event's payload: copy it, or one point
+		// would keep the whole batch alive.
+		rec.add(p.Component, p.MessageID, e.Time, p.SourceTime, bytes.Clone(p.Body))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s at %d: %w", e.Type, e.Position, err)
+	}
+	return nil
+}
+
+// telemetry returns the record of twin that this transaction may change:
+// a copy of the current one, or a new one.
+func (a *applier) telemetry(twin string) (*TelemetryRecord, error) {
+	if rec, ok := a.telem[twin]; ok {
+		return rec, nil
+	}
+	raw, err := a.txn.First(tableTelemetry, "id", twin)
+	if err != nil {
+		return nil, err
+	}
+	rec := &TelemetryRecord{Twin: twin}
 	if raw != nil {
 		old := raw.(*TelemetryRecord)
-		rec.Recent = old.Recent
-		rec.Last = old.Last
+		rec.Twin, rec.Version = old.Twin, old.Version
+		rec.Recent = append(make([]string, 0, RecentMessageIDs), old.Recent...)
+		rec.Last = append(make([]TelemetryValue, 0, len(old.Last)+1), old.Last...)
 	}
-	rec.Version = e.Position
-	recent := make([]string, 0, min(len(rec.Recent)+1, RecentMessageIDs))
+	if a.telem == nil {
+		a.telem = map[string]*TelemetryRecord{}
+	}
+	a.telem[rec.Twin] = rec
+	return rec, nil
+}
+
+// add records one message in a record owned by the transaction.
+func (rec *TelemetryRecord) add(component, messageID string, time int64, sourceTime string, body []byte) {
 	if len(rec.Recent) >= RecentMessageIDs {
-		recent = append(recent, rec.Recent[len(rec.Recent)-RecentMessageIDs+1:]...)
+		n := copy(rec.Recent, rec.Recent[len(rec.Recent)-RecentMessageIDs+1:])
+		rec.Recent = rec.Recent[:n]
+	}
+	rec.Recent = append(rec.Recent, messageID)
+	v := TelemetryValue{Component: component, MessageID: messageID, Time: time, SourceTime: sourceTime, Body: body}
+	i, found := slices.BinarySearchFunc(rec.Last, component, func(l TelemetryValue, c string) int { return strings.Compare(l.Component, c) })
+	if found {
+		rec.Last[i] = v
 	} else {
-		recent = append(recent, rec.Recent...)
+		rec.Last = slices.Insert(rec.Last, i, v)
 	}
-	rec.Recent = append(recent, p.MessageID)
-	v := TelemetryValue{Component: p.Component, MessageID: p.MessageID, Time: e.Time, SourceTime: p.SourceTime, Body: p.Body}
-	last := make([]TelemetryValue, 0, len(rec.Last)+1)
-	done := false
-	for _, l := range rec.Last {
-		switch {
-		case l.Component == v.Component:
-			last = append(last, v)
-			done = true
-			continue
-		case !done && l.Component > v.Component:
-			last = append(last, v)
-			done = true
+}
+
+// flushTelemetry inserts the records the transaction changed.
+func (a *applier) flushTelemetry() error {
+	for _, rec := range a.telem {
+		if err := a.txn.Insert(tableTelemetry, rec); err != nil {
+			return err
 		}
-		last = append(last, l)
 	}
-	if !done {
-		last = append(last, v)
-	}
-	rec.Last = last
-	return a.txn.Insert(tableTelemetry, rec)
+	return nil
 }
