@@ -25,6 +25,36 @@ func handlersCommand() *cobra.Command {
 	return cmd
 }
 
+// parseAccess reads a handler grant: "<role>" (on the instance) or
+// "<role>@<scope>" with the scope as grantJSON.scopeText writes it.
+func parseAccess(s string) (map[string]any, error) {
+	role, scope, _ := strings.Cut(s, "@")
+	sc := map[string]any{"kind": "instance"}
+	if scope = strings.TrimSpace(scope); scope != "" && scope != "instance" {
+		kind, arg, _ := strings.Cut(scope, " ")
+		arg = strings.TrimSpace(arg)
+		if arg == "" {
+			return nil, fmt.Errorf("grant %q: the scope %q needs an argument ('model <id>', 'subtree <root> [via <rel>,...]' or 'twins <id>,...')", s, kind)
+		}
+		sc["kind"] = kind
+		switch kind {
+		case "model":
+			sc["model"] = arg
+		case "subtree":
+			root, via, ok := strings.Cut(arg, " via ")
+			sc["root"] = strings.TrimSpace(root)
+			if ok {
+				sc["relationships"] = strings.Split(strings.TrimSpace(via), ",")
+			}
+		case "twins":
+			sc["twins"] = strings.Split(arg, ",")
+		default:
+			return nil, fmt.Errorf("grant %q: unknown scope %q (want instance, model, subtree or twins)", s, kind)
+		}
+	}
+	return map[string]any{"role": strings.TrimSpace(role), "scope": sc}, nil
+}
+
 // parseTrigger reads "events=telemetry,twin.patched;models=dtmi:a;1;properties=comfort;relationships=contains".
 // Model ids contain ';', so fields are split on ";<key>=" only.
 func parseTrigger(s string) (map[string][]string, error) {
@@ -57,7 +87,7 @@ func parseTrigger(s string) (map[string][]string, error) {
 
 func handlersDeployCommand(cf *clientFlags) *cobra.Command {
 	var name, version, manifestFile, config string
-	var triggers []string
+	var triggers, grants []string
 	var timeoutMs int
 	var memoryPages uint32
 	cmd := &cobra.Command{
@@ -71,7 +101,18 @@ func handlersDeployCommand(cf *clientFlags) *cobra.Command {
 Each --trigger is key=value pairs separated by ';': events (telemetry,
 twin.created, twin.patched, ..., or the groups property, lifecycle,
 relationship), models, properties, relationships; values are
-comma-separated. --manifest reads a whole manifest from a JSON file instead.`,
+comma-separated. --manifest reads a whole manifest from a JSON file instead.
+
+The handler acts as the principal handler:<name> and may read and write
+only what its grants allow. Each --grant is a role, on the instance or on
+the scope after '@', written as 'twinlog grants list' shows scopes:
+
+  --grant writer
+  --grant 'writer@model dtmi:example:Room;1'
+  --grant 'reader@subtree building-1 via contains'
+  --grant 'writer@twins room-1,room-2'
+
+Giving a role needs that role on the whole instance (or the owner role).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			module, err := os.ReadFile(args[0])
@@ -105,6 +146,17 @@ comma-separated. --manifest reads a whole manifest from a JSON file instead.`,
 				}
 				man["triggers"] = ts
 			}
+			if len(grants) > 0 {
+				var gs []any
+				for _, s := range grants {
+					g, err := parseAccess(s)
+					if err != nil {
+						return err
+					}
+					gs = append(gs, g)
+				}
+				man["grants"] = gs
+			}
 			if config != "" {
 				man["config"] = json.RawMessage(config)
 			}
@@ -131,6 +183,7 @@ comma-separated. --manifest reads a whole manifest from a JSON file instead.`,
 	f.StringVar(&name, "name", "", "handler name")
 	f.StringVar(&version, "version", "", "version label (default: the deployment's log position)")
 	f.StringArrayVar(&triggers, "trigger", nil, "trigger, e.g. 'events=telemetry;models=dtmi:x:Sensor;1' (repeatable)")
+	f.StringArrayVar(&grants, "grant", nil, "grant of the handler, e.g. 'writer@model dtmi:x:Room;1' (repeatable)")
 	f.StringVar(&manifestFile, "manifest", "", "manifest JSON file (flags override its fields)")
 	f.StringVar(&config, "config", "", "handler config JSON object")
 	f.IntVar(&timeoutMs, "timeout-ms", 0, "CPU-time budget per invocation in ms (default 1000)")

@@ -59,14 +59,27 @@ func TestHandlersCLI(t *testing.T) {
 	}
 
 	out := cli("deploy", files["trivial"], "--name", "trivial", "--version", "1",
-		"--trigger", "events=telemetry;models=dtmi:ex:Sensor;1", "--timeout-ms", "500")
+		"--trigger", "events=telemetry;models=dtmi:ex:Sensor;1", "--timeout-ms", "500", "--grant", "writer@model dtmi:ex:Sensor;1")
 	if !strings.HasPrefix(out, "deployed trivial version 1 at position ") {
 		t.Fatalf("deploy: %q", out)
 	}
 	man := filepath.Join(dir, "manifest.json")
-	os.WriteFile(man, []byte(`{"name":"trivial","triggers":[{"events":["twin.patched"]}],"config":{"x":1}}`), 0o644)
+	os.WriteFile(man, []byte(`{"name":"trivial","triggers":[{"events":["twin.patched"]}],"config":{"x":1},"grants":[{"role":"reader","scope":{"kind":"instance"}}]}`), 0o644)
 	if out := cli("deploy", files["trivial"], "--manifest", man, "--version", "2"); !strings.Contains(out, "version 2") {
 		t.Fatalf("roll: %q", out)
+	}
+
+	// The handler's grants are those of its current manifest.
+	grants := func() string {
+		out, err := runCLI(t, append([]string{"grants", "list"}, conn...)...)
+		if err != nil {
+			t.Fatalf("grants list: %v\n%s", err, out)
+		}
+		return out
+	}
+	if out := grants(); !strings.Contains(out, "handler.trivial.0") || !strings.Contains(out, "handler:trivial") ||
+		!strings.Contains(out, "reader") || strings.Contains(out, "dtmi:ex:Sensor;1") {
+		t.Fatalf("grants after the roll:\n%s", out)
 	}
 
 	out = cli("list")
@@ -97,6 +110,9 @@ func TestHandlersCLI(t *testing.T) {
 	cli("delete", "trivial")
 	if out := cli("list"); strings.Contains(out, "trivial") {
 		t.Fatalf("list after delete:\n%s", out)
+	}
+	if out := grants(); strings.Contains(out, "handler:trivial") {
+		t.Fatalf("grants after delete:\n%s", out)
 	}
 
 	// Errors reach the user with the server's message.

@@ -102,8 +102,10 @@ type Scope struct {
 // Grant gives Role to Principal on Scope.
 type Grant struct {
 	ID string `json:"id"`
-	// Principal is "user:<subject>", "group:<group claim>" or
-	// "apikey:<key id>".
+	// Principal is "user:<subject>", "group:<group claim>",
+	// "apikey:<key id>", "handler:<handler name>" (the grants of a
+	// handler's manifest) or "anonymous" (callers without credentials,
+	// when anonymous access is enabled).
 	Principal string `json:"principal"`
 	Role      Role   `json:"role"`
 	Scope     Scope  `json:"scope"`
@@ -121,8 +123,8 @@ func (g *Grant) Validate() error {
 		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 	}
 	kind, name, ok := strings.Cut(g.Principal, ":")
-	if !ok || name == "" || (kind != "user" && kind != "group" && kind != "apikey") {
-		return bad("principal %q must be user:<subject>, group:<name> or apikey:<id>", g.Principal)
+	if g.Principal != Anonymous && (!ok || name == "" || (kind != "user" && kind != "group" && kind != "apikey" && kind != "handler")) {
+		return bad("principal %q must be user:<subject>, group:<name>, apikey:<id>, handler:<name> or anonymous", g.Principal)
 	}
 	if _, ok := roleActions[g.Role]; !ok {
 		return bad("role %q is not one of owner, writer, reader, telemetry-sender, handler-admin, route-admin", g.Role)
@@ -148,16 +150,26 @@ func (g *Grant) Validate() error {
 	return nil
 }
 
+// Anonymous is the principal of callers without credentials.
+const Anonymous = "anonymous"
+
+// HandlerPrincipal is the principal a WebAssembly handler acts as.
+func HandlerPrincipal(name string) string { return "handler:" + name }
+
 // Principal is an authenticated caller.
 type Principal struct {
-	// Subject names the caller: "user:<sub>", "apikey:<id>", "admin" (the
-	// admin token), "anonymous". It is the actor recorded in events.
+	// Subject names the caller: "user:<sub>", "apikey:<id>",
+	// "handler:<name>", "admin" (the admin token), "anonymous". It is the
+	// actor recorded in events.
 	Subject string
 	// Groups are the caller's group claims, without the "group:" prefix.
 	Groups []string
-	// Superuser is set for the admin token (and anonymous access when
-	// enabled): it is allowed everything without grants.
+	// Superuser is set for the admin token: it is allowed everything
+	// without grants.
 	Superuser bool
+	// Role, when set, is held on the whole instance on top of the grants
+	// (the role configured for anonymous callers).
+	Role Role
 }
 
 // matches reports whether a grant to name applies to p.

@@ -47,7 +47,7 @@ func (s *Store) coversLocked(g *Grant, id, model string, mc ModelChecker) bool {
 // the instance is needed. ActReadModels is allowed by any grant whose role
 // includes it, whatever its scope.
 func (s *Store) Allowed(p *Principal, a Action, id, model string) bool {
-	if p.Superuser {
+	if p.Superuser || p.Role.Allows(a) {
 		return true
 	}
 	var buf [8]*Grant
@@ -81,7 +81,7 @@ func (s *Store) Allowed(p *Principal, a Action, id, model string) bool {
 // per model, so it is meant for one query: it is not safe for concurrent
 // use.
 func (s *Store) Visible(p *Principal) func(id, model string) bool {
-	if p.Superuser {
+	if p.Superuser || p.Role.Allows(ActRead) {
 		return nil
 	}
 	var models, subtrees []*Grant
@@ -148,4 +148,22 @@ func (s *Store) Visible(p *Principal) func(id, model string) bool {
 		}
 		return false
 	}
+}
+
+// CanGrant reports whether p may give g's role to someone else: p is
+// allowed to manage grants (ActAdmin), or holds every action of the role
+// on the whole instance. A handler-admin deploying a handler whose
+// manifest asks for writer on a building needs writer on the instance
+// itself, so deploying never widens what its deployer may do.
+func (s *Store) CanGrant(p *Principal, g *Grant) bool {
+	if s.Allowed(p, ActAdmin, "", "") {
+		return true
+	}
+	for _, a := range roleActions[g.Role] {
+		// With no twin named, only a grant on the instance allows a.
+		if !s.Allowed(p, a, "", "") {
+			return false
+		}
+	}
+	return true
 }

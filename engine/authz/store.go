@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/twinlog/twinlog/engine"
@@ -382,6 +383,19 @@ func (s *Store) Grants() []Grant {
 	return out
 }
 
+// GrantsOf returns the grants given to principal, ordered by id.
+func (s *Store) GrantsOf(principal string) []Grant {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	gs := s.mu.byPrincipal[principal]
+	out := make([]Grant, 0, len(gs))
+	for _, g := range gs {
+		out = append(out, *g)
+	}
+	slices.SortFunc(out, func(a, b Grant) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
 // Grant returns the grant with id.
 func (s *Store) Grant(id string) (Grant, bool) {
 	s.mu.RLock()
@@ -417,21 +431,36 @@ func NewGrantID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// PutGrant appends a grant.created event for g (a new id when g.ID is "")
-// through eng and returns the grant as stored.
-func (s *Store) PutGrant(ctx context.Context, eng *engine.Engine, actor string, g Grant) (Grant, error) {
+// GrantEvent returns the grant.created event recording g (a new id when
+// g.ID is ""), for callers that append it with other events.
+func GrantEvent(actor string, g Grant) (event.Event, Grant, error) {
 	if g.ID == "" {
 		g.ID = NewGrantID()
 	}
 	g.CreatedBy, g.Created = "", 0
 	if err := g.Validate(); err != nil {
-		return Grant{}, engine.Errorf(engine.KindInvalid, "InvalidArgument", "%s", err.Error()[len("authz: invalid grant: "):])
+		return event.Event{}, g, engine.Errorf(engine.KindInvalid, "InvalidArgument", "%s", strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
 	}
 	b, err := json.Marshal(g)
 	if err != nil {
+		return event.Event{}, g, err
+	}
+	return event.Event{Stream: Stream, Type: TypeGrantCreated, Actor: actor, SchemaVersion: SchemaVersion, Payload: b}, g, nil
+}
+
+// RevokeEvent returns the grant.revoked event of grant id.
+func RevokeEvent(actor, id string) event.Event {
+	b, _ := json.Marshal(map[string]string{"id": id})
+	return event.Event{Stream: Stream, Type: TypeGrantRevoked, Actor: actor, SchemaVersion: SchemaVersion, Payload: b}
+}
+
+// PutGrant appends a grant.created event for g (a new id when g.ID is "")
+// through eng and returns the grant as stored.
+func (s *Store) PutGrant(ctx context.Context, eng *engine.Engine, actor string, g Grant) (Grant, error) {
+	ev, g, err := GrantEvent(actor, g)
+	if err != nil {
 		return Grant{}, err
 	}
-	ev := event.Event{Stream: Stream, Type: TypeGrantCreated, Actor: actor, SchemaVersion: SchemaVersion, Payload: b}
 	if _, err := eng.Execute(ctx, engine.CommandFunc(func(context.Context) (engine.Decision, error) {
 		return engine.Decision{Events: []event.Event{ev}}, nil
 	})); err != nil {
@@ -447,8 +476,7 @@ func (s *Store) RevokeGrant(ctx context.Context, eng *engine.Engine, actor, id s
 		if _, ok := s.Grant(id); !ok {
 			return engine.Decision{}, engine.Errorf(engine.KindNotFound, "GrantNotFound", "there is no grant %q", id)
 		}
-		b, _ := json.Marshal(map[string]string{"id": id})
-		return engine.Decision{Events: []event.Event{{Stream: Stream, Type: TypeGrantRevoked, Actor: actor, SchemaVersion: SchemaVersion, Payload: b}}}, nil
+		return engine.Decision{Events: []event.Event{RevokeEvent(actor, id)}}, nil
 	}))
 	return err
 }

@@ -58,11 +58,10 @@ func jwtFor(t testing.TB, sub string, groups []string, mod func(jwt.MapClaims)) 
 	return s
 }
 
-// newAuthEnv serves buildings B1 and B2 containing rooms R1 and R2, with
-// grants of every role on every kind of scope.
-func newAuthEnv(t *testing.T) *authEnv {
+// newAuthEngine starts an engine over a memlog with the twin graph, the
+// grants and the API keys.
+func newAuthEngine(t *testing.T) (*twingraph.Graph, *authz.Store, *authn.Keys, *engine.Engine) {
 	t.Helper()
-	ctx := context.Background()
 	g := twingraph.New(twingraph.Options{})
 	store := authz.New(authz.Options{Models: func() authz.ModelChecker { return g.Snapshot().Models() }, Outgoing: authz.GraphOutgoing(g)})
 	keys := authn.NewKeys()
@@ -70,10 +69,18 @@ func newAuthEnv(t *testing.T) *authEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := eng.Start(ctx, nil); err != nil {
+	if err := eng.Start(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(eng.Stop)
+	return g, store, keys, eng
+}
+
+// newAuthEnv serves buildings B1 and B2 containing rooms R1 and R2, with
+// grants of every role on every kind of scope.
+func newAuthEnv(t *testing.T) *authEnv {
+	t.Helper()
+	g, store, keys, eng := newAuthEngine(t)
 	v, err := authn.NewVerifier(authn.Config{Issuers: []*authn.Issuer{{Issuer: "dev", HS256Secret: authSecret}}, Audience: "twinlog"})
 	if err != nil {
 		t.Fatal(err)

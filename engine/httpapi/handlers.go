@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/twinlog/twinlog/engine"
+	"github.com/twinlog/twinlog/engine/authz"
 	"github.com/twinlog/twinlog/processors/handlers"
 )
 
@@ -22,6 +23,9 @@ import (
 //	POST   /handlers/{name}/disable disable
 func (s *Server) RegisterHandlers(m *handlers.Manager) {
 	h := &handlerAPI{m: m}
+	if s.auth != nil {
+		h.grants = s.auth.Grants
+	}
 	s.Handle("POST /handlers", h.deploy)
 	s.Handle("GET /handlers", h.list)
 	s.Handle("GET /handlers/{name}", h.get)
@@ -30,7 +34,8 @@ func (s *Server) RegisterHandlers(m *handlers.Manager) {
 }
 
 type handlerAPI struct {
-	m *handlers.Manager
+	m      *handlers.Manager
+	grants *authz.Store // nil without access control
 }
 
 // DeployRequest is the JSON body of POST /handlers.
@@ -93,6 +98,17 @@ func (h *handlerAPI) deploy(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(module) == 0 {
 		return badDeploy("no module given")
+	}
+	if s := h.grants; s != nil {
+		// Deploying gives the handler its manifest's grants: the deployer
+		// must be allowed to give each of them.
+		p := principal(r)
+		for i, a := range man.Grants {
+			g := authz.Grant{Principal: authz.HandlerPrincipal(man.Name), Role: a.Role, Scope: a.Scope}
+			if !s.CanGrant(p, &g) {
+				return engine.Errorf(engine.KindForbidden, "Forbidden", "grant %d of the manifest (%s): the caller may not give a role it does not hold on the whole instance", i, a.Role)
+			}
+		}
 	}
 	st, err := h.m.Deploy(ctx, actor(r), man, module)
 	if err != nil {

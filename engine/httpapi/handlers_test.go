@@ -8,10 +8,13 @@ import (
 	"mime/multipart"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/twinlog/twinlog/engine"
+	"github.com/twinlog/twinlog/engine/authn"
+	"github.com/twinlog/twinlog/engine/authz"
 	"github.com/twinlog/twinlog/engine/eventlog/memlog"
 	"github.com/twinlog/twinlog/engine/httpapi"
 	"github.com/twinlog/twinlog/engine/twins"
@@ -191,5 +194,64 @@ func TestHandlersAPIErrors(t *testing.T) {
 	r := call(t, srv, "GET", "/handlers", "")
 	if r.status != 200 || r.body != `{"value":[]}`+"\n" && r.body != `{"value":[]}` {
 		t.Fatalf("list after rejected deploys: %d %q", r.status, r.body)
+	}
+}
+
+// TestHandlerDeployGrants checks that deploying a handler never gives it
+// more than its deployer may give: a handler-admin may deploy a handler
+// that reads only if it may read itself, and an owner may give any role.
+func TestHandlerDeployGrants(t *testing.T) {
+	ctx := context.Background()
+	g, store, keys, eng := newAuthEngine(t)
+	svc := twins.New(eng, g, twins.Options{})
+	m, err := handlers.New(eng, svc, handlers.Options{Grants: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	v, err := authn.NewVerifier(authn.Config{Issuers: []*authn.Issuer{{Issuer: "dev", HS256Secret: authSecret}}, Audience: "twinlog"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := httpapi.New(httpapi.Config{Engine: eng, Token: token, MaxBodyBytes: 64 << 20})
+	api.RegisterTwins(svc)
+	api.RegisterAuth(&httpapi.Auth{Verifier: v, Keys: keys, Grants: store, Graph: g})
+	api.RegisterHandlers(m)
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	for _, gr := range []struct{ principal, role string }{
+		{"user:h", "handler-admin"}, {"user:hr", "handler-admin"}, {"user:hr", "reader"}, {"user:own", "owner"},
+	} {
+		mustStatus(t, call(t, srv, "POST", "/grants", `{"principal":"`+gr.principal+`","role":"`+gr.role+`","scope":{"kind":"instance"}}`), 201)
+	}
+	wasm := trivialModule(t)
+	deploy := func(sub, grants string) reply {
+		man := `{"name":"trivial","triggers":[{"events":["telemetry"]}],"grants":` + grants + `}`
+		return call(t, srv, "POST", "/handlers", deployBody(t, man, wasm), "Authorization", "Bearer "+jwtFor(t, sub, nil, nil))
+	}
+	reader := `[{"role":"reader","scope":{"kind":"instance"}}]`
+	writer := `[{"role":"writer","scope":{"kind":"model","model":"dtmi:t:Room;1"}}]`
+	for _, c := range []struct {
+		sub, grants string
+		status      int
+		code        string
+	}{
+		{"h", reader, 403, "Forbidden"},
+		{"hr", writer, 403, "Forbidden"},
+		{"hr", `[]`, 400, "InvalidManifest"},
+		{"hr", `[{"role":"king","scope":{"kind":"instance"}}]`, 400, "InvalidManifest"},
+		{"hr", reader, 201, ""},
+		{"own", writer, 201, ""},
+	} {
+		r := deploy(c.sub, c.grants)
+		if r.status != c.status || c.code != "" && !strings.Contains(r.body, `"code":"`+c.code+`"`) {
+			t.Errorf("%s deploying with grants %s: %d %s, want %d %s", c.sub, c.grants, r.status, r.body, c.status, c.code)
+		}
+	}
+	if gs := store.GrantsOf(authz.HandlerPrincipal("trivial")); len(gs) != 1 || gs[0].Role != authz.Writer || gs[0].CreatedBy != "user:own" {
+		t.Fatalf("the handler's grants: %+v", gs)
 	}
 }

@@ -233,6 +233,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		CacheDir:  host.CacheDir(cfg.DataDir),
 		ModuleDir: filepath.Join(cfg.DataDir, "handlers", "modules"),
 		Logger:    cfg.Logger,
+		Grants:    grants,
 	})
 	if err != nil {
 		return nil, err

@@ -20,6 +20,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
 	"github.com/twinlog/twinlog/engine"
+	"github.com/twinlog/twinlog/engine/authz"
 	"github.com/twinlog/twinlog/engine/event"
 	"github.com/twinlog/twinlog/engine/eventlog"
 	"github.com/twinlog/twinlog/engine/twins"
@@ -105,6 +106,12 @@ type Options struct {
 	CheckpointInterval time.Duration
 	// Logger receives reports. Default slog.Default().
 	Logger *slog.Logger
+	// Grants, when set, turns access control on: a handler acts as
+	// "handler:<name>" with the grants of its manifest, which are recorded
+	// in this store (as grant events appended with the deployment) and
+	// revoked when the handler is deleted. Default nil: handlers read and
+	// write every twin.
+	Grants *authz.Store
 }
 
 // Validate reports invalid options.
@@ -337,6 +344,9 @@ func (m *Manager) Deploy(ctx context.Context, actor string, man Manifest, module
 	if err := man.Validate(); err != nil {
 		return nil, err
 	}
+	if m.opts.Grants != nil && len(man.Grants) == 0 {
+		return nil, invalidManifest(`handler %s has no grants: it would see no event and change nothing. Give it what it needs, e.g. "grants":[{"role":"writer","scope":{"kind":"instance"}}]`, man.Name)
+	}
 	if len(module) > MaxModuleBytes {
 		return nil, engine.Errorf(engine.KindTooLarge, "PayloadTooLarge", "module of %d bytes exceeds the limit of %d bytes", len(module), MaxModuleBytes)
 	}
@@ -362,7 +372,7 @@ func (m *Manager) Deploy(ctx context.Context, actor string, man Manifest, module
 		return nil, err
 	}
 	d.Module = module
-	r, err := m.record(ctx, ev, man.Name, &d, mod)
+	r, err := m.record(ctx, ev, man.Name, &d, mod, m.grantEvents(actor, &man)...)
 	if err != nil {
 		mod.Close(ctx)
 		return nil, err
@@ -370,14 +380,48 @@ func (m *Manager) Deploy(ctx context.Context, actor string, man Manifest, module
 	return r.status(), nil
 }
 
-// record appends a registry event about handler name and applies it (d and
-// mod as for applyLocked); it starts the runner of a new handler.
-func (m *Manager) record(ctx context.Context, ev event.Event, name string, d *Deployed, mod *host.Module) (*runner, error) {
+// grantEvents returns the grant events that make the grants of the
+// handler's principal those of man: each of man's grants, and the
+// revocation of every other grant its principal holds. None where access
+// control is off.
+func (m *Manager) grantEvents(actor string, man *Manifest) []event.Event {
+	if m.opts.Grants == nil {
+		return nil
+	}
+	var evs []event.Event
+	keep := map[string]bool{}
+	for i := range man.Grants {
+		ev, g, err := authz.GrantEvent(actor, man.grant(i))
+		if err != nil {
+			continue // Validate checked every grant
+		}
+		keep[g.ID] = true
+		evs = append(evs, ev)
+	}
+	for _, g := range m.opts.Grants.GrantsOf(authz.HandlerPrincipal(man.Name)) {
+		if !keep[g.ID] {
+			evs = append(evs, authz.RevokeEvent(actor, g.ID))
+		}
+	}
+	return evs
+}
+
+// record appends a registry event about handler name, and with it the
+// events of extra, and applies it (d and mod as for applyLocked); it
+// starts the runner of a new handler.
+func (m *Manager) record(ctx context.Context, ev event.Event, name string, d *Deployed, mod *host.Module, extra ...event.Event) (*runner, error) {
 	m.mu.Lock()
-	res, err := m.eng.Append(ctx, []event.Event{ev}, eventlog.Expect{Stream: Stream, Version: m.mu.version})
+	res, err := m.eng.Append(ctx, append([]event.Event{ev}, extra...), eventlog.Expect{Stream: Stream, Version: m.mu.version})
 	if err != nil {
 		m.mu.Unlock()
 		return nil, engine.AsError(err)
+	}
+	if len(extra) > 0 {
+		// The handler's grants must be in force before it sees an event.
+		if err := m.eng.WaitApplied(ctx, res.Last); err != nil {
+			m.mu.Unlock()
+			return nil, engine.AsError(err)
+		}
 	}
 	ev.Position, ev.Time = res.First, res.Time
 	old := m.mu.runners[name]
@@ -435,7 +479,7 @@ func (m *Manager) Delete(ctx context.Context, actor, name string) error {
 	if err != nil {
 		return err
 	}
-	_, err = m.record(ctx, ev, name, nil, nil)
+	_, err = m.record(ctx, ev, name, nil, nil, m.grantEvents(actor, &Manifest{Name: name})...)
 	return err
 }
 

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/twinlog/twinlog/engine"
+	"github.com/twinlog/twinlog/engine/authz"
 	"github.com/twinlog/twinlog/projections/twingraph"
 	"github.com/twinlog/twinlog/schemas/dtdl"
 	"github.com/twinlog/twinlog/wasm-handlers/host"
@@ -28,7 +30,31 @@ type Manifest struct {
 	Limits Limits `json:"limits,omitzero"`
 	// Config is a JSON object the handler reads with handler.Config.
 	Config json.RawMessage `json:"config,omitempty"`
+	// Grants are what the handler may do: it acts as the principal
+	// "handler:<name>", which holds these grants and no other (unless an
+	// owner adds some through /grants). It sees only events of twins it
+	// may read, reads only those twins, and writes and sends telemetry
+	// only where its grants allow. Where access control is on, a manifest
+	// needs at least one grant, and its deployer must be allowed to give
+	// each of them (authz.Store.CanGrant).
+	Grants []Access `json:"grants,omitempty"`
 }
+
+// Access is one grant of a manifest: a role on a scope, as in /grants.
+type Access struct {
+	Role  authz.Role  `json:"role"`
+	Scope authz.Scope `json:"scope"`
+}
+
+// grant returns the authz grant of a manifest's i-th access. Its id is
+// fixed by the handler's name and i, so a new version replaces the grants
+// of the last.
+func (m *Manifest) grant(i int) authz.Grant {
+	a := m.Grants[i]
+	return authz.Grant{ID: grantID(m.Name, i), Principal: authz.HandlerPrincipal(m.Name), Role: a.Role, Scope: a.Scope}
+}
+
+func grantID(name string, i int) string { return fmt.Sprintf("handler.%s.%d", name, i) }
 
 // Trigger selects events.
 type Trigger struct {
@@ -117,6 +143,15 @@ func (m *Manifest) Validate() error {
 	l.Timeout = time.Duration(m.Limits.TimeoutMs) * time.Millisecond
 	if err := l.Validate(); err != nil || m.Limits.TimeoutMs < 0 {
 		return invalidManifest("limits: %v", err)
+	}
+	if len(m.Grants) > 64 {
+		return invalidManifest("handler %s asks for %d grants; at most 64", m.Name, len(m.Grants))
+	}
+	for i := range m.Grants {
+		g := m.grant(i)
+		if err := g.Validate(); err != nil {
+			return invalidManifest("grant %d: %s", i, strings.TrimPrefix(err.Error(), authz.ErrInvalid.Error()+": "))
+		}
 	}
 	if len(m.Config) > 0 {
 		var obj map[string]any

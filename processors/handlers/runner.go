@@ -16,6 +16,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/twinlog/twinlog/engine"
+	"github.com/twinlog/twinlog/engine/authz"
 	"github.com/twinlog/twinlog/engine/event"
 	"github.com/twinlog/twinlog/engine/eventlog"
 	"github.com/twinlog/twinlog/engine/twins"
@@ -73,6 +74,8 @@ type runner struct {
 	name string
 	seq  int
 	from uint64 // position of the first deployment
+	// principal is who the handler acts as, where access control is on.
+	principal authz.Principal
 
 	entriesMu sync.Mutex
 	entries   []entry
@@ -94,6 +97,7 @@ type runner struct {
 type stats struct {
 	events, batches, invocations, failures, retries, deadLetters atomic.Uint64
 	outputs, outputErrors, cascadeStops, deduplicated            atomic.Uint64
+	hidden, denied                                               atomic.Uint64
 
 	mu struct {
 		sync.Mutex
@@ -137,7 +141,24 @@ func (s *stats) latency(d time.Duration) {
 }
 
 func newRunner(m *Manager, name string, seq int, from uint64) *runner {
-	return &runner{m: m, name: name, seq: seq, from: from, done: make(chan struct{})}
+	return &runner{m: m, name: name, seq: seq, from: from, done: make(chan struct{}),
+		principal: authz.Principal{Subject: authz.HandlerPrincipal(name)}}
+}
+
+// may reports whether the handler may do a on twin id of model; always
+// where access control is off.
+func (r *runner) may(a authz.Action, id, model string) bool {
+	return r.m.opts.Grants == nil || r.m.opts.Grants.Allowed(&r.principal, a, id, model)
+}
+
+// state returns what one invocation reads: snap, as far as the handler
+// may read it.
+func (r *runner) state(snap *twingraph.Snapshot) snapState {
+	st := snapState{snap: snap}
+	if r.m.opts.Grants != nil {
+		st.visible = r.m.opts.Grants.Visible(&r.principal)
+	}
+	return st
 }
 
 func (r *runner) addEntry(e entry) {
@@ -390,6 +411,10 @@ func (r *runner) nextJob(evs []event.Event, snap *twingraph.Snapshot) (*job, []e
 		if !matched {
 			continue
 		}
+		if !r.may(authz.ActRead, a.Twin, a.Model) {
+			r.stats.hidden.Add(1) // events of twins the handler may not read do not reach it
+			continue
+		}
 		a.Hop = uint32(parseActor(e.Actor).hop)
 		j.events = append(j.events, e)
 		j.abi = append(j.abi, a)
@@ -491,7 +516,7 @@ func (r *runner) run(ctx context.Context, j *job) error {
 		return err
 	}
 	r.stats.invocations.Add(1)
-	res, err := mod.Invoke(ctx, snapState{j.snap}, j.abi, j.input)
+	res, err := mod.Invoke(ctx, r.state(j.snap), j.abi, j.input)
 	if err != nil && ctx.Err() != nil {
 		return nil
 	}
@@ -560,6 +585,12 @@ func (r *runner) apply(ctx context.Context, j *job, outs []host.Output) error {
 				Message: fmt.Sprintf("write to %s at hop %d: %s already wrote %s earlier in this cascade", o.Twin, c.hop+1, r.name, o.Twin)})
 			continue
 		}
+		if act := outputAction(o.Kind); !r.mayWrite(act, j.snap, o.Twin) {
+			r.stats.denied.Add(1)
+			r.stats.report(Report{Time: time.Now(), Position: ev.Position, Kind: "denied",
+				Message: fmt.Sprintf("%s may not %s twin %s: no grant of its manifest allows it", r.principal.Subject, verbs[act], o.Twin)})
+			continue
+		}
 		actor := formatActor(r.name, j.v.manifest.Version, cause{pos: ev.Position, seq: o.Seq, hop: c.hop + 1, path: append(slices.Clip(c.path), step)})
 		if _, ok := byTwin[o.Twin]; !ok {
 			order = append(order, o.Twin)
@@ -615,6 +646,28 @@ func (r *runner) apply(ctx context.Context, j *job, outs []host.Output) error {
 		return nil
 	}
 	return retry
+}
+
+var verbs = map[authz.Action]string{authz.ActWrite: "write", authz.ActTelemetry: "send telemetry to"}
+
+func outputAction(k host.OutputKind) authz.Action {
+	if k == host.OutputTelemetry {
+		return authz.ActTelemetry
+	}
+	return authz.ActWrite
+}
+
+// mayWrite reports whether the handler may do a to twin id as it is in
+// snap.
+func (r *runner) mayWrite(a authz.Action, snap *twingraph.Snapshot, id string) bool {
+	if r.m.opts.Grants == nil {
+		return true
+	}
+	model := ""
+	if t, ok := snap.Twin(id); ok {
+		model = t.Model
+	}
+	return r.may(a, id, model)
 }
 
 // isolate handles a batch that failed after its retries: it runs its
@@ -693,16 +746,20 @@ type Status struct {
 
 // Stats count a handler's work since the process started.
 type Stats struct {
-	Events       uint64  `json:"events"`
-	Batches      uint64  `json:"batches"`
-	Invocations  uint64  `json:"invocations"`
-	Failures     uint64  `json:"failures"`
-	Retries      uint64  `json:"retries"`
-	DeadLetters  uint64  `json:"deadLetters"`
-	Outputs      uint64  `json:"outputs"`
-	OutputErrors uint64  `json:"outputErrors"`
-	CascadeStops uint64  `json:"cascadeStops"`
-	Deduplicated uint64  `json:"deduplicated"`
+	Events       uint64 `json:"events"`
+	Batches      uint64 `json:"batches"`
+	Invocations  uint64 `json:"invocations"`
+	Failures     uint64 `json:"failures"`
+	Retries      uint64 `json:"retries"`
+	DeadLetters  uint64 `json:"deadLetters"`
+	Outputs      uint64 `json:"outputs"`
+	OutputErrors uint64 `json:"outputErrors"`
+	CascadeStops uint64 `json:"cascadeStops"`
+	Deduplicated uint64 `json:"deduplicated"`
+	// Hidden counts events of twins the handler may not read (not
+	// delivered); Denied, outputs its grants do not allow (not applied).
+	Hidden       uint64  `json:"hidden"`
+	Denied       uint64  `json:"denied"`
 	LatencyP50us float64 `json:"latencyP50us"`
 	LatencyP99us float64 `json:"latencyP99us"`
 }
@@ -720,7 +777,7 @@ func (r *runner) status() *Status {
 	s.Stats = Stats{Events: st.events.Load(), Batches: st.batches.Load(), Invocations: st.invocations.Load(),
 		Failures: st.failures.Load(), Retries: st.retries.Load(), DeadLetters: st.deadLetters.Load(),
 		Outputs: st.outputs.Load(), OutputErrors: st.outputErrors.Load(), CascadeStops: st.cascadeStops.Load(),
-		Deduplicated: st.deduplicated.Load()}
+		Deduplicated: st.deduplicated.Load(), Hidden: st.hidden.Load(), Denied: st.denied.Load()}
 	st.mu.Lock()
 	lat := slices.Clone(st.mu.latencies)
 	s.Reports = slices.Clone(st.mu.reports)

@@ -11,15 +11,37 @@ import (
 	"github.com/twinlog/twinlog/wasm-handlers/host"
 )
 
-// snapState is what a handler reads: one twin graph snapshot.
+// snapState is what a handler reads: one twin graph snapshot, through
+// the handler's visibility (nil: every twin).
 type snapState struct {
-	snap *twingraph.Snapshot
+	snap    *twingraph.Snapshot
+	visible func(id, model string) bool
 }
 
 var _ host.State = snapState{}
 
-func (s snapState) TwinJSON(id string) ([]byte, bool) {
+// twin returns twin id when it exists and the handler may read it: a twin
+// it may not read does not exist for it.
+func (s snapState) twin(id string) (*twingraph.Twin, bool) {
 	t, ok := s.snap.Twin(id)
+	if !ok || s.visible != nil && !s.visible(id, t.Model) {
+		return nil, false
+	}
+	return t, true
+}
+
+// peer reports whether the twin at the other end of a relationship is
+// readable.
+func (s snapState) peer(id string) bool {
+	if s.visible == nil {
+		return true
+	}
+	_, ok := s.twin(id)
+	return ok
+}
+
+func (s snapState) TwinJSON(id string) ([]byte, bool) {
+	t, ok := s.twin(id)
 	if !ok {
 		return nil, false
 	}
@@ -27,7 +49,7 @@ func (s snapState) TwinJSON(id string) ([]byte, bool) {
 }
 
 func (s snapState) Property(id, name string) ([]byte, bool) {
-	t, ok := s.snap.Twin(id)
+	t, ok := s.twin(id)
 	if !ok {
 		return nil, false
 	}
@@ -39,7 +61,7 @@ func (s snapState) Property(id, name string) ([]byte, bool) {
 }
 
 func (s snapState) Model(id string) (string, bool) {
-	t, ok := s.snap.Twin(id)
+	t, ok := s.twin(id)
 	if !ok {
 		return "", false
 	}
@@ -47,21 +69,21 @@ func (s snapState) Model(id string) (string, bool) {
 }
 
 func (s snapState) Relationships(id, name string, incoming bool) ([]abi.Relationship, bool) {
-	t, ok := s.snap.Twin(id)
+	t, ok := s.twin(id)
 	if !ok {
 		return nil, false
 	}
 	var out []abi.Relationship
 	if incoming {
 		for _, r := range t.In {
-			if name == "" || r.Name == name {
+			if (name == "" || r.Name == name) && s.peer(r.Source) {
 				out = append(out, abi.Relationship{ID: r.ID, Name: r.Name, Peer: r.Source})
 			}
 		}
 		return out, true
 	}
 	for _, r := range t.Out {
-		if name == "" || r.Name == name {
+		if (name == "" || r.Name == name) && s.peer(r.Target) {
 			out = append(out, abi.Relationship{ID: r.ID, Name: r.Name, Peer: r.Target})
 		}
 	}
@@ -69,7 +91,11 @@ func (s snapState) Relationships(id, name string, incoming bool) ([]abi.Relation
 }
 
 func (s snapState) Query(ctx context.Context, text string) ([]byte, error) {
-	res, err := query.Run(ctx, graphquery.Wrap(s.snap), text, query.Options{PageSize: query.MaxPageSize})
+	opts := query.Options{PageSize: query.MaxPageSize}
+	if vis := s.visible; vis != nil {
+		opts.Visible = func(t query.Twin) bool { return vis(t.ID(), t.Model()) }
+	}
+	res, err := query.Run(ctx, graphquery.Wrap(s.snap), text, opts)
 	if err != nil {
 		return nil, err
 	}
