@@ -39,6 +39,18 @@ func Markdown(w io.Writer, cfg Config, r *Result) {
 	if h := r.HTTP["healthz"]; h.Ops > 0 {
 		fmt.Fprintf(w, "| GET /healthz (empty handler: the HTTP stack's ceiling here) | %.0f/s (p99 %.0f µs) | | | |\n", h.OpsPerSec, h.P99us)
 	}
+	for _, c := range []struct{ name, with, without string }{
+		{"GET twin, API key with a model-scope grant vs admin token", "GET key, model grant", "GET admin"},
+		{"GET twin of one building, API key with a subtree grant vs admin token", "GET key, subtree grant", "GET admin, building 0"},
+		{"query by $dtId, API key with a model-scope grant vs admin token", "query key, model grant", "query admin"},
+	} {
+		with, without := r.HTTP[c.with], r.HTTP[c.without]
+		if with.Ops == 0 || without.Ops == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "| %s, %d conns | %.0f/s vs %.0f/s (p99 %.0f vs %.0f µs): authorization costs %.1f%% | | | < 5%% |\n", c.name, cfg.Conns,
+			with.OpsPerSec, without.OpsPerSec, with.P99us, without.P99us, 100*(1-with.OpsPerSec/without.OpsPerSec))
+	}
 	fmt.Fprintf(w, "| RSS after load (incl. load generator) | %d MiB | | | < 2 GiB at full size |\n", r.RSSBytes>>20)
 	fmt.Fprintf(w, "| Go heap in use after load | %d MiB | | | |\n", r.HeapBytes>>20)
 	fmt.Fprintf(w, "| snapshot of the loaded graph | %.2f s (%d MiB) | | | |\n", r.SnapshotSeconds, r.SnapshotBytes>>20)

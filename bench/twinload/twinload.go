@@ -98,6 +98,61 @@ func (c *Config) defaults() {
 	}
 }
 
+// authzPhases measures what authorization adds: the same GETs and
+// queries as the admin token (a superuser, no grant looked at) with API
+// keys whose grants are a model scope (every room) and a subtree scope (the
+// rooms of one building), each beside the admin doing the same.
+func authzPhases(cfg Config, res *Result, call func(tok, method, path, body string, out any) error) error {
+	newKey := func(name, grant string) (string, error) {
+		var k struct{ Key, Principal string }
+		if err := call("twinload", "POST", "/apikeys", `{"name":"`+name+`"}`, &k); err != nil {
+			return "", err
+		}
+		return k.Key, call("twinload", "POST", "/grants", `{"principal":"`+k.Principal+`","role":"reader","scope":`+grant+`}`, nil)
+	}
+	modelKey, err := newKey("rooms", `{"kind":"model","model":"`+stdgraph.RoomModel+`"}`)
+	if err != nil {
+		return err
+	}
+	subtreeKey, err := newKey("building-0", `{"kind":"subtree","root":"building-0","relationships":["contains"]}`)
+	if err != nil {
+		return err
+	}
+	get := func(tok string, room func(*rand.Rand) string) func(*rand.Rand) error {
+		return func(rng *rand.Rand) error { return call(tok, "GET", "/digitaltwins/"+room(rng), "", nil) }
+	}
+	query := func(tok string) func(*rand.Rand) error {
+		return func(rng *rand.Rand) error {
+			var page struct{ Value []json.RawMessage }
+			if err := call(tok, "POST", "/query", `{"query":"SELECT * FROM DIGITALTWINS T WHERE T.$dtId = '`+roomID(cfg.Graph, rng)+`'"}`, &page); err != nil {
+				return err
+			}
+			if len(page.Value) != 1 {
+				return fmt.Errorf("query: %d rows, want 1", len(page.Value))
+			}
+			return nil
+		}
+	}
+	anyRoom := func(rng *rand.Rand) string { return roomID(cfg.Graph, rng) }
+	b0 := cfg.Graph
+	b0.Buildings = 1
+	building0 := func(rng *rand.Rand) string { return roomID(b0, rng) }
+	for _, p := range []struct {
+		key string
+		op  func(*rand.Rand) error
+	}{
+		{"GET admin", get("twinload", anyRoom)},
+		{"GET key, model grant", get(modelKey, anyRoom)},
+		{"GET admin, building 0", get("twinload", building0)},
+		{"GET key, subtree grant", get(subtreeKey, building0)},
+		{"query admin", query("twinload")},
+		{"query key, model grant", query(modelKey)},
+	} {
+		res.HTTP[p.key] = phase(context.Background(), cfg, "http "+p.key, p.op)
+	}
+	return nil
+}
+
 func roomID(g stdgraph.Config, rng *rand.Rand) string {
 	b, f, r := g.Buildings, g.Floors, g.Rooms
 	if b == 0 {
@@ -176,20 +231,25 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	url := n.URL()
 	tr := &http.Transport{MaxIdleConns: cfg.Conns, MaxIdleConnsPerHost: cfg.Conns, MaxConnsPerHost: cfg.Conns}
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	do := func(method, path, body string) error {
+	call := func(tok, method, path, body string, out any) error {
 		req, _ := http.NewRequestWithContext(ctx, method, url+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Authorization", "Bearer "+tok)
 		resp, err := client.Do(req)
 		if err != nil {
 			return err
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		defer resp.Body.Close()
 		if resp.StatusCode >= 300 {
-			return fmt.Errorf("%s %s: %d", method, path, resp.StatusCode)
+			b, _ := io.ReadAll(resp.Body)
+			return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, b)
 		}
-		return nil
+		if out != nil {
+			return json.NewDecoder(resp.Body).Decode(out)
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		return err
 	}
+	do := func(method, path, body string) error { return call(token, method, path, body, nil) }
 	// The HTTP stack's own ceiling on this machine: a handler that does
 	// nothing, through the same server, client and connections.
 	res.HTTP["healthz"] = phase(ctx, cfg, "http GET /healthz", func(rng *rand.Rand) error {
@@ -202,8 +262,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		v := strconv.FormatFloat(15+rng.Float64()*15, 'f', 2, 64)
 		return do("PATCH", "/digitaltwins/"+roomID(cfg.Graph, rng), `[{"op":"replace","path":"/temperature","value":`+v+`}]`)
 	})
+	err = authzPhases(cfg, res, call)
 	stopSrv()
 	<-served
+	if err != nil {
+		return nil, fmt.Errorf("authorization phases: %w", err)
+	}
 	tr.CloseIdleConnections()
 	head := eng.Applied()
 	n = nil

@@ -28,7 +28,7 @@ func TestSmall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, op := range []string{"GET", "PATCH"} {
+	for _, op := range []string{"GET", "PATCH", "GET key, model grant", "GET key, subtree grant", "query admin", "query key, model grant"} {
 		if p := res.HTTP[op]; p.Ops == 0 || p.Errors != 0 {
 			t.Fatalf("%s phase: %+v", op, p)
 		}
