@@ -25,7 +25,10 @@ import (
 //
 // The body of POST /simulations is {"at": time or position (default: now),
 // "window": {"from": ..., "to": ...}, "speed": 0 or N, "events": [{"twinId",
-// "component", "patch" | "telemetry"}]}.
+// "component", "patch" | "telemetry"}], "deployedHandlers": true, "handlers":
+// [{"name", "version"} | {"manifest", "module": base64}]}: handlers run in
+// the branch (the main log's deployed ones, another version of one, or a
+// module uploaded with the request), their outputs written to it only.
 func (s *Server) RegisterSimulations(sim *simulate.Simulator) {
 	h := &simulationAPI{sim: sim}
 	s.Handle("POST /simulations", h.create)
@@ -59,13 +62,15 @@ func (h *simulationAPI) create(w http.ResponseWriter, r *http.Request) error {
 			From string `json:"from"`
 			To   string `json:"to"`
 		} `json:"window"`
-		Speed  float64          `json:"speed"`
-		Events []simulate.Event `json:"events"`
+		Speed            float64            `json:"speed"`
+		Events           []simulate.Event   `json:"events"`
+		DeployedHandlers bool               `json:"deployedHandlers"`
+		Handlers         []simulate.Handler `json:"handlers"`
 	}
 	if err := json.Unmarshal(body, &in); err != nil {
 		return engine.Errorf(engine.KindInvalid, "BadRequest", "the body must be a JSON object {\"at\": ..., \"window\": ..., \"speed\": ..., \"events\": [...]}: %v", err)
 	}
-	req := simulate.Request{Speed: in.Speed, Events: in.Events, Actor: actor(r)}
+	req := simulate.Request{Speed: in.Speed, Events: in.Events, Actor: actor(r), DeployedHandlers: in.DeployedHandlers, Handlers: in.Handlers}
 	if in.At != "" {
 		if req.At, err = timetravel.ParseAt("at", in.At); err != nil {
 			return err

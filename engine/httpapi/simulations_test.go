@@ -85,6 +85,15 @@ func TestSimulationsAPI(t *testing.T) {
 	}
 	must(call(t, srv, "POST", "/simulations", `{"events":[{"twinId":"r1"}]}`), 400)
 	must(call(t, srv, "POST", "/simulations", `{"at":"yesterday"}`), 400)
+	if r = must(call(t, srv, "POST", "/simulations", `{"handlers":[{"name":"comfort"}]}`), 404); errCode(t, r) != "HandlerNotFound" {
+		t.Fatalf("unknown handler: %s", r.body)
+	}
+	if r = must(call(t, srv, "POST", "/simulations", `{"handlers":[{"manifest":{"name":"x","triggers":[{"events":["telemetry"]}]}}]}`), 400); errCode(t, r) != "InvalidArgument" {
+		t.Fatalf("manifest without module: %s", r.body)
+	}
+	if r = must(call(t, srv, "GET", "/simulations", ""), 200); strings.Count(r.body, `"id"`) != 1 {
+		t.Fatalf("failed creates left branches: %s", r.body)
+	}
 	must(call(t, srv, "DELETE", "/simulations/"+created.ID, ""), 204)
 	must(call(t, srv, "GET", "/simulations/"+created.ID, ""), 404)
 }

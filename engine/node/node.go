@@ -245,7 +245,11 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	n.api.RegisterHandlers(n.handlers)
 	n.api.RegisterQuery(graphquery.New(graph, graphquery.Options{}))
 	n.api.RegisterHistory(travel, graphquery.Options{})
-	if n.sim, err = simulate.New(lg, travel, simulate.Options{Logger: cfg.Logger}); err != nil {
+	if n.sim, err = simulate.New(lg, travel, simulate.Options{
+		Logger:          cfg.Logger,
+		HandlerCacheDir: host.CacheDir(cfg.DataDir),
+		ModuleDir:       filepath.Join(cfg.DataDir, "handlers", "modules"),
+	}); err != nil {
 		return nil, err
 	}
 	n.api.RegisterSimulations(n.sim)

@@ -19,6 +19,7 @@ import (
 	"github.com/twinlog/twinlog/engine/eventlog"
 	"github.com/twinlog/twinlog/engine/eventlog/memlog"
 	"github.com/twinlog/twinlog/engine/twins"
+	"github.com/twinlog/twinlog/processors/handlers"
 	"github.com/twinlog/twinlog/projections/timetravel"
 	"github.com/twinlog/twinlog/projections/twingraph"
 )
@@ -36,6 +37,13 @@ type Options struct {
 	ReadBatch int
 	// Logger receives the branches' engines' reports. Default slog.Default().
 	Logger *slog.Logger
+	// HandlerCacheDir is the compilation cache of the handlers run in
+	// branches (see host.CacheDir). Default: an in-memory cache.
+	HandlerCacheDir string
+	// ModuleDir is where the main log's handler deployments keep their
+	// modules (handlers.Options.ModuleDir), read to run deployed handlers
+	// in a branch. Default "": modules are in the deployment events.
+	ModuleDir string
 }
 
 // Validate reports invalid options.
@@ -98,6 +106,18 @@ type Event struct {
 	Telemetry json.RawMessage `json:"telemetry,omitempty"`
 }
 
+// Handler names a handler to run in a branch: a version deployed in the
+// main log (Name, and Version for another than the live one), or a module
+// supplied with the request (Manifest and Module), which need not be
+// deployed anywhere.
+type Handler struct {
+	Name     string             `json:"name,omitempty"`
+	Version  string             `json:"version,omitempty"`
+	Manifest *handlers.Manifest `json:"manifest,omitempty"`
+	// Module is the WebAssembly module (base64 in JSON).
+	Module []byte `json:"module,omitempty"`
+}
+
 // Request describes a branch.
 type Request struct {
 	// At is the fork point; the zero At forks at the log's head.
@@ -112,6 +132,14 @@ type Request struct {
 	Events []Event
 	// Actor names the caller in the branch's events.
 	Actor string
+	// DeployedHandlers runs, in the branch, every handler deployed (and
+	// not disabled) in the main log at its head when the branch is
+	// created.
+	DeployedHandlers bool
+	// Handlers run in the branch, deployed there in order after the
+	// DeployedHandlers; one named like an earlier one replaces it. Their
+	// outputs are written to the branch only.
+	Handlers []Handler
 }
 
 func invalid(format string, args ...any) error {
@@ -132,6 +160,10 @@ func (s *Simulator) Create(ctx context.Context, req Request) (*Branch, error) {
 		if (len(e.Patch) == 0) == (len(e.Telemetry) == 0) {
 			return nil, invalid("event %d must have exactly one of patch and telemetry", i)
 		}
+	}
+	deploy, err := s.handlers(ctx, req)
+	if err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	if s.mu.closed {
@@ -192,9 +224,14 @@ func (s *Simulator) Create(ctx context.Context, req Request) (*Branch, error) {
 		return nil, fmt.Errorf("start branch engine: %w", err)
 	}
 	b.twins = twins.New(b.eng, g, twins.Options{})
+	if len(deploy) > 0 {
+		if err := b.startHandlers(ctx, s.opts, req.Actor, deploy); err != nil {
+			b.shut()
+			return nil, err
+		}
+	}
 	if err := b.feedEvents(ctx, req.Actor, req.Events); err != nil {
-		b.eng.Stop()
-		b.log.Close()
+		b.shut()
 		return nil, err
 	}
 
@@ -296,10 +333,11 @@ type Branch struct {
 	from, to uint64 // main log positions to replay
 	created  time.Time
 
-	log   *OffsetLog
-	eng   *engine.Engine
-	graph *twingraph.Graph
-	twins *twins.Service
+	log      *OffsetLog
+	eng      *engine.Engine
+	graph    *twingraph.Graph
+	twins    *twins.Service
+	handlers *handlers.Manager // nil when the branch runs none
 
 	clock  atomic.Int64 // the branch's time, Unix ns; 0: wall clock
 	fed    atomic.Uint64
@@ -367,6 +405,8 @@ type Status struct {
 	Created string `json:"created"`
 	Done    bool   `json:"done"`
 	Error   string `json:"error,omitempty"`
+	// Handlers are the handlers running in the branch.
+	Handlers []*handlers.Status `json:"handlers,omitempty"`
 }
 
 // Status returns the branch's progress.
@@ -378,6 +418,9 @@ func (b *Branch) Status() Status {
 	}
 	if t := b.clock.Load(); t != 0 {
 		st.Time = time.Unix(0, t).UTC().Format(time.RFC3339Nano)
+	}
+	if b.handlers != nil {
+		st.Handlers = b.handlers.List(context.Background())
 	}
 	select {
 	case <-b.done:
@@ -424,12 +467,7 @@ func (b *Branch) feedEvents(ctx context.Context, actor string, evs []Event) erro
 func (b *Branch) replay(ctx context.Context, main eventlog.Log, batch int) {
 	err := b.replayWindow(ctx, main, batch)
 	if err == nil {
-		head, herr := b.log.Head(ctx)
-		if herr == nil {
-			err = b.eng.WaitApplied(ctx, head)
-		} else {
-			err = herr
-		}
+		err = b.settle(ctx)
 	}
 	if err != nil && ctx.Err() == nil {
 		b.mu.Lock()
@@ -496,12 +534,21 @@ func (b *Branch) replayWindow(ctx context.Context, main eventlog.Log, batch int)
 	return nil
 }
 
-// stop ends the replay, the branch's engine and its overlay log.
+// stop ends the replay, the branch's handlers and engine and its overlay
+// log.
 func (b *Branch) stop() {
 	b.once.Do(func() {
 		b.cancel()
 		<-b.done
-		b.eng.Stop()
-		b.log.Close()
+		b.shut()
 	})
+}
+
+// shut stops what Create started before the replay.
+func (b *Branch) shut() {
+	if b.handlers != nil {
+		b.handlers.Close()
+	}
+	b.eng.Stop()
+	b.log.Close()
 }

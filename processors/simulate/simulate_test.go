@@ -44,9 +44,10 @@ func (w *world) tick(d time.Duration) {
 	w.clock.Unlock()
 }
 
-func newWorld(t *testing.T) *world {
+// open starts an empty main log with its engine, twin service and a
+// simulator with opts; the log's clock starts at t0.
+func (w *world) open(t *testing.T, opts simulate.Options) *engine.Engine {
 	t.Helper()
-	w := &world{}
 	w.clock.t = t0
 	w.log = memlog.New(memlog.Options{Now: func() time.Time {
 		w.clock.Lock()
@@ -67,10 +68,17 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w.sim, err = simulate.New(w.log, tt, simulate.Options{}); err != nil {
+	if w.sim, err = simulate.New(w.log, tt, opts); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.sim.Close)
+	return eng
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	w := &world{}
+	w.open(t, simulate.Options{})
 	ctx := context.Background()
 	var docs []json.RawMessage
 	if err := json.Unmarshal([]byte(roomModel), &docs); err != nil {
