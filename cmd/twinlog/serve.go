@@ -6,12 +6,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/twinlog/twinlog/engine/authn"
+	"github.com/twinlog/twinlog/engine/authz"
 	"github.com/twinlog/twinlog/engine/node"
 )
 
@@ -33,7 +35,7 @@ func defaultDataDir() string {
 
 func serveCommand() *cobra.Command {
 	var cfg node.Config
-	var logLevel string
+	var logLevel, anonymousRole string
 	var jwtIssuer, jwtJWKS, jwtSecretFile, jwtGroups string
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -53,6 +55,13 @@ at first start into <data>/admin-token and printed once.`,
 			cfg.Out = cmd.OutOrStdout()
 			if cfg.Token == "" {
 				cfg.Token = os.Getenv("TWINLOG_TOKEN")
+			}
+			switch r := authz.Role(anonymousRole); {
+			case anonymousRole == "none":
+			case slices.Contains(authz.Roles, r):
+				cfg.AnonymousRole = r
+			default:
+				return fmt.Errorf("--anonymous-role %q: want none or one of %v", anonymousRole, authz.Roles)
 			}
 			if jwtIssuer != "" {
 				is, err := jwtIssuerFlags(jwtIssuer, jwtJWKS, jwtSecretFile, jwtGroups)
@@ -79,6 +88,7 @@ at first start into <data>/admin-token and printed once.`,
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key (PEM)")
 	f.BoolVar(&cfg.SelfSigned, "tls-self-signed", false, "serve HTTPS with a development certificate generated into <data>/tls")
 	f.BoolVar(&cfg.AllowAnonymous, "allow-anonymous", false, "serve requests without a bearer token (development only)")
+	f.StringVar(&anonymousRole, "anonymous-role", "owner", "with --allow-anonymous: the role anonymous callers hold on the whole instance, or none (then only what is granted to the principal anonymous)")
 	f.StringVar(&cfg.MQTTListen, "mqtt-listen", "", "serve the embedded MQTT broker for devices on this address, such as :1883 (default off)")
 	f.StringVar(&cfg.MQTTBroker, "mqtt-broker", "", "subscribe to device topics on an external MQTT broker, such as tcp://127.0.0.1:1883 (default off)")
 	f.StringVar(&cfg.MQTTClientID, "mqtt-client-id", "", "twinlog's client id at --mqtt-broker; a stable one keeps device messages queued while twinlog is down (default random)")

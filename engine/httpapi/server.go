@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twinlog/twinlog/engine"
+	"github.com/twinlog/twinlog/engine/authz"
 )
 
 // Config configures a Server. The zero value is not usable: Engine is required.
@@ -20,8 +21,15 @@ type Config struct {
 	// Token is the bearer token granting full access. Required unless
 	// AllowAnonymous is set.
 	Token string
-	// AllowAnonymous serves requests without credentials. Default false.
+	// AllowAnonymous serves requests without credentials. Without access
+	// control (RegisterAuth) they have full access; with it, they are the
+	// principal "anonymous": AnonymousRole on the whole instance plus the
+	// grants made to "anonymous". Default false.
 	AllowAnonymous bool
+	// AnonymousRole is the role anonymous callers hold on the whole
+	// instance where access control is on. Default "": none, only the
+	// grants made to "anonymous".
+	AnonymousRole authz.Role
 	// MaxBodyBytes bounds request bodies. Default 32 MiB (model batches can
 	// be large; per-twin limits are enforced by the domain service).
 	MaxBodyBytes int64

@@ -21,6 +21,7 @@ import (
 
 	"github.com/twinlog/twinlog/engine"
 	"github.com/twinlog/twinlog/engine/authn"
+	"github.com/twinlog/twinlog/engine/authz"
 	"github.com/twinlog/twinlog/engine/eventlog"
 	"github.com/twinlog/twinlog/engine/eventlog/filelog"
 	"github.com/twinlog/twinlog/engine/httpapi"
