@@ -55,9 +55,14 @@ type Config struct {
 	// the CLI; when empty here, a token is generated at first start into
 	// DataDir/admin-token and reused afterwards.
 	Token string
-	// AllowAnonymous serves requests without credentials, with full
-	// access. Default false.
+	// AllowAnonymous serves requests without credentials, as the principal
+	// "anonymous": AnonymousRole on the whole instance plus the grants
+	// made to "anonymous". Default false.
 	AllowAnonymous bool
+	// AnonymousRole is the role anonymous callers hold on the whole
+	// instance. Default "": only the grants made to "anonymous" (the CLI's
+	// --anonymous-role defaults to owner for development).
+	AnonymousRole authz.Role
 	// JWTIssuers are the trusted issuers of bearer JWTs (RS256/ES256 keys
 	// from a JWKS file or URL, or an HS256 secret for development). The
 	// admin token and API keys (/apikeys) authenticate too; what a caller
@@ -224,6 +229,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		Engine:         eng,
 		Token:          token,
 		AllowAnonymous: cfg.AllowAnonymous,
+		AnonymousRole:  cfg.AnonymousRole,
 		Logger:         cfg.Logger,
 	})
 	n.api.RegisterAuth(&httpapi.Auth{Verifier: verifier, Keys: keys, Grants: grants, Graph: graph})
