@@ -524,7 +524,7 @@ func handlerActor(actor, p string) bool {
 }
 
 func auditMatch(e *event.Event, actor, twin string, from, to time.Time) bool {
-	if e.Type == twingraph.TypeTelemetry {
+	if e.Type == twingraph.TypeTelemetry || e.Type == twingraph.TypeTelemetryBatch {
 		return false
 	}
 	if actor != "" && e.Actor != actor && !handlerActor(e.Actor, actor) {

@@ -90,6 +90,10 @@ type Config struct {
 	// MQTTClientID, MQTTUsername and MQTTPassword are twinlog's identity at
 	// MQTTBroker. Default: a random client id, no credentials.
 	MQTTClientID, MQTTUsername, MQTTPassword string
+	// IngestLayout is how telemetry from POST /ingest and MQTT devices is
+	// laid out in the log. Default ingest.LayoutBatch: one telemetry.batch
+	// event per request, which every reader of telemetry understands.
+	IngestLayout ingest.Layout
 	// TelemetryRetention bounds the telemetry history (rebuilt from the log
 	// at start) to this long before its newest point. Default 0: keep
 	// everything.
@@ -271,7 +275,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("follow telemetry: %w", err)
 	}
 	n.api.RegisterTelemetry(n.telemetry)
-	in, err := ingest.New(eng, graph, ingest.Options{})
+	in, err := ingest.New(eng, graph, ingest.Options{Layout: cfg.IngestLayout})
 	if err != nil {
 		return nil, err
 	}

@@ -11,14 +11,14 @@
 //
 // Two layouts of telemetry in the log are supported (Options.Layout):
 //
-//	LayoutBatch   one "telemetry.batch" event per request on
+//	LayoutBatch   (the default) one "telemetry.batch" event per request on
 //	              stream "ingest/<shard>", with the compact binary payload
 //	              of twingraph.AppendTelemetryBatchHeader: ~1/10 of the log
 //	              records and bytes of the other layout. Every consumer of
 //	              telemetry (the twin graph's last-known telemetry, WASM
 //	              handlers, event routes, the telemetry history) reads it
 //	              point by point, as it reads "telemetry" events.
-//	LayoutEvents  (the default) one "telemetry" event per point on stream
+//	LayoutEvents  one "telemetry" event per point on stream
 //	              "telemetry/<twin>", with a twingraph.Telemetry payload, as
 //	              the per-twin telemetry API writes.
 package ingest

@@ -29,15 +29,15 @@ type Layout uint8
 
 // Layouts.
 const (
-	// LayoutEvents writes one twingraph "telemetry" event per point.
-	LayoutEvents Layout = iota
 	// LayoutBatch writes one twingraph "telemetry.batch" event per request.
-	LayoutBatch
+	LayoutBatch Layout = iota
+	// LayoutEvents writes one twingraph "telemetry" event per point.
+	LayoutEvents
 )
 
 // Options configures an Ingester. The zero value is valid.
 type Options struct {
-	// Layout is the log layout of points. Default LayoutEvents.
+	// Layout is the log layout of points. Default LayoutBatch.
 	Layout Layout
 	// Shards is the number of twingraph.TelemetryBatchStream streams
 	// LayoutBatch spreads its events over. Default 16.
@@ -54,7 +54,9 @@ type Options struct {
 	MaxInflightBytes int64
 	// MaxLag bounds how many log positions the slowest registered consumer
 	// (see AddConsumer) may trail the last append before requests get
-	// ErrBusy. Default 1,000,000.
+	// ErrBusy. A position is a point with LayoutEvents, a whole request
+	// with LayoutBatch. Default 1,000,000 with LayoutEvents, 10,000 with
+	// LayoutBatch.
 	MaxLag uint64
 	// AllowUndeclared accepts values whose name the twin's model does not
 	// declare as telemetry (they are not validated). Default false: such a
@@ -67,7 +69,7 @@ func (o *Options) Validate() error {
 	if o.Shards < 0 || o.MaxPoints < 0 || o.MaxBodyBytes < 0 || o.MaxInflightBytes < 0 {
 		return errors.New("ingest: negative option")
 	}
-	if o.Layout > LayoutBatch {
+	if o.Layout > LayoutEvents {
 		return fmt.Errorf("ingest: unknown layout %d", o.Layout)
 	}
 	return nil
@@ -88,6 +90,9 @@ func (o *Options) defaults() {
 	}
 	if o.MaxLag == 0 {
 		o.MaxLag = 1_000_000
+		if o.Layout == LayoutBatch {
+			o.MaxLag = 10_000
+		}
 	}
 }
 

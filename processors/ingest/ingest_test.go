@@ -103,15 +103,16 @@ func TestIngestAcceptsAndRejects(t *testing.T) {
 			if pts[1].Component != "hvac" || pts[2].MessageID != "m-1" {
 				t.Errorf("points = %+v", pts)
 			}
-			if layout == ingest.LayoutEvents {
-				// The twin graph's last-known telemetry sees the points.
-				if err := e.eng.WaitApplied(context.Background(), a.rep.Position); err != nil {
-					t.Fatal(err)
-				}
-				rec, ok := e.g.Snapshot().Telemetry("s0")
-				if !ok || len(rec.Last) != 1 || string(rec.Last[0].Body) != `{"temperature":21.5,"co2":400}` {
-					t.Fatalf("last telemetry of s0 = %+v", rec)
-				}
+			// The twin graph's last-known telemetry sees the points.
+			if err := e.eng.WaitApplied(context.Background(), a.rep.Position); err != nil {
+				t.Fatal(err)
+			}
+			rec, ok := e.g.Snapshot().Telemetry("s0")
+			if !ok || len(rec.Last) != 1 || string(rec.Last[0].Body) != `{"temperature":21.5,"co2":400}` {
+				t.Fatalf("last telemetry of s0 = %+v", rec)
+			}
+			if rec, ok := e.g.Snapshot().Telemetry("s2"); !ok || len(rec.Last) != 2 || rec.Recent[len(rec.Recent)-1] != "m-1" {
+				t.Fatalf("last telemetry of s2 = %+v", rec)
 			}
 		})
 	}
@@ -172,19 +173,30 @@ type stuckConsumer struct{ at uint64 }
 func (c *stuckConsumer) Applied() uint64 { return c.at }
 
 func TestIngestBackpressureLag(t *testing.T) {
-	e := newEnv(t, false, 1, ingest.Options{MaxLag: 1})
-	head, _ := e.log.Head(context.Background())
-	e.in.AddConsumer(&stuckConsumer{at: head})
-	body := []byte(`[{"twinId":"s0","co2":1},{"twinId":"s0","co2":2}]`)
-	if a := post(t, e.srv.URL, body); a.status != 200 {
-		t.Fatalf("first: status=%d: %s", a.status, a.body)
-	}
-	a := post(t, e.srv.URL, body)
-	if a.status != 429 || a.header.Get("Retry-After") == "" {
-		t.Fatalf("lagging consumer: status=%d Retry-After=%q, want 429 with Retry-After", a.status, a.header.Get("Retry-After"))
-	}
-	if n := len(e.points(t)); n != 2 {
-		t.Fatalf("points=%d, want 2", n)
+	// MaxLag counts log positions: a request is one position in the batch
+	// layout, one per point in the other.
+	for _, tc := range []struct {
+		layout   ingest.Layout
+		accepted int // requests of 2 points accepted before the 429
+	}{{ingest.LayoutEvents, 1}, {ingest.LayoutBatch, 2}} {
+		t.Run(fmt.Sprintf("layout=%d", tc.layout), func(t *testing.T) {
+			e := newEnv(t, false, 1, ingest.Options{MaxLag: 1, Layout: tc.layout})
+			head, _ := e.log.Head(context.Background())
+			e.in.AddConsumer(&stuckConsumer{at: head})
+			body := []byte(`[{"twinId":"s0","co2":1},{"twinId":"s0","co2":2}]`)
+			for i := range tc.accepted {
+				if a := post(t, e.srv.URL, body); a.status != 200 {
+					t.Fatalf("request %d: status=%d: %s", i, a.status, a.body)
+				}
+			}
+			a := post(t, e.srv.URL, body)
+			if a.status != 429 || a.header.Get("Retry-After") == "" {
+				t.Fatalf("lagging consumer: status=%d Retry-After=%q, want 429 with Retry-After", a.status, a.header.Get("Retry-After"))
+			}
+			if n := len(e.points(t)); n != 2*tc.accepted {
+				t.Fatalf("points=%d, want %d", n, 2*tc.accepted)
+			}
+		})
 	}
 }
 

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/twinlog/twinlog/engine/event"
-	"github.com/twinlog/twinlog/projections/twingraph"
 	"github.com/twinlog/twinlog/projections/telemetry"
+	"github.com/twinlog/twinlog/projections/twingraph"
 )
 
 // genBatches returns telemetry.batch events of 1,000 points: twins
