@@ -188,7 +188,7 @@ func (s *Server) authorize(r *http.Request, pattern string) error {
 func (s *Server) authorizeTwin(r *http.Request, p *authz.Principal, method, path string) error {
 	id := pathSegment(r, 2)
 	var model string
-	snap := s.auth.Graph.Snapshot()
+	snap := s.readGraph(r, s.auth.Graph.Snapshot())
 	if t, ok := snap.Twin(id); ok {
 		model = t.Model
 	}

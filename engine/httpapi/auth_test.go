@@ -21,7 +21,9 @@ import (
 	"github.com/twinlog/twinlog/engine/httpapi"
 	"github.com/twinlog/twinlog/engine/twins"
 	"github.com/twinlog/twinlog/processors/ingest"
+	"github.com/twinlog/twinlog/processors/simulate"
 	"github.com/twinlog/twinlog/projections/graphquery"
+	"github.com/twinlog/twinlog/projections/timetravel"
 	"github.com/twinlog/twinlog/projections/twingraph"
 )
 
@@ -89,6 +91,16 @@ func newAuthEnv(t *testing.T) *authEnv {
 	api.RegisterTwins(twins.New(eng, g, twins.Options{}))
 	api.RegisterQuery(graphquery.New(g, graphquery.Options{}))
 	api.RegisterAuth(&httpapi.Auth{Verifier: v, Keys: keys, Grants: store, Graph: g})
+	tt, err := timetravel.New(eng.Log(), g, timetravel.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := simulate.New(eng.Log(), tt, simulate.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	api.RegisterSimulations(sim)
 	ok := func(w http.ResponseWriter, r *http.Request) error {
 		w.Write([]byte(`{"value":[]}`))
 		return nil

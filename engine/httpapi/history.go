@@ -58,44 +58,7 @@ func (h *historyAPI) read(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	id := r.PathValue("id")
-	t, ok := snap.Twin(id)
-	if !ok {
-		return engine.Errorf(engine.KindNotFound, "DigitalTwinNotFound", "There is no digital twin instance that exists with the ID %s as of %s.", id, at)
-	}
-	w.Header().Set("twinlog-position", strconv.FormatUint(snap.Position(), 10))
-	switch r.Pattern {
-	case "GET /digitaltwins/{id}":
-		writeEntity(w, http.StatusOK, t.AppendJSON(make([]byte, 0, t.JSONSize())), t.ETag())
-	case "GET /digitaltwins/{id}/components/{component}":
-		name := r.PathValue("component")
-		body, ok := t.AppendComponentJSON(nil, name)
-		if !ok {
-			return engine.Errorf(engine.KindNotFound, "ComponentNotFound", "The component %s does not exist on twin %s as of %s.", name, id, at)
-		}
-		writeEntity(w, http.StatusOK, body, t.ETag())
-	case "GET /digitaltwins/{id}/relationships/{rel}":
-		rel, ok := t.Outgoing(r.PathValue("rel"))
-		if !ok {
-			return engine.Errorf(engine.KindNotFound, "RelationshipNotFound", "There is no relationship %s on twin %s as of %s.", r.PathValue("rel"), id, at)
-		}
-		writeEntity(w, http.StatusOK, rel.AppendJSON(nil), rel.ETag())
-	case "GET /digitaltwins/{id}/relationships":
-		items := []json.RawMessage{}
-		for rel := range snap.Outgoing(id, r.URL.Query().Get("relationshipName")) {
-			items = append(items, rel.AppendJSON(nil))
-		}
-		return writePage(w, r, items, defaultPageSize)
-	case "GET /digitaltwins/{id}/incomingrelationships":
-		items := []json.RawMessage{}
-		for rel := range snap.Incoming(id) {
-			items = append(items, rel.AppendIncomingJSON(nil))
-		}
-		return writePage(w, r, items, defaultPageSize)
-	default:
-		return engine.Errorf(engine.KindInvalid, "InvalidArgument", "asOf is not supported on %s", r.URL.Path)
-	}
-	return nil
+	return writeSnapshotRead(w, r, snap, "as of "+at.String())
 }
 
 // wants reports whether a POST /query request reads the past: an asOf

@@ -15,7 +15,9 @@ import (
 // when a token is given), header max-items-per-page; the answer is
 // {"value": [...], "continuationToken": "..." or null} with the page's cost
 // in the query-charge header. A query with an AS OF clause or an "asOf"
-// field (RFC 3339 time or log position) reads the past (RegisterHistory).
+// field (RFC 3339 time or log position) reads the past (RegisterHistory);
+// POST /query?branch=<id> queries a simulation's branch
+// (RegisterSimulations).
 func (s *Server) RegisterQuery(runner *graphquery.Runner) {
 	s.Handle("POST /query", func(w http.ResponseWriter, r *http.Request) error {
 		body, err := readBody(r)
@@ -33,7 +35,17 @@ func (s *Server) RegisterQuery(runner *graphquery.Runner) {
 		if req.ContinuationToken == "null" {
 			req.ContinuationToken = "" // ADT's samples spell the last page's token "null"
 		}
-		if s.history.wants(req.Query, req.ContinuationToken, req.AsOf) {
+		b, err := s.branchOf(r)
+		if err != nil {
+			return err
+		}
+		run := runner
+		switch {
+		case b != nil && s.history.wants(req.Query, req.ContinuationToken, req.AsOf):
+			return engine.Errorf(engine.KindInvalid, "InvalidArgument", "a query of a branch reads its present: give branch or AS OF (asOf), not both")
+		case b != nil:
+			run = b.Queries()
+		case s.history.wants(req.Query, req.ContinuationToken, req.AsOf):
 			return s.history.query(w, r, req.Query, req.ContinuationToken, req.AsOf)
 		}
 		size, err := pageSize(r, query.DefaultPageSize)
@@ -42,7 +54,7 @@ func (s *Server) RegisterQuery(runner *graphquery.Runner) {
 		}
 		ctx, cancel := requestContext(r)
 		defer cancel()
-		res, err := runner.Run(ctx, graphquery.Request{Query: req.Query, ContinuationToken: req.ContinuationToken, PageSize: size, Visible: visible(r)})
+		res, err := run.Run(ctx, graphquery.Request{Query: req.Query, ContinuationToken: req.ContinuationToken, PageSize: size, Visible: visible(r)})
 		if err != nil {
 			return err
 		}

@@ -45,8 +45,9 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	mux     *http.ServeMux
-	history *historyAPI // set by RegisterHistory
-	auth    *Auth       // set by RegisterAuth
+	history *historyAPI    // set by RegisterHistory
+	sims    *simulationAPI // set by RegisterSimulations
+	auth    *Auth          // set by RegisterAuth
 }
 
 // New returns a server for cfg.

@@ -22,6 +22,13 @@ import (
 //	POST   /simulations/{id}/query             a query on the branch's graph
 //	GET    /simulations/{id}/digitaltwins/{twin} a twin of the branch
 //	DELETE /simulations/{id}                   stop and forget the branch
+//	GET    /simulations/{id}/diff[?against=<id>] what differs from the main
+//	                                           graph as of now (or another branch):
+//	                                           {against, value: [{kind, what, twinId,
+//	                                           component, name, a, b}], more}
+//
+// Reads of a branch are also served by the twin and query routes with
+// ?branch=<id>, under the access control of those routes.
 //
 // The body of POST /simulations is {"at": time or position (default: now),
 // "window": {"from": ..., "to": ...}, "speed": 0 or N, "events": [{"twinId",
@@ -31,12 +38,14 @@ import (
 // module uploaded with the request), their outputs written to it only.
 func (s *Server) RegisterSimulations(sim *simulate.Simulator) {
 	h := &simulationAPI{sim: sim}
+	s.sims = h
 	s.Handle("POST /simulations", h.create)
 	s.Handle("GET /simulations", h.list)
 	s.Handle("GET /simulations/{id}", h.get)
 	s.Handle("DELETE /simulations/{id}", h.delete)
 	s.Handle("POST /simulations/{id}/query", h.query)
 	s.Handle("GET /simulations/{id}/digitaltwins/{twin}", h.twin)
+	s.Handle("GET /simulations/{id}/diff", h.diff)
 }
 
 type simulationAPI struct {
@@ -44,11 +53,7 @@ type simulationAPI struct {
 }
 
 func (h *simulationAPI) branch(r *http.Request) (*simulate.Branch, error) {
-	b, err := h.sim.Get(r.PathValue("id"))
-	if errors.Is(err, simulate.ErrNotFound) {
-		return nil, engine.Errorf(engine.KindNotFound, "SimulationNotFound", "There is no simulation with the ID %s.", r.PathValue("id"))
-	}
-	return b, err
+	return h.lookup(r.PathValue("id"))
 }
 
 func (h *simulationAPI) create(w http.ResponseWriter, r *http.Request) error {
@@ -144,7 +149,8 @@ func (h *simulationAPI) query(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var req struct {
-		Query string `json:"query"`
+		Query             string `json:"query"`
+		ContinuationToken string `json:"continuationToken"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
 		return engine.Errorf(engine.KindInvalid, "BadRequest", "the body must be a JSON object {\"query\": \"SELECT ...\"}: %v", err)
@@ -155,15 +161,13 @@ func (h *simulationAPI) query(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := requestContext(r)
 	defer cancel()
-	// One page per request: a branch's graph moves while it is fed, so
-	// continuations (which pin a snapshot per runner) are not offered.
-	res, err := graphquery.New(b.Graph(), graphquery.Options{}).Run(ctx, graphquery.Request{Query: req.Query, PageSize: size})
+	res, err := b.Queries().Run(ctx, graphquery.Request{Query: req.Query, ContinuationToken: req.ContinuationToken, PageSize: size, Visible: visible(r)})
 	if err != nil {
 		return err
 	}
 	w.Header().Set("query-charge", strconv.FormatFloat(res.Charge, 'f', -1, 64))
 	w.Header().Set("twinlog-position", strconv.FormatUint(res.Position, 10))
-	writeRaw(w, http.StatusOK, appendList(nil, res.Rows, "continuationToken", "", true))
+	writeRaw(w, http.StatusOK, appendList(nil, res.Rows, "continuationToken", res.ContinuationToken, true))
 	return nil
 }
 

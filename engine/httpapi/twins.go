@@ -14,7 +14,8 @@ import (
 
 // RegisterTwins serves ADT's models, digital twins, relationships,
 // components and telemetry operations from svc. Reads with ?asOf= answer
-// from the past (RegisterHistory).
+// from the past (RegisterHistory), reads with ?branch= from a simulation
+// (RegisterSimulations); writes refuse ?branch=.
 func (s *Server) RegisterTwins(svc *twins.Service) {
 	h := &twinHandlers{svc: svc}
 	s.Handle("GET /models", h.listModels)
@@ -23,23 +24,23 @@ func (s *Server) RegisterTwins(svc *twins.Service) {
 	s.Handle("PATCH /models/{id}", h.patchModel)
 	s.Handle("DELETE /models/{id}", h.deleteModel)
 
-	s.Handle("GET /digitaltwins/{id}", s.asOfOr(h.getTwin))
-	s.Handle("PUT /digitaltwins/{id}", h.putTwin)
-	s.Handle("PATCH /digitaltwins/{id}", h.patchTwin)
-	s.Handle("DELETE /digitaltwins/{id}", h.deleteTwin)
+	s.Handle("GET /digitaltwins/{id}", s.readOr(h.getTwin))
+	s.Handle("PUT /digitaltwins/{id}", mainOnly(h.putTwin))
+	s.Handle("PATCH /digitaltwins/{id}", mainOnly(h.patchTwin))
+	s.Handle("DELETE /digitaltwins/{id}", mainOnly(h.deleteTwin))
 
-	s.Handle("GET /digitaltwins/{id}/components/{component}", s.asOfOr(h.getComponent))
-	s.Handle("PATCH /digitaltwins/{id}/components/{component}", h.patchComponent)
+	s.Handle("GET /digitaltwins/{id}/components/{component}", s.readOr(h.getComponent))
+	s.Handle("PATCH /digitaltwins/{id}/components/{component}", mainOnly(h.patchComponent))
 
-	s.Handle("GET /digitaltwins/{id}/relationships", s.asOfOr(h.listRelationships))
-	s.Handle("GET /digitaltwins/{id}/relationships/{rel}", s.asOfOr(h.getRelationship))
-	s.Handle("PUT /digitaltwins/{id}/relationships/{rel}", h.putRelationship)
-	s.Handle("PATCH /digitaltwins/{id}/relationships/{rel}", h.patchRelationship)
-	s.Handle("DELETE /digitaltwins/{id}/relationships/{rel}", h.deleteRelationship)
-	s.Handle("GET /digitaltwins/{id}/incomingrelationships", s.asOfOr(h.listIncoming))
+	s.Handle("GET /digitaltwins/{id}/relationships", s.readOr(h.listRelationships))
+	s.Handle("GET /digitaltwins/{id}/relationships/{rel}", s.readOr(h.getRelationship))
+	s.Handle("PUT /digitaltwins/{id}/relationships/{rel}", mainOnly(h.putRelationship))
+	s.Handle("PATCH /digitaltwins/{id}/relationships/{rel}", mainOnly(h.patchRelationship))
+	s.Handle("DELETE /digitaltwins/{id}/relationships/{rel}", mainOnly(h.deleteRelationship))
+	s.Handle("GET /digitaltwins/{id}/incomingrelationships", s.readOr(h.listIncoming))
 
-	s.Handle("POST /digitaltwins/{id}/telemetry", h.sendTelemetry)
-	s.Handle("POST /digitaltwins/{id}/components/{component}/telemetry", h.sendTelemetry)
+	s.Handle("POST /digitaltwins/{id}/telemetry", mainOnly(h.sendTelemetry))
+	s.Handle("POST /digitaltwins/{id}/components/{component}/telemetry", mainOnly(h.sendTelemetry))
 }
 
 type twinHandlers struct {

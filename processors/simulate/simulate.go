@@ -20,6 +20,7 @@ import (
 	"github.com/twinlog/twinlog/engine/eventlog/memlog"
 	"github.com/twinlog/twinlog/engine/twins"
 	"github.com/twinlog/twinlog/processors/handlers"
+	"github.com/twinlog/twinlog/projections/graphquery"
 	"github.com/twinlog/twinlog/projections/timetravel"
 	"github.com/twinlog/twinlog/projections/twingraph"
 )
@@ -271,6 +272,15 @@ func (s *Simulator) window(ctx context.Context, fork uint64, w *Window) (from, t
 	return from, to, nil
 }
 
+// Main returns the main graph as of now: the live graph the traveler was
+// given, or the graph built at the log's head.
+func (s *Simulator) Main(ctx context.Context) (*twingraph.Snapshot, error) {
+	if g := s.tt.Live(); g != nil {
+		return g.Snapshot(), nil
+	}
+	return s.tt.AsOf(ctx, timetravel.At{})
+}
+
 // Get returns the branch id.
 func (s *Simulator) Get(id string) (*Branch, error) {
 	s.mu.Lock()
@@ -339,6 +349,9 @@ type Branch struct {
 	twins    *twins.Service
 	handlers *handlers.Manager // nil when the branch runs none
 
+	queriesOnce sync.Once
+	queries     *graphquery.Runner
+
 	clock  atomic.Int64 // the branch's time, Unix ns; 0: wall clock
 	fed    atomic.Uint64
 	cancel context.CancelFunc
@@ -368,6 +381,13 @@ func (b *Branch) Graph() *twingraph.Graph { return b.graph }
 
 // Twins returns the branch's twin service, writing to its overlay log.
 func (b *Branch) Twins() *twins.Service { return b.twins }
+
+// Queries returns the runner of queries on the branch's graph; its
+// continuation tokens page through the snapshot a first page read.
+func (b *Branch) Queries() *graphquery.Runner {
+	b.queriesOnce.Do(func() { b.queries = graphquery.New(b.graph, graphquery.Options{}) })
+	return b.queries
+}
 
 // Wait blocks until the replay is over (done, failed or stopped) and
 // returns its error.

@@ -127,6 +127,9 @@ func New(log eventlog.Log, live *twingraph.Graph, opts Options) (*Traveler, erro
 // Log returns the traveler's log.
 func (t *Traveler) Log() eventlog.Log { return t.log }
 
+// Live returns the live graph given to New (nil when none).
+func (t *Traveler) Live() *twingraph.Graph { return t.live }
+
 // Stats returns the counters so far.
 func (t *Traveler) Stats() Stats {
 	t.stats.Lock()
