@@ -94,6 +94,77 @@ func (t btree[K, V]) Get(k K) (V, bool) {
 	return x.vals[i], true
 }
 
+// seeker looks up keys of one tree in ascending order, cheaply when they
+// are close together (the twins of a model, looked up by id in id order).
+// A key within the leaf of the last lookup costs one compare with the
+// leaf's last key and equality tests from the last position on; a key
+// beyond it starts from the lowest node of the last path whose range holds
+// it, not from the root.
+type seeker[K, V any] struct {
+	t     btree[K, V]
+	eq    func(a, b K) bool
+	nodes []*bnode[K, V] // the last path: nodes[0] is the root, the last a leaf
+	idx   []int          // idx[l] is the kid of inner node nodes[l] taken
+	pos   int            // the last key's index in the leaf
+}
+
+// seeker returns a seeker over t; eq must agree with t's cmp (a == b for
+// strings, which is cheaper than a compare when a and b differ in length
+// or share their bytes).
+func (t btree[K, V]) seeker(eq func(a, b K) bool) *seeker[K, V] { return &seeker[K, V]{t: t, eq: eq} }
+
+// get returns the value of k, which must be >= every key looked up
+// before.
+func (s *seeker[K, V]) get(k K) (V, bool) {
+	var zero V
+	if s.t.root == nil {
+		return zero, false
+	}
+	if n := len(s.nodes); n > 0 {
+		leaf := s.nodes[n-1]
+		if last := len(leaf.keys) - 1; last >= 0 && s.t.cmp(k, leaf.keys[last]) <= 0 {
+			for i := s.pos; i <= last; i++ {
+				if s.eq(leaf.keys[i], k) {
+					s.pos = i
+					return leaf.vals[i], true
+				}
+			}
+			return zero, false
+		}
+	}
+	// The deepest inner level whose chosen kid's range holds k: kid i of
+	// node x covers [keys[i], keys[i+1]), and k is not below keys[i] as it
+	// is not below the last key; the last kid's upper bound is its
+	// parent's.
+	l := len(s.nodes) - 2
+	for ; l >= 0; l-- {
+		x, i := s.nodes[l], s.idx[l]
+		if i+1 < len(x.keys) && s.t.cmp(k, x.keys[i+1]) < 0 {
+			break
+		}
+	}
+	var x *bnode[K, V]
+	if l < 0 {
+		x = s.t.root
+		s.nodes, s.idx = append(s.nodes[:0], x), s.idx[:0]
+	} else {
+		x = s.nodes[l+1]
+		s.nodes, s.idx = s.nodes[:l+2], s.idx[:l+1]
+	}
+	for x.kids != nil {
+		i := x.child(k, s.t.cmp)
+		x = x.kids[i]
+		s.idx = append(s.idx, i)
+		s.nodes = append(s.nodes, x)
+	}
+	i, ok := search(x.keys, k, s.t.cmp)
+	s.pos = i
+	if !ok {
+		return zero, false
+	}
+	return x.vals[i], true
+}
+
 // Ascend calls yield for each key >= from (every key when all is set) in
 // order, until yield returns false.
 func (t btree[K, V]) Ascend(from K, all bool, yield func(K, V) bool) {

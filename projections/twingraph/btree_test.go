@@ -124,3 +124,38 @@ func TestFindNear(t *testing.T) {
 		}
 	}
 }
+
+// TestSeeker checks ascending lookups through a seeker against Get, for
+// keys present and absent, near and far apart, in trees of every depth.
+func TestSeeker(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{0, 1, 31, 33, 1000, 40000} {
+		ks := make([]string, n)
+		vs := make([]int, n)
+		for i := range n {
+			ks[i], vs[i] = fmt.Sprintf("k%07d", i*2), i
+		}
+		// A bulk-built tree, then one changed by transactions (uneven
+		// nodes).
+		trees := []btree[string, int]{buildBtree(strings.Compare, ks, vs)}
+		tx := trees[0].Txn()
+		for range n / 3 {
+			tx.Delete(fmt.Sprintf("k%07d", rng.IntN(2*n+1)))
+			tx.Put(fmt.Sprintf("k%07d", rng.IntN(2*n+1)), -1)
+		}
+		trees = append(trees, tx.Commit())
+		for ti, tr := range trees {
+			for _, step := range []int{1, 2, 7, 64, 5000} {
+				s := tr.seeker(func(a, b string) bool { return a == b })
+				for i := 0; i <= 2*n+2; i += 1 + rng.IntN(step) {
+					k := fmt.Sprintf("k%07d", i)
+					got, ok := s.get(k)
+					want, wok := tr.Get(k)
+					if got != want || ok != wok {
+						t.Fatalf("n=%d tree %d step %d: seek %s = %d %v, want %d %v", n, ti, step, k, got, ok, want, wok)
+					}
+				}
+			}
+		}
+	}
+}

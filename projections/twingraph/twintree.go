@@ -88,11 +88,13 @@ func (tt twinTrees) get(id string) *Twin {
 // ofModel iterates over the twins of exactly model, in id order.
 func (tt twinTrees) ofModel(model string) iter.Seq[*Twin] {
 	return func(yield func(*Twin) bool) {
+		// The ids come in order: each lookup starts where the last ended.
+		byID := tt.byID.seeker(func(a, b string) bool { return a == b })
 		tt.byModel.Ascend(modelKey{model: model}, false, func(k modelKey, _ struct{}) bool {
 			if k.model != model {
 				return false
 			}
-			if t := tt.get(k.id); t != nil {
+			if t, _ := byID.get(k.id); t != nil {
 				return yield(t)
 			}
 			return true
