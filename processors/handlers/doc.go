@@ -16,6 +16,8 @@
 // are processed in log order and one at a time while handlers run
 // independently. The router handler calls the guest once per batch, then
 // applies its outputs through the twin service (validated like any write).
+// A telemetry.batch event reaches handlers as one telemetry event per point
+// (see batch.go).
 // watermill's Retry middleware retries failed batches; after the retries,
 // the PoisonQueue middleware hands the batch to the isolation handler, which
 // re-runs its events one by one and dead-letters (handler.deadlettered on

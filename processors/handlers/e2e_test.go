@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/twinlog/twinlog/engine/event"
 	"github.com/twinlog/twinlog/engine/twins"
 	"github.com/twinlog/twinlog/processors/handlers"
 )
@@ -190,42 +191,50 @@ func TestExamplesEndToEnd(t *testing.T) {
 
 // TestRestartMidStream stops the node while handlers are busy, restarts it
 // on the same file log and checks that the results are exact and no output
-// was written twice.
+// was written twice: with telemetry events, and with telemetry batches
+// larger than the handler's jobs.
 func TestRestartMidStream(t *testing.T) {
-	dir := t.TempDir()
-	n := openFileNode(t, dir)
-	b := building{floors: 2, rooms: 3}
-	b.create(t, n.svc)
-	deployExamples(t, n)
-	b.send(t, n.svc, 0)
-	b.send(t, n.svc, 1)
-	n.close(t, true) // mid-stream: the handlers have not caught up
-
-	n = openFileNode(t, dir)
-	defer n.close(t, true)
-	b.send(t, n.svc, 2)
-	b.send(t, n.svc, 3)
-	n.settle(t)
-	b.check(t, n.svc, 3)
-
-	// Every output (cause, seq) is in the log once.
-	seen := map[string]int{}
-	for from := uint64(1); ; {
-		evs, err := n.log.Read(context.Background(), from, 4096)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(evs) == 0 {
-			break
-		}
-		for _, e := range evs {
-			if name, rest, ok := strings.Cut(e.Actor, "@"); ok && strings.HasPrefix(name, "handler:") {
-				c, _, _ := strings.Cut(rest[strings.Index(rest, ";c=")+3:], ";")
-				seen[name+" "+c]++
+	for _, batches := range []bool{false, true} {
+		t.Run(fmt.Sprintf("batches=%v", batches), func(t *testing.T) {
+			dir := t.TempDir()
+			n := openFileNode(t, dir)
+			b := building{floors: 2, rooms: 3}
+			b.create(t, n.svc)
+			deployExamples(t, n)
+			send := func(i int) { b.send(t, n.svc, i) }
+			if batches {
+				// Jobs of 8 events: a round's batch (24 points) spans
+				// three, each holding whole rooms.
+				n.deploy(t, "comfort", handlers.Manifest{Name: "comfort", Version: "2", Limits: handlers.Limits{MaxBatch: 8},
+					Triggers: []handlers.Trigger{{Events: []string{"telemetry"}, Models: []string{sensorModel}}}})
+				send = func(i int) { b.sendBatch(t, n, i) }
 			}
-		}
-		from = evs[len(evs)-1].Position + 1
+			send(0)
+			send(1)
+			n.close(t, true) // mid-stream: the handlers have not caught up
+
+			n = openFileNode(t, dir)
+			defer n.close(t, true)
+			send(2)
+			send(3)
+			n.settle(t)
+			b.check(t, n.svc, 3)
+			outputsOnce(t, n)
+		})
 	}
+}
+
+// outputsOnce checks that every handler output (cause, seq) is in the log
+// once, and that there are some.
+func outputsOnce(t *testing.T, n *node) {
+	t.Helper()
+	seen := map[string]int{}
+	n.eachEvent(t, func(e *event.Event) {
+		if name, rest, ok := strings.Cut(e.Actor, "@"); ok && strings.HasPrefix(name, "handler:") {
+			c, _, _ := strings.Cut(rest[strings.Index(rest, ";c=")+3:], ";")
+			seen[name+" "+c]++
+		}
+	})
 	for k, c := range seen {
 		if c > 1 {
 			t.Errorf("output %s written %d times", k, c)

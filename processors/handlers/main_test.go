@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/twinlog/twinlog/engine"
+	"github.com/twinlog/twinlog/engine/event"
 	"github.com/twinlog/twinlog/engine/eventlog"
 	"github.com/twinlog/twinlog/engine/eventlog/filelog"
 	"github.com/twinlog/twinlog/engine/eventlog/memlog"
@@ -139,6 +140,24 @@ func (n *node) settle(t testing.TB) {
 		} else {
 			stable = 0
 		}
+	}
+}
+
+// eachEvent calls fn for every event of n's log, in order.
+func (n *node) eachEvent(t testing.TB, fn func(e *event.Event)) {
+	t.Helper()
+	for from := uint64(1); ; {
+		evs, err := n.log.Read(context.Background(), from, 4096)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) == 0 {
+			return
+		}
+		for i := range evs {
+			fn(&evs[i])
+		}
+		from = evs[len(evs)-1].Position + 1
 	}
 }
 

@@ -90,6 +90,9 @@ type runner struct {
 	// in the log after the checkpoint at start, skipped when re-handled.
 	seen     map[string]struct{}
 	seenUpTo uint64
+	// partial is the telemetry.batch a full job ended inside (see
+	// takePoints), owned by the feeder.
+	partial batchCursor
 
 	stats stats
 }
@@ -305,6 +308,12 @@ type job struct {
 	snap   *twingraph.Snapshot
 	// applied are outputs already applied by an earlier attempt.
 	applied map[string]struct{}
+	// point, when not nil, is each event's point index within its
+	// telemetry.batch (0 for other events); see batch.go.
+	point []int
+	// through is the position up to which every event is handled once
+	// the job is.
+	through uint64
 }
 
 type jobKey struct{}
@@ -353,7 +362,7 @@ func (r *runner) feed(ctx context.Context) {
 			if ctx.Err() != nil {
 				return // the batch may not have been handled; it is handled again after a restart
 			}
-			r.cursor.Store(j.events[len(j.events)-1].Position)
+			r.cursor.Store(j.through)
 		}
 		r.cursor.Store(last)
 		if last > r.seenUpTo {
@@ -389,38 +398,36 @@ func (r *runner) nextJob(evs []event.Event, snap *twingraph.Snapshot) (*job, []e
 	if v == nil {
 		return nil, evs[n:]
 	}
-	n = min(n, v.manifest.Limits.host().MaxBatch)
+	max := v.manifest.Limits.host().MaxBatch
+	n = min(n, max)
 	j := &job{v: v, snap: snap}
-	reg := snap.Models()
 	for i := range evs[:n] {
 		e := &evs[i]
+		if e.Type == twingraph.TypeTelemetryBatch {
+			if !r.takePoints(j, e, max) {
+				// j is full: the rest of e's points start the next job.
+				j.through = e.Position - 1
+				n = i
+				break
+			}
+			continue
+		}
+		if len(j.events) == max {
+			n = i
+			break
+		}
 		if r.seen != nil && r.isSeen(fmt.Sprintf("d%d", e.Position)) {
 			continue
 		}
-		a, ok := describe(e, snap)
-		if !ok {
-			continue
+		if a, ok := describe(e, snap); ok {
+			r.take(j, e, a, 0)
 		}
-		matched := false
-		for t := range v.manifest.Triggers {
-			if v.manifest.Triggers[t].match(reg, e.Type, a.Model, a.Changed, a.Relationship) {
-				matched = true
-				break
-			}
-		}
-		if !matched {
-			continue
-		}
-		if !r.may(authz.ActRead, a.Twin, a.Model) {
-			r.stats.hidden.Add(1) // events of twins the handler may not read do not reach it
-			continue
-		}
-		a.Hop = uint32(parseActor(e.Actor).hop)
-		j.events = append(j.events, e)
-		j.abi = append(j.abi, a)
 	}
 	if len(j.events) == 0 {
 		return nil, evs[n:]
+	}
+	if j.through == 0 {
+		j.through = j.events[len(j.events)-1].Position
 	}
 	j.input = abi.AppendBatchHeader(nil, len(j.abi))
 	for i := range j.abi {
@@ -428,6 +435,36 @@ func (r *runner) nextJob(evs []event.Event, snap *twingraph.Snapshot) (*job, []e
 	}
 	r.stats.events.Add(uint64(len(j.events)))
 	return j, evs[n:]
+}
+
+// take adds the event a (of log event e, point point of a telemetry.batch)
+// to j when the handler's triggers select it and the handler may read its
+// twin.
+func (r *runner) take(j *job, e *event.Event, a abi.Event, point int) {
+	v, reg := j.v, j.snap.Models()
+	matched := false
+	for t := range v.manifest.Triggers {
+		if v.manifest.Triggers[t].match(reg, a.Type, a.Model, a.Changed, a.Relationship) {
+			matched = true
+			break
+		}
+	}
+	if !matched {
+		return
+	}
+	if !r.may(authz.ActRead, a.Twin, a.Model) {
+		r.stats.hidden.Add(1) // events of twins the handler may not read do not reach it
+		return
+	}
+	a.Hop = uint32(parseActor(e.Actor).hop)
+	j.events = append(j.events, e)
+	j.abi = append(j.abi, a)
+	if point > 0 && j.point == nil {
+		j.point = make([]int, len(j.events)-1, cap(j.events))
+	}
+	if j.point != nil {
+		j.point = append(j.point, point)
+	}
 }
 
 var bodyKey = []byte(`"body":`)
@@ -543,7 +580,7 @@ func (r *runner) run(ctx context.Context, j *job) error {
 		}
 		r.stats.mu.Unlock()
 	}
-	return r.apply(ctx, j, res.Outputs)
+	return r.apply(ctx, j, j.numbered(res.Outputs))
 }
 
 // apply writes outputs through the twin service: writes to one twin in
@@ -686,8 +723,7 @@ func (m *Manager) isolate(msg *message.Message) error {
 	}
 	ctx := msg.Context()
 	for i := range j.events {
-		single := &job{v: j.v, events: j.events[i : i+1], abi: j.abi[i : i+1], snap: j.snap, applied: j.applied}
-		single.input = abi.AppendEvent(abi.AppendBatchHeader(nil, 1), &single.abi[0])
+		single := j.one(i)
 		var err error
 		if len(j.events) == 1 {
 			err = errors.New(msg.Metadata.Get("reason_poisoned"))
