@@ -3,7 +3,9 @@ package telemetry
 import (
 	"context"
 	"errors"
+	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -114,10 +116,10 @@ func (s *Store) Run(ctx context.Context, q Query) (*Result, error) {
 	if len(models) == 0 {
 		models = nil
 	}
-	recs := s.records(models, from, to)
+	parts := s.partRecords(models, from, to)
 	defer func() {
-		for _, r := range recs {
-			r.Release()
+		for _, p := range parts {
+			p.rec.Release()
 		}
 	}()
 
@@ -144,7 +146,10 @@ func (s *Store) Run(ctx context.Context, q Query) (*Result, error) {
 	// twins and fields, so the cells can be laid out bucket-major
 	// ([field][bucket*stride+twin]): consecutive rows, the same minute of
 	// different twins, then touch neighbouring cells.
-	for _, rec := range recs {
+	res := &Result{}
+	for _, p := range parts {
+		rec := p.rec
+		res.Rows += rec.NumRows()
 		if dictArr, ok := rec.Column(0).(*array.Dictionary); ok && !fixedTwins {
 			dict := dictArr.Dictionary().(*array.String)
 			for i := range dict.Len() {
@@ -163,7 +168,6 @@ func (s *Store) Run(ctx context.Context, q Query) (*Result, error) {
 			}
 		}
 	}
-	fixedTwins, fixedFields = true, true
 	stride := len(twins)
 	if cells := float64(len(fields)) * float64(stride) * float64(nb); cells > MaxCells {
 		return nil, invalid("the query spans %d twins × %d fields × %d buckets, over %d; narrow it or widen the bucket", stride, len(fields), nb, MaxCells)
@@ -172,90 +176,37 @@ func (s *Store) Run(ctx context.Context, q Query) (*Result, error) {
 	for i := range cells {
 		cells[i] = make([]acc, stride*nb)
 	}
-	res := &Result{}
-	var mask []int32
-	for _, rec := range recs {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		dictArr, ok := rec.Column(0).(*array.Dictionary)
-		if !ok {
-			return nil, errors.New("telemetry: record without a twin dictionary")
-		}
-		dict := dictArr.Dictionary().(*array.String)
-		mask = mask[:0]
-		any := false
-		for i := range dict.Len() {
-			name := dict.Value(i)
-			j, ok := twinIdx[name]
-			if !ok && !fixedTwins {
-				j = len(twins)
-				twinIdx[name] = j
-				twins = append(twins, name)
-				ok = true
-			}
-			if ok {
-				mask = append(mask, int32(j))
-				any = true
-			} else {
-				mask = append(mask, -1)
-			}
-		}
-		if !any {
-			continue
-		}
-		schema := rec.Schema()
-		var cols []int // record column -> field index
-		for c := 2; c < int(rec.NumCols()); c++ {
-			name := schema.Field(c).Name
-			j, ok := fieldIdx[name]
-			if !ok && !fixedFields {
-				j = len(fields)
-				fieldIdx[name] = j
-				fields = append(fields, name)
-				ok = true
-			}
-			if ok {
-				cols = append(cols, c, j)
-			}
-		}
-		idx := dictArr.Indices().(*array.Int32).Int32Values()
-		times := arrow.TimestampTraits.CastFromBytes(rec.Column(1).Data().Buffers()[1].Bytes())[rec.Column(1).Data().Offset():][:rec.NumRows()]
-		res.Rows += rec.NumRows()
-		for k := 0; k < len(cols); k += 2 {
-			col := rec.Column(cols[k]).(*array.Float64)
-			vals := col.Float64Values()
-			cs := cells[cols[k+1]]
-			nulls := col.NullN() > 0
-			// Rows arrive nearly in time order: the bucket is recomputed
-			// only when a row leaves the current one.
-			bLo, bHi, bOff := int64(1), int64(0), 0
-			for r, ti := range idx {
-				tw := mask[ti]
-				t := int64(times[r])
-				if tw < 0 || t < from || t >= to || (nulls && col.IsNull(r)) {
+	// Workers take disjoint ranges of buckets, so they write disjoint
+	// cells; each scans the records whose partition overlaps its range.
+	sc := scan{from: from, to: to, width: width, stride: stride, twinIdx: twinIdx, fieldIdx: fieldIdx, cells: cells}
+	workers := 1
+	if res.Rows >= parallelRows {
+		workers = min(runtime.GOMAXPROCS(0), nb, maxWorkers)
+	}
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := nb*w/workers, nb*(w+1)/workers
+		tLo, tHi := from+int64(lo)*width, min(to, from+int64(hi)*width)
+		wg.Go(func() {
+			var mask []int32
+			for _, p := range parts {
+				if p.hi <= tLo || p.lo >= tHi {
 					continue
 				}
-				if t < bLo || t >= bHi {
-					b := (t - from) / width
-					bLo, bHi, bOff = from+b*width, from+(b+1)*width, int(b)*stride
+				if err := ctx.Err(); err != nil {
+					errs[w] = err
+					return
 				}
-				v := vals[r]
-				a := &cs[bOff+int(tw)]
-				if a.n == 0 {
-					a.min, a.max = v, v
-				} else if v < a.min {
-					a.min = v
-				} else if v > a.max {
-					a.max = v
-				}
-				a.n++
-				a.sum += v
-				if a.n == 1 || t >= a.lastT {
-					a.last, a.lastT = v, t
+				if mask, errs[w] = sc.record(p.rec, mask, tLo, tHi); errs[w] != nil {
+					return
 				}
 			}
-		}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	// Emit series in twin then field order.
 	order := make([]int, len(twins))
@@ -312,4 +263,86 @@ func cmpStr(a, b string) int {
 		return 1
 	}
 	return 0
+}
+
+// Queries over at least parallelRows rows split their buckets among up to
+// maxWorkers goroutines.
+var parallelRows int64 = 1 << 20
+
+const maxWorkers = 8
+
+// scan is the read-only state of one query's aggregation and its cells.
+type scan struct {
+	from, to, width int64
+	stride          int
+	twinIdx         map[string]int
+	fieldIdx        map[string]int
+	cells           [][]acc
+}
+
+// record aggregates the rows of rec with times in [tLo, tHi) into the
+// cells (mask is scratch space, returned for reuse).
+func (sc *scan) record(rec arrow.RecordBatch, mask []int32, tLo, tHi int64) ([]int32, error) {
+	dictArr, ok := rec.Column(0).(*array.Dictionary)
+	if !ok {
+		return mask, errors.New("telemetry: record without a twin dictionary")
+	}
+	dict := dictArr.Dictionary().(*array.String)
+	mask = mask[:0]
+	any := false
+	for i := range dict.Len() {
+		if j, ok := sc.twinIdx[dict.Value(i)]; ok {
+			mask = append(mask, int32(j))
+			any = true
+		} else {
+			mask = append(mask, -1)
+		}
+	}
+	if !any {
+		return mask, nil
+	}
+	schema := rec.Schema()
+	idx := dictArr.Indices().(*array.Int32).Int32Values()
+	times := arrow.TimestampTraits.CastFromBytes(rec.Column(1).Data().Buffers()[1].Bytes())[rec.Column(1).Data().Offset():][:rec.NumRows()]
+	tLo, tHi = max(tLo, sc.from), min(tHi, sc.to)
+	from, width, stride := sc.from, sc.width, sc.stride
+	for c := 2; c < int(rec.NumCols()); c++ {
+		fi, ok := sc.fieldIdx[schema.Field(c).Name]
+		if !ok {
+			continue
+		}
+		col := rec.Column(c).(*array.Float64)
+		vals := col.Float64Values()
+		cs := sc.cells[fi]
+		nulls := col.NullN() > 0
+		// Rows arrive nearly in time order: the bucket is recomputed
+		// only when a row leaves the current one.
+		bLo, bHi, bOff := int64(1), int64(0), 0
+		for r, ti := range idx {
+			tw := mask[ti]
+			t := int64(times[r])
+			if tw < 0 || t < tLo || t >= tHi || (nulls && col.IsNull(r)) {
+				continue
+			}
+			if t < bLo || t >= bHi {
+				b := (t - from) / width
+				bLo, bHi, bOff = from+b*width, from+(b+1)*width, int(b)*stride
+			}
+			v := vals[r]
+			a := &cs[bOff+int(tw)]
+			if a.n == 0 {
+				a.min, a.max = v, v
+			} else if v < a.min {
+				a.min = v
+			} else if v > a.max {
+				a.max = v
+			}
+			a.n++
+			a.sum += v
+			if a.n == 1 || t >= a.lastT {
+				a.last, a.lastT = v, t
+			}
+		}
+	}
+	return mask, nil
 }

@@ -383,6 +383,23 @@ func (s *Store) Models() []string {
 // records of the partitions overlapping [from, to) of the given models
 // (every model when models is nil), in model then time order.
 func (s *Store) records(models []string, from, to int64) []arrow.RecordBatch {
+	parts := s.partRecords(models, from, to)
+	out := make([]arrow.RecordBatch, len(parts))
+	for i, p := range parts {
+		out[i] = p.rec
+	}
+	return out
+}
+
+// partRecord is a sealed record and the time range of its partition,
+// which holds every row's time.
+type partRecord struct {
+	rec    arrow.RecordBatch
+	lo, hi int64
+}
+
+// partRecords is records with each record's partition range.
+func (s *Store) partRecords(models []string, from, to int64) []partRecord {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if models == nil {
@@ -392,7 +409,7 @@ func (s *Store) records(models []string, from, to int64) []arrow.RecordBatch {
 		slices.Sort(models)
 	}
 	width := int64(s.opts.Partition)
-	var out []arrow.RecordBatch
+	var out []partRecord
 	for _, m := range models {
 		ser := s.mu.models[m]
 		if ser == nil {
@@ -410,7 +427,7 @@ func (s *Store) records(models []string, from, to int64) []arrow.RecordBatch {
 			p.seal(s.mem)
 			for _, r := range p.sealed {
 				r.Retain()
-				out = append(out, r)
+				out = append(out, partRecord{rec: r, lo: st, hi: st + width})
 			}
 		}
 	}
