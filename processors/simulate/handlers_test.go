@@ -27,9 +27,10 @@ var modules struct {
 	err   error
 }
 
-// module returns a handler module built for the tests: an example, or
-// warmcomfort (testdata), the comfort example scoring 24 °C as ideal.
-func module(t *testing.T, name string) []byte {
+// module returns a handler module built for the tests: an example
+// (comfort, average, trivial), or warmcomfort (testdata), the comfort
+// example scoring 24 °C as ideal.
+func module(t testing.TB, name string) []byte {
 	t.Helper()
 	modules.once.Do(func() {
 		dir, err := os.MkdirTemp("", "simulate-wasm")
@@ -41,6 +42,7 @@ func module(t *testing.T, name string) []byte {
 		files, err := handlertest.Build(dir, map[string]string{
 			"comfort":     handlertest.Examples["comfort"],
 			"average":     handlertest.Examples["average"],
+			"trivial":     handlertest.Examples["trivial"],
 			"warmcomfort": handlertest.Module + "/processors/simulate/testdata/warmcomfort",
 		})
 		if err != nil {

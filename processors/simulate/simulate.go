@@ -34,8 +34,14 @@ type Options struct {
 	// the graph in memory). Default 16.
 	MaxBranches int
 	// ReadBatch is how many events of the main log are read at once while
-	// replaying a window. Default 1024.
+	// replaying a window, and the most appended to a branch at once.
+	// Default 4096.
 	ReadBatch int
+	// TimeResolution is the span of recorded time whose replayed events
+	// may share one append to a branch, and so one event time (a log
+	// stamps each append with one time): the branch's times are those
+	// recorded, shifted, to within it. Default 1 second.
+	TimeResolution time.Duration
 	// Logger receives the branches' engines' reports. Default slog.Default().
 	Logger *slog.Logger
 	// HandlerCacheDir is the compilation cache of the handlers run in
@@ -49,7 +55,7 @@ type Options struct {
 
 // Validate reports invalid options.
 func (o *Options) Validate() error {
-	if o.MaxBranches < 0 || o.ReadBatch < 0 {
+	if o.MaxBranches < 0 || o.ReadBatch < 0 || o.TimeResolution < 0 {
 		return errors.New("simulate: negative option")
 	}
 	return nil
@@ -80,7 +86,10 @@ func New(log eventlog.Log, tt *timetravel.Traveler, opts Options) (*Simulator, e
 		opts.MaxBranches = 16
 	}
 	if opts.ReadBatch == 0 {
-		opts.ReadBatch = 1024
+		opts.ReadBatch = 4096
+	}
+	if opts.TimeResolution == 0 {
+		opts.TimeResolution = time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -238,7 +247,7 @@ func (s *Simulator) Create(ctx context.Context, req Request) (*Branch, error) {
 
 	rctx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
-	go b.replay(rctx, s.log, s.opts.ReadBatch)
+	go b.replay(rctx, s.log, s.opts.ReadBatch, s.opts.TimeResolution)
 	s.mu.Lock()
 	if s.mu.closed {
 		s.mu.Unlock()
@@ -415,7 +424,8 @@ type Status struct {
 	At string `json:"at,omitempty"`
 	// Position is the branch's position: Fork plus its own events.
 	Position uint64 `json:"position"`
-	// Fed counts the events fed to the branch: synthetic and replayed.
+	// Fed counts the events fed to the branch: synthetic and replayed
+	// telemetry messages (a telemetry.batch event counts its points).
 	Fed uint64 `json:"eventsFed"`
 	// Window is the span of main log positions replayed, when any.
 	Window *[2]uint64 `json:"window,omitempty"`
@@ -481,11 +491,11 @@ func (b *Branch) feedEvents(ctx context.Context, actor string, evs []Event) erro
 }
 
 // replay appends the telemetry recorded at main log positions from..to to
-// the overlay, one event at a time, each stamped with its recorded time
-// shifted so that the window's first event falls at the branch's time (the
-// fork's), paced by speed.
-func (b *Branch) replay(ctx context.Context, main eventlog.Log, batch int) {
-	err := b.replayWindow(ctx, main, batch)
+// the overlay, each event stamped with its recorded time shifted so that
+// the window's first event falls at the branch's time (the fork's), paced
+// by speed; then it waits for the branch to settle.
+func (b *Branch) replay(ctx context.Context, main eventlog.Log, batch int, res time.Duration) {
+	err := b.replayWindow(ctx, main, batch, res)
 	if err == nil {
 		err = b.settle(ctx)
 	}
@@ -497,25 +507,57 @@ func (b *Branch) replay(ctx context.Context, main eventlog.Log, batch int) {
 	close(b.done)
 }
 
-func (b *Branch) replayWindow(ctx context.Context, main eventlog.Log, batch int) error {
-	prefix := twingraph.TelemetryStream("")
+// replayed reports whether e is telemetry a window replays: per-point
+// telemetry events and telemetry.batch events alike.
+func replayed(e *event.Event) bool {
+	switch e.Type {
+	case twingraph.TypeTelemetry:
+		return strings.HasPrefix(e.Stream, twingraph.TelemetryStream(""))
+	case twingraph.TypeTelemetryBatch:
+		return true
+	}
+	return false
+}
+
+// replayWindow appends the window's telemetry in batches of up to max
+// events spanning less than res of recorded time, each stamped with its
+// last event's time (shifted); at a pace (speed > 0) an event is appended
+// once it is due, and what is pending is appended before waiting.
+func (b *Branch) replayWindow(ctx context.Context, main eventlog.Log, max int, res time.Duration) error {
 	var shift, t0 int64
 	first := true
 	start := time.Now()
+	pending := make([]event.Event, 0, max)
+	var fed uint64
+	var pendingFrom, pendingTo, pendingPos int64
+	flush := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		if t := pendingTo + shift; t > b.clock.Load() {
+			b.clock.Store(t)
+		}
+		if _, err := b.log.Append(ctx, pending); err != nil {
+			return fmt.Errorf("append replayed events up to %d: %w", pendingPos, err)
+		}
+		b.fed.Add(fed)
+		pending, fed = pending[:0], 0
+		return nil
+	}
 	for pos := b.from; pos <= b.to; {
-		evs, err := main.Read(ctx, pos, min(batch, int(min(b.to-pos+1, 1<<30))))
+		evs, err := main.Read(ctx, pos, min(max, int(min(b.to-pos+1, 1<<30))))
 		if err != nil {
 			return fmt.Errorf("read main log at %d: %w", pos, err)
 		}
 		if len(evs) == 0 {
-			return nil
+			break
 		}
 		for i := range evs {
 			e := &evs[i]
 			if e.Position > b.to {
-				return nil
+				break
 			}
-			if e.Type != twingraph.TypeTelemetry || !strings.HasPrefix(e.Stream, prefix) {
+			if !replayed(e) {
 				continue
 			}
 			if first {
@@ -525,11 +567,19 @@ func (b *Branch) replayWindow(ctx context.Context, main eventlog.Log, batch int)
 					shift = origin - e.Time
 				}
 			}
+			if len(pending) > 0 && (len(pending) == max || e.Time-pendingFrom >= int64(res)) {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
 			if b.speed > 0 {
 				// Pace against the start of the replay, not the previous
 				// event, so that slow appends do not accumulate drift.
 				due := start.Add(time.Duration(float64(e.Time-t0) / b.speed))
 				if d := time.Until(due); d > 0 {
+					if err := flush(); err != nil {
+						return err
+					}
 					t := time.NewTimer(d)
 					select {
 					case <-t.C:
@@ -539,19 +589,22 @@ func (b *Branch) replayWindow(ctx context.Context, main eventlog.Log, batch int)
 					}
 				}
 			}
-			if t := e.Time + shift; t > b.clock.Load() {
-				b.clock.Store(t)
+			if len(pending) == 0 {
+				pendingFrom = e.Time
 			}
-			ev := event.Event{Stream: e.Stream, Type: e.Type, Actor: e.Actor, CausationID: e.CausationID,
-				CorrelationID: e.CorrelationID, SchemaVersion: e.SchemaVersion, Payload: e.Payload}
-			if _, err := b.log.Append(ctx, []event.Event{ev}); err != nil {
-				return fmt.Errorf("append replayed event %d: %w", e.Position, err)
+			pendingTo, pendingPos = e.Time, int64(e.Position)
+			pending = append(pending, event.Event{Stream: e.Stream, Type: e.Type, Actor: e.Actor, CausationID: e.CausationID,
+				CorrelationID: e.CorrelationID, SchemaVersion: e.SchemaVersion, Payload: e.Payload})
+			fed++
+			if e.Type == twingraph.TypeTelemetryBatch {
+				if n, err := twingraph.TelemetryBatchPoints(e.Payload); err == nil {
+					fed += uint64(n) - 1
+				}
 			}
-			b.fed.Add(1)
 		}
 		pos = evs[len(evs)-1].Position + 1
 	}
-	return nil
+	return flush()
 }
 
 // stop ends the replay, the branch's handlers and engine and its overlay

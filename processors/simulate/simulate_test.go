@@ -46,7 +46,7 @@ func (w *world) tick(d time.Duration) {
 
 // open starts an empty main log with its engine, twin service and a
 // simulator with opts; the log's clock starts at t0.
-func (w *world) open(t *testing.T, opts simulate.Options) *engine.Engine {
+func (w *world) open(t testing.TB, opts simulate.Options) *engine.Engine {
 	t.Helper()
 	w.clock.t = t0
 	w.log = memlog.New(memlog.Options{Now: func() time.Time {
