@@ -301,6 +301,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("start mqtt broker: %w", err)
 		}
 		n.devices.SetSender(n.broker)
+		n.devices.SetDisconnector(n.broker)
 		cfg.Logger.Info("mqtt broker listening", "addr", n.broker.Addr())
 	}
 	if cfg.MQTTBroker != "" {

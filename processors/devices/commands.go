@@ -23,6 +23,22 @@ type CommandSender interface {
 	SendCommand(ctx context.Context, deviceID, name, requestID string, payload []byte) error
 }
 
+// Disconnector closes the connections of devices whose credentials the
+// registry revoked (deleted, or given a new key); the embedded MQTT broker
+// implements it.
+type Disconnector interface {
+	// DisconnectDevice closes every connection of the device. It is
+	// called after the change is durable, without registry locks held.
+	DisconnectDevice(deviceID string)
+}
+
+// SetDisconnector sets who closes the connections of revoked devices.
+func (r *Registry) SetDisconnector(d Disconnector) {
+	r.mu.Lock()
+	r.mu.disconnector = d
+	r.mu.Unlock()
+}
+
 // Response is a device's answer to a command.
 type Response struct {
 	// Status is the device's status code; 200 when it gives none.

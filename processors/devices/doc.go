@@ -16,7 +16,9 @@
 // speed, while a slow hash would cost ~50–100 ms of CPU per MQTT CONNECT and
 // turn a reconnect storm of thousands of devices into minutes of CPU. The
 // per-key salt keeps equal keys from having equal hashes, and comparison is
-// constant time.
+// constant time. Regenerating a key or deleting a device revokes the old
+// credentials at once: new connections are refused and a Disconnector (the
+// embedded broker) closes the open ones.
 //
 // A device is provisioned when its twin exists. A device registered with a
 // model id gets its twin at registration; one registered without a model is

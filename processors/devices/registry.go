@@ -1,6 +1,7 @@
 package devices
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -114,6 +115,10 @@ type Registry struct {
 		devices map[string]*Device
 		byTwin  map[string]string // twin id → device id
 		sender  CommandSender
+		// revoked are devices deleted or given a new key by the events
+		// applied last, to disconnect once the lock is released.
+		revoked      []string
+		disconnector Disconnector
 	}
 	cmds commands
 }
@@ -150,12 +155,21 @@ func (r *Registry) catchUp(ctx context.Context) error {
 		}
 		r.mu.Lock()
 		for i := range evs {
-			if err := r.applyLocked(&evs[i]); err != nil {
-				r.mu.Unlock()
-				return err
+			if err = r.applyLocked(&evs[i]); err != nil {
+				break
 			}
 		}
+		revoked, d := r.mu.revoked, r.mu.disconnector
+		r.mu.revoked = nil
 		r.mu.Unlock()
+		if d != nil {
+			for _, id := range revoked {
+				d.DisconnectDevice(id)
+			}
+		}
+		if err != nil {
+			return err
+		}
 	}
 }
 
@@ -166,8 +180,13 @@ func (r *Registry) applyLocked(ev *event.Event) error {
 		if err := json.Unmarshal(ev.Payload, &rec); err != nil {
 			return fmt.Errorf("decode %s at %d: %w", ev.Type, ev.Position, err)
 		}
-		if old, ok := r.mu.devices[rec.ID]; ok && r.mu.byTwin[old.TwinID] == rec.ID {
-			delete(r.mu.byTwin, old.TwinID)
+		if old, ok := r.mu.devices[rec.ID]; ok {
+			if r.mu.byTwin[old.TwinID] == rec.ID {
+				delete(r.mu.byTwin, old.TwinID)
+			}
+			if !bytes.Equal(old.hash, rec.Hash) || !bytes.Equal(old.salt, rec.Salt) {
+				r.mu.revoked = append(r.mu.revoked, rec.ID)
+			}
 		}
 		d := &Device{ID: rec.ID, TwinID: rec.TwinID, ModelID: rec.ModelID, Provisioned: rec.Provisioned,
 			salt: rec.Salt, hash: rec.Hash, Updated: ev.Timestamp().Format(time.RFC3339Nano)}
@@ -186,6 +205,7 @@ func (r *Registry) applyLocked(ev *event.Event) error {
 				delete(r.mu.byTwin, old.TwinID)
 			}
 			delete(r.mu.devices, rec.ID)
+			r.mu.revoked = append(r.mu.revoked, rec.ID)
 		}
 	}
 	r.mu.version = ev.Position
@@ -386,7 +406,8 @@ func (r *Registry) Put(ctx context.Context, actor, id string, req PutRequest) (d
 }
 
 // RegenerateKey replaces a device's key and returns the new one; the old
-// one stops working for new connections at once.
+// one stops working at once: new connections are refused, and the
+// Disconnector closes the open ones before RegenerateKey returns.
 func (r *Registry) RegenerateKey(ctx context.Context, actor, id string) (string, error) {
 	var key string
 	err := r.write(ctx, actor, func() (string, *record, error) {
@@ -400,7 +421,8 @@ func (r *Registry) RegenerateKey(ctx context.Context, actor, id string) (string,
 	return key, err
 }
 
-// Delete removes a device. Its twin stays.
+// Delete removes a device. Its twin stays; the Disconnector closes its
+// connections before Delete returns.
 func (r *Registry) Delete(ctx context.Context, actor, id string) error {
 	return r.write(ctx, actor, func() (string, *record, error) {
 		if _, ok := r.Get(id); !ok {

@@ -49,7 +49,10 @@ type Broker struct {
 	acks map[*mochi.Client][]byte
 }
 
-var _ devices.CommandSender = (*Broker)(nil)
+var (
+	_ devices.CommandSender = (*Broker)(nil)
+	_ devices.Disconnector  = (*Broker)(nil)
+)
 
 // NewBroker starts listening on opts.Listen; Start serves.
 func NewBroker(g *Gateway, opts BrokerOptions) (*Broker, error) {
@@ -95,6 +98,23 @@ func (b *Broker) Online(deviceID string) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.mu.online[deviceID] > 0
+}
+
+// DisconnectDevice closes every connection of a device: its key was
+// replaced or it was deleted. An MQTT 5 client is told why (Not
+// authorized). It implements devices.Disconnector.
+func (b *Broker) DisconnectDevice(deviceID string) {
+	for _, cl := range b.srv.Clients.GetAll() {
+		if cl.Net.Inline || cl.Closed() || string(cl.Properties.Username) != deviceID {
+			continue
+		}
+		b.log.Info("mqtt device disconnected: its key was replaced or it was deleted", "device", deviceID, "remote", cl.Net.Remote)
+		if cl.Properties.ProtocolVersion == 5 {
+			b.srv.DisconnectClient(cl, packets.ErrNotAuthorized)
+		} else {
+			cl.Stop(packets.ErrNotAuthorized)
+		}
+	}
 }
 
 // SendCommand publishes a command request to the device (QoS 1). It
@@ -215,10 +235,17 @@ func (h *hook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 	return ok && rest != ""
 }
 
+// OnSessionEstablished counts the device online. It checks the key again:
+// a key replaced between the connection's authentication and now would
+// have been missed by DisconnectDevice.
 func (h *hook) OnSessionEstablished(cl *mochi.Client, pk packets.Packet) {
+	dev := string(cl.Properties.Username)
 	h.b.mu.Lock()
-	h.b.mu.online[string(cl.Properties.Username)]++
+	h.b.mu.online[dev]++
 	h.b.mu.Unlock()
+	if !h.b.g.reg.Authenticate(dev, pk.Connect.Password) {
+		cl.Stop(packets.ErrNotAuthorized)
+	}
 }
 
 func (h *hook) OnDisconnect(cl *mochi.Client, err error, expire bool) {

@@ -153,16 +153,77 @@ func TestBrokerRejections(t *testing.T) {
 		t.Fatal(err)
 	}
 	c2.Publish(mqtt.TelemetryTopic("dev1"), 1, false, `{"temperature": 1}`).WaitTimeout(2 * time.Second)
-	// A device deleted while connected: its messages are acknowledged and
-	// rejected as DeviceNotFound.
-	if err := e.reg.Delete(t.Context(), "test", "dev1"); err != nil {
-		t.Fatal(err)
-	}
-	publish(t, c, mqtt.TelemetryTopic("dev1"), 1, `{"temperature": 1}`)
 	if n := len(e.points(t)); n != 0 {
 		t.Fatalf("%d points appended, want 0", n)
 	}
-	if s := e.gw.Stats(); s.Points != 0 || s.Rejected < 5 {
-		t.Fatalf("stats %+v, want 0 points and >= 5 rejected", s)
+	if s := e.gw.Stats(); s.Points != 0 || s.Rejected < 4 {
+		t.Fatalf("stats %+v, want 0 points and >= 4 rejected", s)
+	}
+}
+
+// waitClosed waits until the broker has closed c's connection.
+func waitClosed(t *testing.T, c paho.Client, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); c.IsConnectionOpen(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: the connection is still open", what)
+		}
+	}
+}
+
+// TestBrokerDisconnectsRevokedDevices: a device given a new key or deleted
+// is disconnected at once; it reconnects with the new key only, and other
+// devices stay connected.
+func TestBrokerDisconnectsRevokedDevices(t *testing.T) {
+	e := newEnv(t, true, ingest.Options{})
+	key := e.register(t, "dev1", devices.PutRequest{TwinID: "sensor1", ModelID: "dtmi:test:Sensor;1"})
+	key2 := e.register(t, "dev2", devices.PutRequest{TwinID: "sensor2", ModelID: "dtmi:test:Sensor;1"})
+	c, err := connect(t, e.brk.Addr(), "dev1", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := connect(t, e.brk.Addr(), "dev2", key2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(t, c, mqtt.TelemetryTopic("dev1"), 1, `{"temperature": 1}`)
+
+	nk, err := e.reg.RegenerateKey(t.Context(), "test", "dev1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitClosed(t, c, "after a new key")
+	if _, err := connect(t, e.brk.Addr(), "dev1", key); err == nil {
+		t.Fatal("the old key still connects")
+	}
+	c, err = connect(t, e.brk.Addr(), "dev1", nk)
+	if err != nil {
+		t.Fatalf("the new key: %v", err)
+	}
+	publish(t, c, mqtt.TelemetryTopic("dev1"), 1, `{"temperature": 2}`)
+	// Changing the device's twin keeps its key and its connection.
+	if _, _, _, err := e.reg.Put(t.Context(), "test", "dev1", devices.PutRequest{TwinID: "sensor1b", ModelID: "dtmi:test:Sensor;1"}); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, c, mqtt.TelemetryTopic("dev1"), 1, `{"temperature": 3}`)
+
+	if err := e.reg.Delete(t.Context(), "test", "dev1"); err != nil {
+		t.Fatal(err)
+	}
+	waitClosed(t, c, "after deletion")
+	if _, err := connect(t, e.brk.Addr(), "dev1", nk); err == nil {
+		t.Fatal("a deleted device still connects")
+	}
+	if !other.IsConnectionOpen() || !e.brk.Online("dev2") || e.brk.Online("dev1") {
+		t.Fatalf("online: dev1 %v, dev2 %v (open %v); want dev2 only", e.brk.Online("dev1"), e.brk.Online("dev2"), other.IsConnectionOpen())
+	}
+	publish(t, other, mqtt.TelemetryTopic("dev2"), 1, `{"temperature": 4}`)
+	var got []string
+	for _, p := range e.points(t) {
+		got = append(got, p.Twin+" "+string(p.Body))
+	}
+	want := []string{`sensor1 {"temperature":1}`, `sensor1 {"temperature":2}`, `sensor1b {"temperature":3}`, `sensor2 {"temperature":4}`}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("points %q, want %q", got, want)
 	}
 }

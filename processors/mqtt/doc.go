@@ -37,7 +37,9 @@
 // # Provisioning
 //
 // A device is registered (PUT /devices/{id}) before it connects; the key
-// returned then is its MQTT password and its id its username. A device
+// returned then is its MQTT password and its id its username. A new key
+// (POST /devices/{id}/regenerateKey) or the device's deletion closes its
+// connections to the embedded broker at once. A device
 // registered without a model announces it, Plug and Play style, with a
 // "$model" member in a telemetry or reported-properties message, or the
 // MQTT 5 user property "model-id" on CONNECT or PUBLISH: its twin is then

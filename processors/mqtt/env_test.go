@@ -98,6 +98,7 @@ func newEnv(t testing.TB, broker bool, opts ingest.Options) *env {
 			t.Fatal(err)
 		}
 		reg.SetSender(b)
+		reg.SetDisconnector(b)
 		e.brk = b
 		t.Cleanup(func() { b.Close() })
 	}
