@@ -73,3 +73,46 @@ func TestReplayVerify(t *testing.T) {
 		t.Fatal("replay without --verify succeeded")
 	}
 }
+
+func TestReplayBranch(t *testing.T) {
+	ctx := context.Background()
+	n, err := node.Open(ctx, node.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Token: "tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	sctx, cancel := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- n.Serve(sctx) }()
+	defer func() { cancel(); <-served }()
+	svc := n.Twins()
+	model := `{"@context":"dtmi:dtdl:context;3","@id":"dtmi:ex:Room;1","@type":"Interface","contents":[
+		{"@type":"Property","name":"temperature","schema":"double"}]}`
+	if _, err := svc.AddModels(ctx, "a", []json.RawMessage{json.RawMessage(model)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := svc.PutTwin(ctx, "a", "room", []byte(`{"$metadata":{"$model":"dtmi:ex:Room;1"}}`), twins.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	fork := n.Engine().Applied()
+	for i := range 3 {
+		if err := svc.SendTelemetry(ctx, "dev", "room", "", fmt.Sprint("m", i), "", []byte(`{"t":1}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	client := []string{"--server", n.URL(), "--token", "tok"}
+	out, err := runCLI(t, append([]string{"replay", "--branch", "--at", fmt.Sprint(fork)}, client...)...)
+	if err != nil {
+		t.Fatalf("replay --branch: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "branch sim-1 done: 3 events fed") {
+		t.Fatalf("output:\n%s\nwant the branch done with 3 events", out)
+	}
+	out, err = runCLI(t, append([]string{"replay", "--branch", "--handler", "comfort@2"}, client...)...)
+	if err == nil || !strings.Contains(err.Error(), "HandlerNotFound") {
+		t.Fatalf("replay with an unknown handler: %v\n%s", err, out)
+	}
+	if _, err := runCLI(t, "replay", "--branch", "--verify"); err == nil {
+		t.Fatal("--branch with --verify accepted")
+	}
+}
