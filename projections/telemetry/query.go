@@ -221,7 +221,22 @@ func (s *Store) Run(ctx context.Context, q Query) (*Result, error) {
 	slices.SortFunc(forder, func(a, b int) int { return cmpStr(fields[a], fields[b]) })
 	for _, ti := range order {
 		for _, fi := range forder {
-			var bs []Bucket
+			// Count the buckets first: one allocation for the series'
+			// buckets and one for its averages, not one per bucket.
+			n := 0
+			for b := range nb {
+				if cells[fi][b*stride+ti].n > 0 {
+					n++
+				}
+			}
+			if n == 0 {
+				continue
+			}
+			bs := make([]Bucket, 0, n)
+			var avgs []float64
+			if slices.Contains(q.Aggs, Avg) {
+				avgs = make([]float64, 0, n)
+			}
 			for b := range nb {
 				a := &cells[fi][b*stride+ti]
 				if a.n == 0 {
@@ -241,15 +256,13 @@ func (s *Store) Run(ctx context.Context, q Query) (*Result, error) {
 					case Last:
 						bk.Last = &a.last
 					case Avg:
-						v := a.sum / float64(a.n)
-						bk.Avg = &v
+						avgs = append(avgs, a.sum/float64(a.n))
+						bk.Avg = &avgs[len(avgs)-1]
 					}
 				}
 				bs = append(bs, bk)
 			}
-			if len(bs) > 0 {
-				res.Series = append(res.Series, Series{Twin: twins[ti], Field: fields[fi], Buckets: bs})
-			}
+			res.Series = append(res.Series, Series{Twin: twins[ti], Field: fields[fi], Buckets: bs})
 		}
 	}
 	return res, nil
