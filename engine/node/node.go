@@ -189,7 +189,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	graph, grants, keys := st.graph, st.grants, st.keys
 	n.graph = graph
 	from := graph.Position()
-	took("snapshot loaded, grants and API keys replayed", "position", from)
+	took("snapshot loaded", "position", from) // and grants and API keys replayed to it
 	var verifier *authn.Verifier
 	if len(cfg.JWTIssuers) > 0 {
 		if verifier, err = authn.NewVerifier(authn.Config{Issuers: cfg.JWTIssuers, Audience: cfg.JWTAudience, ClockSkew: cfg.JWTClockSkew}); err != nil {
