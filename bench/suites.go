@@ -49,6 +49,16 @@ var Suites = []Suite{
 			"deploy-to-live < 2 s cold and < 200 ms from the compilation cache.",
 	},
 	{
+		Title:     "POST /ingest through a whole node (durable group commit, load generator in process)",
+		Package:   "engine/node",
+		Pattern:   "BenchmarkNodeIngest",
+		Benchtime: "3000x",
+		Notes: "Target: >= 1,000,000 telemetry points/s durable in batches of 1,000. layout=batch is the node's default " +
+			"path (one telemetry.batch event per request), layout=events one telemetry event per point; applied-points/s " +
+			"waits until the twin graph and the telemetry history have applied every point; points/s@2cores is the rate " +
+			"the run's CPU time per point projects on two dedicated cores.",
+	},
+	{
 		Title:     "Twin graph projection",
 		Package:   "projections/twingraph",
 		Pattern:   "Benchmark",

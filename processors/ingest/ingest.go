@@ -35,6 +35,20 @@ const (
 	LayoutEvents
 )
 
+// Layouts lists every layout, the default first.
+var Layouts = []Layout{LayoutBatch, LayoutEvents}
+
+// String returns the layout's name: "batch" or "events".
+func (l Layout) String() string {
+	switch l {
+	case LayoutBatch:
+		return "batch"
+	case LayoutEvents:
+		return "events"
+	}
+	return "layout(" + strconv.Itoa(int(l)) + ")"
+}
+
 // Options configures an Ingester. The zero value is valid.
 type Options struct {
 	// Layout is the log layout of points. Default LayoutBatch.

@@ -51,8 +51,8 @@ func gz(b []byte) []byte {
 }
 
 func TestIngestAcceptsAndRejects(t *testing.T) {
-	for _, layout := range []ingest.Layout{ingest.LayoutEvents, ingest.LayoutBatch} {
-		t.Run(fmt.Sprintf("layout=%d", layout), func(t *testing.T) {
+	for _, layout := range ingest.Layouts {
+		t.Run(fmt.Sprintf("layout=%s", layout), func(t *testing.T) {
 			e := newEnv(t, false, 3, ingest.Options{Layout: layout})
 			body := strings.Join([]string{
 				`{"twinId":"s0","time":"2024-05-01T10:00:00Z","temperature":21.5,"co2":400}`,
@@ -179,7 +179,7 @@ func TestIngestBackpressureLag(t *testing.T) {
 		layout   ingest.Layout
 		accepted int // requests of 2 points accepted before the 429
 	}{{ingest.LayoutEvents, 1}, {ingest.LayoutBatch, 2}} {
-		t.Run(fmt.Sprintf("layout=%d", tc.layout), func(t *testing.T) {
+		t.Run(fmt.Sprintf("layout=%s", tc.layout), func(t *testing.T) {
 			e := newEnv(t, false, 1, ingest.Options{MaxLag: 1, Layout: tc.layout})
 			head, _ := e.log.Head(context.Background())
 			e.in.AddConsumer(&stuckConsumer{at: head})

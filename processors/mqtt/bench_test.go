@@ -25,17 +25,14 @@ import (
 // minimal pipelining MQTT 3.1.1 publisher (cheap, so the broker is what is
 // measured); client=paho is the paho client.
 func BenchmarkBrokerQoS1(b *testing.B) {
-	for _, layout := range []struct {
-		name string
-		l    ingest.Layout
-	}{{"events", ingest.LayoutEvents}, {"batch", ingest.LayoutBatch}} {
+	for _, layout := range ingest.Layouts {
 		for _, client := range []string{"raw", "paho"} {
 			conns := 64
 			if client == "paho" {
 				conns = 16
 			}
-			b.Run(fmt.Sprintf("layout=%s/client=%s/conns=%d", layout.name, client, conns), func(b *testing.B) {
-				benchBroker(b, layout.l, client, conns)
+			b.Run(fmt.Sprintf("layout=%s/client=%s/conns=%d", layout, client, conns), func(b *testing.B) {
+				benchBroker(b, layout, client, conns)
 			})
 		}
 	}
