@@ -106,7 +106,7 @@ func Diff(a, b *Snapshot, opts DiffOptions, fn func(Difference) bool) {
 	mergeJoin(d.alive, a.Twins(), b.Twins(), func(t *Twin) string { return t.ID }, d.twin)
 	if opts.Exact {
 		mergeJoin(d.alive, rows[tomb](a, tableTombs), rows[tomb](b, tableTombs), func(t *tomb) string { return t.ID }, d.tomb)
-		mergeJoin(d.alive, rows[TelemetryRecord](a, tableTelemetry), rows[TelemetryRecord](b, tableTelemetry), func(r *TelemetryRecord) string { return r.Twin }, d.telem)
+		mergeJoin(d.alive, a.telemetryRecords(), b.telemetryRecords(), func(r *TelemetryRecord) string { return r.Twin }, d.telem)
 	}
 }
 

@@ -21,9 +21,8 @@ var _ engine.Projection = (*Graph)(nil)
 
 // Table names.
 const (
-	tableModels    = "models"
-	tableTombs     = "tombs"
-	tableTelemetry = "telemetry"
+	tableModels = "models"
+	tableTombs  = "tombs"
 )
 
 // ModelRecord is what the graph keeps about an uploaded model besides its
@@ -91,6 +90,9 @@ type Graph struct {
 	modelsVersion uint64
 	pos           uint64
 	names         map[string]string // interned relationship names
+	// telem holds each twin's TelemetryRecord, by twin id: a memdb table
+	// would cost an index insert per twin per batch of telemetry.
+	telem btree[string, *TelemetryRecord]
 
 	cur atomic.Pointer[Snapshot]
 }
@@ -103,7 +105,8 @@ func New(opts Options) *Graph {
 	}
 	// A snapshot of the database is itself writable, and does not track
 	// mutations for watchers (which we never use): much cheaper writes.
-	g := &Graph{db: db.Snapshot(), twins: newTwinTrees(), reg: dtdl.NewRegistry(opts.DTDL), names: map[string]string{}}
+	g := &Graph{db: db.Snapshot(), twins: newTwinTrees(), reg: dtdl.NewRegistry(opts.DTDL), names: map[string]string{},
+		telem: newBtree[string, *TelemetryRecord](strings.Compare)}
 	g.publish()
 	return g
 }
@@ -111,7 +114,7 @@ func New(opts Options) *Graph {
 func (g *Graph) publish() {
 	// A read transaction of memdb only reads immutable trees, so one can
 	// serve any number of goroutines.
-	g.cur.Store(&Snapshot{txn: g.db.Snapshot().Txn(false), twins: g.twins, reg: g.reg, pos: g.pos, modelsVersion: g.modelsVersion})
+	g.cur.Store(&Snapshot{txn: g.db.Snapshot().Txn(false), twins: g.twins, telem: g.telem, reg: g.reg, pos: g.pos, modelsVersion: g.modelsVersion})
 }
 
 // Position returns the position of the last applied event.
@@ -130,12 +133,11 @@ func (g *Graph) Apply(batch []event.Event) error {
 			return err
 		}
 	}
-	if err := a.flushTelemetry(); err != nil {
-		a.txn.Abort()
-		return err
-	}
 	a.txn.Commit()
 	g.twins = a.twins.commit()
+	if a.telemTx != nil {
+		g.telem = a.telemTx.Commit()
+	}
 	g.reg, g.modelsVersion, g.pos = a.reg, a.modelsVersion, batch[len(batch)-1].Position
 	g.publish()
 	return nil
@@ -148,10 +150,11 @@ type applier struct {
 	twins         twinTxn
 	reg           *dtdl.Registry
 	modelsVersion uint64
-	// telem are the telemetry records this transaction changed, by twin:
-	// no snapshot sees them before flushTelemetry inserts them, so they
-	// are changed in place, however many points a twin gets.
-	telem map[string]*TelemetryRecord
+	// telem are the telemetry records this transaction changed, by twin,
+	// in telemTx: no snapshot sees them before the commit, so they are
+	// changed in place, however many points a twin gets.
+	telem   map[string]*TelemetryRecord
+	telemTx *btxn[string, *TelemetryRecord]
 }
 
 func (a *applier) apply(e *event.Event) error {
@@ -485,20 +488,17 @@ func (a *applier) telemetry(twin string) (*TelemetryRecord, error) {
 	if rec, ok := a.telem[twin]; ok {
 		return rec, nil
 	}
-	raw, err := a.txn.First(tableTelemetry, "id", twin)
-	if err != nil {
-		return nil, err
+	if a.telemTx == nil {
+		a.telemTx = a.g.telem.Txn()
+		a.telem = map[string]*TelemetryRecord{}
 	}
 	rec := &TelemetryRecord{Twin: twin}
-	if raw != nil {
-		old := raw.(*TelemetryRecord)
+	if old, ok := a.telemTx.Get(twin); ok {
 		rec.Twin, rec.Version = old.Twin, old.Version
 		rec.Recent = append(make([]string, 0, RecentMessageIDs), old.Recent...)
 		rec.Last = append(make([]TelemetryValue, 0, len(old.Last)+1), old.Last...)
 	}
-	if a.telem == nil {
-		a.telem = map[string]*TelemetryRecord{}
-	}
+	a.telemTx.Put(rec.Twin, rec)
 	a.telem[rec.Twin] = rec
 	return rec, nil
 }
@@ -517,14 +517,4 @@ func (rec *TelemetryRecord) add(component, messageID string, time int64, sourceT
 	} else {
 		rec.Last = slices.Insert(rec.Last, i, v)
 	}
-}
-
-// flushTelemetry inserts the records the transaction changed.
-func (a *applier) flushTelemetry() error {
-	for _, rec := range a.telem {
-		if err := a.txn.Insert(tableTelemetry, rec); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -13,7 +13,9 @@ import (
 //
 //	models:    id
 //	tombs:     id (deleted twins' stream versions)
-//	telemetry: id (Twin)
+//
+// Telemetry records are not memdb objects: they are in a B+tree by twin
+// (Graph.telem), updated once per twin per applied batch.
 //
 // Relationships are not memdb objects: each twin holds its outgoing
 // relationships sorted by id and its incoming ones sorted by source and id
@@ -30,9 +32,6 @@ func schema() *memdb.DBSchema {
 		}},
 		tableTombs: {Name: tableTombs, Indexes: map[string]*memdb.IndexSchema{
 			"id": {Name: "id", Unique: true, Indexer: strIndex(func(o any) string { return o.(*tomb).ID })},
-		}},
-		tableTelemetry: {Name: tableTelemetry, Indexes: map[string]*memdb.IndexSchema{
-			"id": {Name: "id", Unique: true, Indexer: strIndex(func(o any) string { return o.(*TelemetryRecord).Twin })},
 		}},
 	}}
 }

@@ -128,14 +128,8 @@ func WriteSnapshot(w io.Writer, s *Snapshot) (int64, error) {
 		e.uvarint(tb.Version)
 	}
 
-	var telem []*TelemetryRecord
-	if it, err := s.txn.Get(tableTelemetry, "id"); err == nil {
-		for raw := it.Next(); raw != nil; raw = it.Next() {
-			telem = append(telem, raw.(*TelemetryRecord))
-		}
-	}
-	e.section(secTelemetry, len(telem))
-	for _, r := range telem {
+	e.section(secTelemetry, s.telem.Len())
+	for r := range s.telemetryRecords() {
 		e.str(r.Twin)
 		e.uvarint(r.Version)
 		e.uvarint(uint64(len(r.Recent)))
@@ -777,6 +771,8 @@ func (d *snapDecoder) graph(opts Options) (*Graph, error) {
 
 	n = d.expect(secTelemetry)
 	prev = ""
+	var telemIDs []string
+	var telem []*TelemetryRecord
 	for i := range n {
 		rec := &TelemetryRecord{Twin: d.str(), Version: d.uvarint()}
 		if nr := d.count(); nr > 0 && d.err == nil {
@@ -804,10 +800,9 @@ func (d *snapDecoder) graph(opts Options) (*Graph, error) {
 			return nil, corrupt("telemetry out of order")
 		}
 		prev = rec.Twin
-		if err := txn.Insert(tableTelemetry, rec); err != nil {
-			return nil, err
-		}
+		telemIDs, telem = append(telemIDs, rec.Twin), append(telem, rec)
 	}
+	g.telem = buildBtree(strings.Compare, telemIDs, telem)
 
 	if tag := d.byte(); d.err == nil && tag != secEnd {
 		return nil, corrupt("missing end marker")

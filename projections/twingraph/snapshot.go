@@ -15,6 +15,7 @@ import (
 type Snapshot struct {
 	txn           *memdb.Txn
 	twins         twinTrees
+	telem         btree[string, *TelemetryRecord]
 	reg           *dtdl.Registry
 	pos           uint64
 	modelsVersion uint64
@@ -167,9 +168,12 @@ func (s *Snapshot) HasRelationships(id string) bool {
 
 // Telemetry returns the twin's telemetry record.
 func (s *Snapshot) Telemetry(twin string) (*TelemetryRecord, bool) {
-	raw, err := s.txn.First(tableTelemetry, "id", twin)
-	if err != nil || raw == nil {
-		return nil, false
+	return s.telem.Get(twin)
+}
+
+// telemetryRecords returns every telemetry record in twin order.
+func (s *Snapshot) telemetryRecords() iter.Seq[*TelemetryRecord] {
+	return func(yield func(*TelemetryRecord) bool) {
+		s.telem.Ascend("", true, func(_ string, r *TelemetryRecord) bool { return yield(r) })
 	}
-	return raw.(*TelemetryRecord), true
 }
