@@ -260,8 +260,14 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		Logger:          cfg.Logger,
 		HandlerCacheDir: host.CacheDir(cfg.DataDir),
 		ModuleDir:       filepath.Join(cfg.DataDir, "handlers", "modules"),
+		Dir:             filepath.Join(cfg.DataDir, "simulations"),
 	}); err != nil {
 		return nil, err
+	}
+	if k, err := n.sim.Restore(ctx); err != nil {
+		return nil, fmt.Errorf("restore simulations: %w", err)
+	} else if k > 0 {
+		took("simulations restored", "branches", k)
 	}
 	n.api.RegisterSimulations(n.sim)
 	// The telemetry history follows the log from its own position (1 for

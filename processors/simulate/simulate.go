@@ -1,12 +1,12 @@
 package simulate
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,6 +51,12 @@ type Options struct {
 	// modules (handlers.Options.ModuleDir), read to run deployed handlers
 	// in a branch. Default "": modules are in the deployment events.
 	ModuleDir string
+	// Dir, when set, keeps each branch on disk, in Dir/<id>: its overlay
+	// is a file log and its description a JSON file, so Restore brings the
+	// branches back after a restart, with their handlers, and resumes
+	// their replays where they stopped. Default "": branches live in
+	// memory and end with the process.
+	Dir string
 }
 
 // Validate reports invalid options.
@@ -196,19 +202,9 @@ func (s *Simulator) Create(ctx context.Context, req Request) (*Branch, error) {
 	if err != nil {
 		return nil, err
 	}
-	snap, err := s.tt.Position(ctx, fork)
+	g, err := s.forkGraph(ctx, fork)
 	if err != nil {
-		return nil, fmt.Errorf("build graph at %d: %w", fork, err)
-	}
-	// A copy through the snapshot codec: the branch's graph shares nothing
-	// with the traveler's cached one.
-	var buf bytes.Buffer
-	if _, err := twingraph.WriteSnapshot(&buf, snap); err != nil {
-		return nil, fmt.Errorf("fork at %d: %w", fork, err)
-	}
-	g, err := twingraph.LoadSnapshot(&buf, twingraph.Options{})
-	if err != nil {
-		return nil, fmt.Errorf("fork at %d: %w", fork, err)
+		return nil, err
 	}
 	origin := req.At.Time
 	if origin.IsZero() && fork > 0 {
@@ -225,24 +221,45 @@ func (s *Simulator) Create(ctx context.Context, req Request) (*Branch, error) {
 	if origin.IsZero() {
 		b.clock.Store(0)
 	}
-	b.log = NewOffsetLog(memlog.New(memlog.Options{Now: b.now}), fork)
+	var overlay eventlog.Log = memlog.New(memlog.Options{Now: b.now})
+	if s.opts.Dir != "" {
+		b.dir = filepath.Join(s.opts.Dir, id)
+		if overlay, err = openOverlay(b.dir, b.now, s.opts.Logger); err != nil {
+			return nil, err
+		}
+	}
+	b.log = NewOffsetLog(overlay, fork)
 	b.graph = g
 	if b.eng, err = engine.New(b.log, engine.Options{From: fork, Logger: s.opts.Logger}, g); err != nil {
 		return nil, err
 	}
 	if err := b.eng.Start(ctx, nil); err != nil {
+		b.log.Close()
+		b.discard()
 		return nil, fmt.Errorf("start branch engine: %w", err)
 	}
 	b.twins = twins.New(b.eng, g, twins.Options{})
 	if len(deploy) > 0 {
 		if err := b.startHandlers(ctx, s.opts, req.Actor, deploy); err != nil {
 			b.shut()
+			b.discard()
 			return nil, err
 		}
 	}
 	if err := b.feedEvents(ctx, req.Actor, req.Events); err != nil {
 		b.shut()
+		b.discard()
 		return nil, err
+	}
+	// Described once it is whole: a branch directory without its
+	// description is the remains of a Create that failed, which Restore
+	// removes.
+	if b.dir != "" {
+		if err := writeMeta(b.dir, b.meta(origin.UnixNano(), len(req.Events))); err != nil {
+			b.shut()
+			b.discard()
+			return nil, err
+		}
 	}
 
 	rctx, cancel := context.WithCancel(context.Background())
@@ -328,10 +345,11 @@ func (s *Simulator) Delete(id string) error {
 		return fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
 	b.stop()
-	return nil
+	return b.discard()
 }
 
-// Close stops every branch; Create fails afterwards.
+// Close stops every branch (those kept on disk stay there for Restore);
+// Create fails afterwards.
 func (s *Simulator) Close() {
 	s.mu.Lock()
 	s.mu.closed = true
@@ -351,6 +369,12 @@ type Branch struct {
 	speed    float64
 	from, to uint64 // main log positions to replay
 	created  time.Time
+	dir      string // where the branch is kept; "" in memory
+
+	// shift, when haveShift, is what the replay adds to recorded times;
+	// otherwise the first event replayed sets it (see replayWindow).
+	shift     int64
+	haveShift bool
 
 	log      *OffsetLog
 	eng      *engine.Engine
@@ -524,8 +548,8 @@ func replayed(e *event.Event) bool {
 // last event's time (shifted); at a pace (speed > 0) an event is appended
 // once it is due, and what is pending is appended before waiting.
 func (b *Branch) replayWindow(ctx context.Context, main eventlog.Log, max int, res time.Duration) error {
-	var shift, t0 int64
-	first := true
+	var t0 int64
+	shift, first := b.shift, true
 	start := time.Now()
 	pending := make([]event.Event, 0, max)
 	var fed uint64
@@ -563,8 +587,10 @@ func (b *Branch) replayWindow(ctx context.Context, main eventlog.Log, max int, r
 			if first {
 				first = false
 				t0 = e.Time
-				if origin := b.clock.Load(); origin != 0 && origin > e.Time {
-					shift = origin - e.Time
+				if !b.haveShift {
+					if origin := b.clock.Load(); origin != 0 && origin > e.Time {
+						shift = origin - e.Time
+					}
 				}
 			}
 			if len(pending) > 0 && (len(pending) == max || e.Time-pendingFrom >= int64(res)) {
@@ -593,8 +619,10 @@ func (b *Branch) replayWindow(ctx context.Context, main eventlog.Log, max int, r
 				pendingFrom = e.Time
 			}
 			pendingTo, pendingPos = e.Time, int64(e.Position)
-			pending = append(pending, event.Event{Stream: e.Stream, Type: e.Type, Actor: e.Actor, CausationID: e.CausationID,
-				CorrelationID: e.CorrelationID, SchemaVersion: e.SchemaVersion, Payload: e.Payload})
+			// The copy's cause is the recorded event: a restored branch
+			// resumes after the last one copied.
+			pending = append(pending, event.Event{Stream: e.Stream, Type: e.Type, Actor: e.Actor, CausationID: e.ID(),
+				CorrelationID: replayCorrelation, SchemaVersion: e.SchemaVersion, Payload: e.Payload})
 			fed++
 			if e.Type == twingraph.TypeTelemetryBatch {
 				if n, err := twingraph.TelemetryBatchPoints(e.Payload); err == nil {

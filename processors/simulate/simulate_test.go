@@ -75,10 +75,13 @@ func (w *world) open(t testing.TB, opts simulate.Options) *engine.Engine {
 	return eng
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t *testing.T) *world { return newWorldWith(t, simulate.Options{}) }
+
+// newWorldWith is newWorld with a simulator configured by opts.
+func newWorldWith(t *testing.T, opts simulate.Options) *world {
 	t.Helper()
 	w := &world{}
-	w.open(t, simulate.Options{})
+	w.open(t, opts)
 	ctx := context.Background()
 	var docs []json.RawMessage
 	if err := json.Unmarshal([]byte(roomModel), &docs); err != nil {
