@@ -283,6 +283,14 @@ func (a *applier) applyTwin(e *event.Event) error {
 		if cur == nil {
 			return fmt.Errorf("twin.patched at %d: twin %q does not exist", e.Position, id)
 		}
+		if e.SchemaVersion == PatchedSchemaVersion {
+			if t, ok := cur.patchedFast(e.Payload, e.Position, e.Time, a.intern); ok {
+				// Every name is interned already: the twin's, or interned
+				// as added.
+				a.track(t)
+				return nil
+			}
+		}
 		var p TwinPatched
 		if err := Decode(e, &p); err != nil {
 			return err
@@ -403,12 +411,17 @@ func (a *applier) mutable(t *Twin) *Twin {
 
 func (a *applier) insertTwin(t *Twin) error {
 	a.internNames(t)
+	a.track(t)
+	return nil
+}
+
+// track puts t, whose names are interned, into the twins.
+func (a *applier) track(t *Twin) {
 	if a.fresh == nil {
 		a.fresh = map[*Twin]struct{}{}
 	}
 	a.fresh[t] = struct{}{}
 	a.twins.put(t)
-	return nil
 }
 
 // internNames shares property and component names between twins: they

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/twinlog/twinlog/engine/event"
 )
@@ -214,4 +215,120 @@ func decodeV2(e *event.Event, p any) error {
 		return fmt.Errorf("decode %s at %d: %w", e.Type, e.Position, err)
 	}
 	return nil
+}
+
+// maxFastEntries bounds each kind of entry patchedFast handles.
+const maxFastEntries = 8
+
+type payloadKV struct{ k, v []byte }
+
+// dupKeys reports whether two entries of kvs have the same key.
+func dupKeys(kvs []payloadKV) bool {
+	for i := range kvs {
+		for j := range i {
+			if string(kvs[i].k) == string(kvs[j].k) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// dupNames reports whether two of names are the same.
+func dupNames(names [][]byte) bool {
+	for i := range names {
+		for j := range i {
+			if string(names[i]) == string(names[j]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func findKV(kvs []payloadKV, name string) ([]byte, bool) {
+	for _, kv := range kvs {
+		if string(kv.k) == name {
+			return kv.v, true
+		}
+	}
+	return nil, false
+}
+
+// patchedFast applies a twin.patched payload at PatchedSchemaVersion to t
+// as Patched would, without decoding it into a TwinPatched (maps and a
+// string per name): the common case of root properties only, no model
+// change, at most maxFastEntries entries of each kind. ok is false, and
+// nothing is done, for any other payload (the caller decodes it then,
+// which also reports a malformed one). intern returns the shared copy of a
+// new property's name.
+func (t *Twin) patchedFast(payload []byte, pos uint64, tm int64, intern func(string) string) (_ *Twin, ok bool) {
+	r := payloadReader{b: payload}
+	r.bytes() // id
+	if len(r.bytes()) > 0 {
+		return nil, false // the model changes
+	}
+	r.bytes() // the JSON Patch, for notifications and history
+	var setBuf, stBuf [maxFastEntries]payloadKV
+	var unsetBuf [maxFastEntries][]byte
+	n := r.count(2)
+	if n > maxFastEntries {
+		return nil, false
+	}
+	set := setBuf[:0]
+	for range n {
+		set = append(set, payloadKV{r.bytes(), r.bytes()})
+	}
+	if n = r.count(1); n > maxFastEntries {
+		return nil, false
+	}
+	unset := unsetBuf[:0]
+	for range n {
+		unset = append(unset, r.bytes())
+	}
+	if n = r.count(2); n > maxFastEntries {
+		return nil, false
+	}
+	sts := stBuf[:0]
+	for range n {
+		sts = append(sts, payloadKV{r.bytes(), r.bytes()})
+	}
+	if r.count(5) != 0 || r.err != nil || len(r.b) != 0 {
+		return nil, false // components change, or a malformed payload
+	}
+	if dupKeys(set) || dupKeys(sts) || dupNames(unset) {
+		return nil, false // never written so; decoding keeps the last of each
+	}
+	nt := *t
+	nt.Version, nt.ETagPos, nt.Updated = pos, pos, tm
+	if len(set)+len(unset)+len(sts) == 0 {
+		return &nt, true
+	}
+	out := make([]Prop, 0, len(t.Props)+len(set))
+	for _, p := range t.Props {
+		if slices.ContainsFunc(unset, func(k []byte) bool { return string(k) == p.Name }) {
+			continue
+		}
+		if v, ok := findKV(set, p.Name); ok {
+			p.Value, p.Updated = string(v), tm
+		}
+		if st, ok := findKV(sts, p.Name); ok {
+			p.SourceTime, p.Updated = string(st), tm
+		}
+		out = append(out, p)
+	}
+	added := false
+	for _, kv := range set {
+		if !hasProp(t.Props, string(kv.k)) {
+			name := intern(string(kv.k))
+			st, _ := findKV(sts, name)
+			out = append(out, Prop{Name: name, Value: string(kv.v), Updated: tm, SourceTime: string(st)})
+			added = true
+		}
+	}
+	if added {
+		slices.SortFunc(out, func(a, b Prop) int { return strings.Compare(a.Name, b.Name) })
+	}
+	nt.Props = out
+	return &nt, true
 }
