@@ -46,8 +46,9 @@ FUZZ_TARGETS := \
 	engine/eventlog/natslog:FuzzSubjectToken engine/authn:FuzzParseJWKS engine/authn:FuzzVerify \
 	schemas/dtdl:FuzzParse schemas/dtdl:FuzzParseDTMI schemas/dtdl:FuzzValidate \
 	projections/query:FuzzParse projections/twingraph:FuzzLoadSnapshot projections/twingraph:FuzzDecodePatched \
+	projections/twingraph:FuzzPatchedFast projections/twingraph:FuzzDecodeTelemetryBatch \
 	projections/telemetry:FuzzScanObject projections/telemetry:FuzzDecodeTelemetry \
-	processors/ingest:FuzzDecode processors/ingest:FuzzDecodeBatch processors/routes:FuzzParseFilter \
+	processors/ingest:FuzzDecode processors/routes:FuzzParseFilter \
 	processors/mqtt:FuzzParseTopic wasm-handlers/abi:FuzzBatch wasm-handlers/host:FuzzInstrument
 fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
