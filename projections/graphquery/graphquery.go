@@ -38,6 +38,10 @@ type Options struct {
 	MaxPinned int
 	// Query holds the execution defaults (timeout, memory budget).
 	Query query.Options
+	// Plans is the number of query shapes whose plans are kept for reuse
+	// (query.Cache). Default query.DefaultCacheSize; negative disables
+	// the cache.
+	Plans int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -46,9 +50,10 @@ type Options struct {
 // queries on the snapshot their first page read. It is safe for concurrent
 // use.
 type Runner struct {
-	src  Source
-	opts Options
-	mu   struct {
+	src   Source
+	opts  Options
+	plans *query.Cache // nil when disabled
+	mu    struct {
 		sync.Mutex
 		pinned map[uint64]*pin
 	}
@@ -71,6 +76,9 @@ func New(src Source, opts Options) *Runner {
 		opts.Now = time.Now
 	}
 	r := &Runner{src: src, opts: opts}
+	if opts.Plans >= 0 {
+		r.plans = query.NewCache(opts.Plans)
+	}
 	r.mu.pinned = map[uint64]*pin{}
 	return r
 }
@@ -119,7 +127,7 @@ func (r *Runner) Run(ctx context.Context, req Request) (*query.Result, error) {
 		}
 		snap = r.src.Snapshot()
 	}
-	res, err := query.Run(ctx, Wrap(snap), text, opts)
+	res, err := r.plans.Run(ctx, Wrap(snap), text, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +194,10 @@ func Wrap(s *twingraph.Snapshot) query.Graph { return graph{s} }
 
 type graph struct{ s *twingraph.Snapshot }
 
-var _ query.Graph = graph{}
+var (
+	_ query.Graph           = graph{}
+	_ query.ModelsVersioner = graph{}
+)
 
 func (g graph) Position() uint64 { return g.s.Position() }
 
@@ -239,6 +250,10 @@ func (g graph) Incoming(target string) iter.Seq[query.Relationship] {
 }
 
 func (g graph) Models() []string { return g.s.Models().IDs() }
+
+// ModelsVersion implements query.ModelsVersioner: the version of the
+// models stream, which every change of the models moves.
+func (g graph) ModelsVersion() uint64 { return g.s.ModelsVersion() }
 
 func (g graph) Descendants(model string) []string { return g.s.Models().Descendants(model) }
 

@@ -127,3 +127,33 @@ func TestExpiredToken(t *testing.T) {
 		t.Fatal("continuing on a released snapshot succeeded")
 	}
 }
+
+// TestRunnerPlansFollowModels checks that the Runner's cached plans see a
+// model uploaded after them: IS_OF_MODEL(Room) must then also match twins
+// of a model that extends Room.
+func TestRunnerPlansFollowModels(t *testing.T) {
+	a := newGraph(t, 3)
+	r := New(a.g, Options{})
+	ctx := context.Background()
+	count := func(id string) string {
+		t.Helper()
+		res, err := r.Run(ctx, Request{Query: "SELECT COUNT() FROM DIGITALTWINS T WHERE IS_OF_MODEL('" + id + "')"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(res.Rows[0])
+	}
+	if got := count(roomModel); got != `{"COUNT":3}` {
+		t.Fatalf("rooms = %s, want 3", got)
+	}
+	const suite = "dtmi:test:Suite;1"
+	a.apply(twingraph.ModelsStream, twingraph.TypeModelUploaded, &twingraph.ModelsUploaded{Models: []json.RawMessage{json.RawMessage(
+		`{"@context":"dtmi:dtdl:context;3","@id":"` + suite + `","@type":"Interface","extends":"` + roomModel + `"}`)}})
+	a.apply(twingraph.TwinStream("suite-1"), twingraph.TypeTwinCreated, &twingraph.TwinState{ID: "suite-1", Model: suite})
+	if got := count(roomModel); got != `{"COUNT":4}` {
+		t.Fatalf("rooms after a model extending Room = %s, want 4", got)
+	}
+	if got := count(suite); got != `{"COUNT":1}` {
+		t.Fatalf("suites = %s, want 1", got)
+	}
+}

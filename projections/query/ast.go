@@ -110,6 +110,11 @@ type Expr interface {
 type Literal struct {
 	Value any
 	At    Pos
+	// arg is the string literal's number in the query text, from 1; 0
+	// for every other literal. A plan made for reuse (Cache) reads the
+	// value of such a literal from the run's arguments rather than
+	// holding it.
+	arg int
 }
 
 // Array is an array literal, the right side of IN and NIN.

@@ -128,6 +128,10 @@ func (p *planner) compile(e Expr) (evalFn, error) {
 	}
 	switch x := e.(type) {
 	case *Literal:
+		if p.reuse && x.arg > 0 {
+			k := x.arg - 1
+			return func(r *row) any { return r.args[k] }, nil
+		}
 		v := x.Value
 		return func(*row) any { return v }, nil
 	case *Param:
@@ -200,7 +204,7 @@ func (p *planner) compile(e Expr) (evalFn, error) {
 		}
 		not := x.Not
 		// A set of literal strings is a map lookup.
-		if strs, ok := stringLits(x.Set.Elems); ok && len(strs) > 4 {
+		if strs, ok := p.stringLits(x.Set.Elems); ok && len(strs) > 4 {
 			m := make(map[string]bool, len(strs))
 			for _, s := range strs {
 				m[s] = true

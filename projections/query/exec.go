@@ -16,6 +16,7 @@ type exec struct {
 	deadline time.Time
 	g        Graph
 	pl       *Plan
+	args     []any // the values of a reused plan's string literals
 	row      row
 	work     int
 	mem      int64
@@ -95,7 +96,7 @@ func passes(fs []evalFn, r *row) bool {
 // run calls emit for every row in plan order until emit returns false.
 func (x *exec) run(emit func(*row) bool) error {
 	pl := x.pl
-	x.row = row{twins: make([]Twin, len(pl.twinNames)), rels: make([]Relationship, len(pl.relNames))}
+	x.row = row{twins: make([]Twin, len(pl.twinNames)), rels: make([]Relationship, len(pl.relNames)), args: x.args}
 	if !passes(pl.constFilt, &x.row) {
 		return nil
 	}
@@ -130,7 +131,7 @@ func (x *exec) run(emit func(*row) bool) error {
 	}
 	switch pl.access.kind {
 	case lookupIDs:
-		for _, id := range pl.access.ids {
+		for _, id := range x.ids() {
 			if t, ok := x.g.Twin(id); ok && !visit(t) {
 				break
 			}
@@ -154,10 +155,19 @@ func (x *exec) run(emit func(*row) bool) error {
 	return x.err
 }
 
+// ids returns the ids of the access path, read from the run's arguments
+// when the plan was made for reuse.
+func (x *exec) ids() []string {
+	if a := x.pl.access.idArg; a > 0 {
+		return []string{x.args[a-1].(string)}
+	}
+	return x.pl.access.ids
+}
+
 func (x *exec) scanRels(f func(Relationship) bool) {
 	switch x.pl.access.kind {
 	case relsBySource:
-		for _, id := range x.pl.access.ids {
+		for _, id := range x.ids() {
 			for r := range x.g.Outgoing(id, "") {
 				if !f(r) {
 					return
@@ -165,7 +175,7 @@ func (x *exec) scanRels(f func(Relationship) bool) {
 			}
 		}
 	case relsByTarget:
-		for _, id := range x.pl.access.ids {
+		for _, id := range x.ids() {
 			for r := range x.g.Incoming(id) {
 				if !f(r) {
 					return

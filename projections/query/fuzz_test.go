@@ -11,7 +11,7 @@ import (
 
 // FuzzParse checks that no text makes the parser panic or hang, that every
 // rejection is a SqlQueryError, and that accepted queries plan and run over a
-// small graph within their budget.
+// small graph within their budget, and give the same through a Cache.
 func FuzzParse(f *testing.F) {
 	for _, q := range scriptQueries(f) {
 		f.Add(q)
@@ -30,7 +30,16 @@ func FuzzParse(f *testing.F) {
 	g.addRel("r1", "a", "contains", "b", nil)
 	g.addRel("r2", "b", "contains", "a", nil)
 	g.seal()
+	c := NewCache(0)
 	f.Fuzz(func(t *testing.T, text string) {
+		// Through the cache (a miss, then a hit), a text gives what it
+		// gives without.
+		want, _ := json2(Run(context.Background(), g, text, Options{}))
+		for range 2 {
+			if got, _ := json2(c.Run(context.Background(), g, text, Options{})); got != want {
+				t.Fatalf("%q through the cache:\n%s\nwant:\n%s", text, got, want)
+			}
+		}
 		st, err := Parse(text)
 		if err != nil {
 			var e *engine.Error

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -22,7 +23,14 @@ type memGraph struct {
 	models   []string
 	extends  map[string][]string
 	children map[string][]string
+	// modelsVersion changes with every addModel, unique across graphs so
+	// that one Cache may serve several test graphs.
+	modelsVersion uint64
 }
+
+var modelsVersions atomic.Uint64
+
+func (g *memGraph) ModelsVersion() uint64 { return g.modelsVersion }
 
 type memTwin struct {
 	id, model, etag string
@@ -87,6 +95,7 @@ func newMemGraph() *memGraph {
 }
 
 func (g *memGraph) addModel(id string, extends ...string) {
+	g.modelsVersion = modelsVersions.Add(1)
 	if !slices.Contains(g.models, id) {
 		g.models = append(g.models, id)
 	}

@@ -31,6 +31,10 @@ type token struct {
 	text string // identifier, unescaped string, number text or punctuation
 	pos  Pos
 	num  float64
+	// ord numbers the query's string literals from 1, in text order
+	// (tString only): the literal's slot when a cached plan is reused
+	// for other values (see Cache).
+	ord int
 }
 
 func (t token) String() string {
@@ -61,10 +65,15 @@ func isIdentPart(r rune) bool  { return r == '_' || unicode.IsLetter(r) || unico
 func lex(text string) ([]token, error) {
 	l := lexer{src: text, line: 1, col: 1}
 	toks := make([]token, 0, 8+len(text)/6)
+	strs := 0
 	for {
 		t, err := l.next()
 		if err != nil {
 			return nil, err
+		}
+		if t.kind == tString {
+			strs++
+			t.ord = strs
 		}
 		toks = append(toks, t)
 		if t.kind == tEOF {

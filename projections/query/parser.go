@@ -676,7 +676,7 @@ func (p *parser) primary() (Expr, error) {
 	switch t.kind {
 	case tString:
 		p.i++
-		return &Literal{Value: t.text, At: t.pos}, nil
+		return &Literal{Value: t.text, At: t.pos, arg: t.ord}, nil
 	case tNumber:
 		p.i++
 		return &Literal{Value: t.num, At: t.pos}, nil

@@ -20,6 +20,7 @@ type row struct {
 	twins []Twin
 	rels  []Relationship
 	agg   *aggRow // set when evaluating the columns of a grouped query
+	args  []any   // the string literals' values of a reused plan
 }
 
 type evalFn func(*row) any
@@ -36,8 +37,12 @@ const (
 
 // access is how the anchor collection is read.
 type access struct {
-	kind   accessKind
-	ids    []string // lookupIDs, relsBySource, relsByTarget
+	kind accessKind
+	ids  []string // lookupIDs, relsBySource, relsByTarget
+	// idArg, when not 0, is the string literal (Literal.arg) the only id
+	// comes from in a plan made for reuse: each run reads the id from
+	// its arguments; ids holds the value it was planned with.
+	idArg  int
 	models []string // scanModels
 }
 
@@ -107,13 +112,30 @@ type planner struct {
 	// query.
 	inAgg    bool
 	groupStr []string
+	// reuse is set when the plan is made for reuse with other values of
+	// its string literals (Cache): compiled expressions read them from
+	// the run's arguments, and pinned lists the literals whose values the
+	// plan depends on, which a reuse must bind to the same values.
+	reuse  bool
+	pinned []int
+}
+
+// pin records that the plan depends on the value of literal l.
+func (p *planner) pin(l *Literal) {
+	if p.reuse && l.arg > 0 && !slices.Contains(p.pinned, l.arg) {
+		p.pinned = append(p.pinned, l.arg)
+	}
 }
 
 // plan checks stmt against g's models and builds its plan, with its
 // EXPLAIN text when explain is set.
 func plan(g Graph, stmt *Statement, params map[string]any, explain bool) (*Plan, error) {
-	pl := &Plan{stmt: stmt, anchor: 0}
-	p := &planner{g: g, params: params, stmt: stmt, pl: pl}
+	p := &planner{g: g, params: params, stmt: stmt, pl: &Plan{stmt: stmt}}
+	return p.plan(explain)
+}
+
+func (p *planner) plan(explain bool) (*Plan, error) {
+	stmt, pl := p.stmt, p.pl
 	if err := p.collections(); err != nil {
 		return nil, err
 	}
@@ -363,18 +385,23 @@ func (p *planner) sysRef(e Expr, name string) (int, bool) {
 	return 0, false
 }
 
-func stringLits(es []Expr) ([]string, bool) {
+// stringLits returns the distinct values of es when they are all string
+// literals, pinning them.
+func (p *planner) stringLits(es []Expr) ([]string, bool) {
 	out := make([]string, 0, len(es))
 	for _, e := range es {
 		l, ok := e.(*Literal)
 		if !ok {
 			return nil, false
 		}
-		s, ok := l.Value.(string)
-		if !ok {
+		if _, ok := l.Value.(string); !ok {
 			return nil, false
 		}
-		if !slices.Contains(out, s) {
+	}
+	for _, e := range es {
+		l := e.(*Literal)
+		p.pin(l)
+		if s := l.Value.(string); !slices.Contains(out, s) {
 			out = append(out, s)
 		}
 	}
@@ -384,15 +411,19 @@ func stringLits(es []Expr) ([]string, bool) {
 // indexable recognizes conjuncts the indexes answer: $dtId = / IN,
 // IS_OF_MODEL, and for relationships $sourceId / $targetId = / IN.
 func (p *planner) indexable(e Expr) (candidate, bool) {
-	idsOf := func(x, y Expr, sys string) (int, []string, bool) {
+	idOf := func(x, y Expr, sys string) (candidate, bool) {
 		if s, ok := p.sysRef(x, sys); ok {
 			if l, ok := y.(*Literal); ok {
 				if v, ok := l.Value.(string); ok {
-					return s, []string{v}, true
+					acc := access{ids: []string{v}}
+					if p.reuse {
+						acc.idArg = l.arg
+					}
+					return candidate{slot: s, acc: acc, cost: 1}, true
 				}
 			}
 		}
-		return 0, nil, false
+		return candidate{}, false
 	}
 	try := func(sys string, kind accessKind) (candidate, bool) {
 		switch x := e.(type) {
@@ -400,18 +431,20 @@ func (p *planner) indexable(e Expr) (candidate, bool) {
 			if x.Op != "=" {
 				break
 			}
-			if s, ids, ok := idsOf(x.X, x.Y, sys); ok {
-				return candidate{slot: s, acc: access{kind: kind, ids: ids}, cost: 1}, true
+			c, ok := idOf(x.X, x.Y, sys)
+			if !ok {
+				c, ok = idOf(x.Y, x.X, sys)
 			}
-			if s, ids, ok := idsOf(x.Y, x.X, sys); ok {
-				return candidate{slot: s, acc: access{kind: kind, ids: ids}, cost: 1}, true
+			if ok {
+				c.acc.kind = kind
+				return c, true
 			}
 		case *In:
 			if x.Not || x.Set.Elided {
 				break
 			}
 			if s, ok := p.sysRef(x.X, sys); ok {
-				if ids, ok := stringLits(x.Set.Elems); ok {
+				if ids, ok := p.stringLits(x.Set.Elems); ok {
 					return candidate{slot: s, acc: access{kind: kind, ids: ids}, cost: len(ids)}, true
 				}
 			}
@@ -631,6 +664,7 @@ func (p *planner) modelArgs(c *Call) (slot int, model string, exact bool, err er
 	if model, ok = l.Value.(string); !ok {
 		return 0, "", false, invalid("IS_OF_MODEL (line %d, column %d) expects a model id string, found %s", c.At.Line, c.At.Col, l)
 	}
+	p.pin(l)
 	args = args[1:]
 	if len(args) == 1 {
 		r, ok := args[0].(*Ref)

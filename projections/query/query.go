@@ -94,6 +94,12 @@ func Run(ctx context.Context, g Graph, text string, opts Options) (*Result, erro
 		return nil, err
 	}
 	res, err := RunStatement(ctx, g, st, opts)
+	return withToken(res, err, g, text, opts)
+}
+
+// withToken replaces the continuation marker of a page of text by a real
+// token.
+func withToken(res *Result, err error, g Graph, text string, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -120,6 +126,13 @@ func RunStatement(ctx context.Context, g Graph, st *Statement, opts Options) (*R
 	if err != nil {
 		return nil, err
 	}
+	return runPlan(ctx, g, pl, nil, opts)
+}
+
+// runPlan returns one page of pl's rows over g, with args the values of
+// its string literals when pl was made for reuse.
+func runPlan(ctx context.Context, g Graph, pl *Plan, args []any, opts Options) (*Result, error) {
+	st := pl.stmt
 	size := opts.PageSize
 	if size <= 0 {
 		size = DefaultPageSize
@@ -139,7 +152,7 @@ func RunStatement(ctx context.Context, g Graph, st *Statement, opts Options) (*R
 	if maxMem <= 0 {
 		maxMem = DefaultMaxMemory
 	}
-	x := &exec{ctx: ctx, deadline: deadline, g: g, pl: pl, maxMem: maxMem, visible: opts.Visible}
+	x := &exec{ctx: ctx, deadline: deadline, g: g, pl: pl, args: args, maxMem: maxMem, visible: opts.Visible}
 	res := &Result{Position: g.Position()}
 	if st.Explain {
 		b, _ := json.Marshal(map[string]any{"plan": pl.explain})
@@ -172,6 +185,7 @@ func RunStatement(ctx context.Context, g Graph, st *Statement, opts Options) (*R
 		}
 		rows, more = pageOf(all, st.Top, opts.Offset, size)
 	default:
+		var err error
 		rows, more, err = x.stream(st.Distinct, st.Top, opts.Offset, size)
 		if err != nil {
 			return nil, err
