@@ -197,12 +197,26 @@ type graph struct{ s *twingraph.Snapshot }
 var (
 	_ query.Graph           = graph{}
 	_ query.ModelsVersioner = graph{}
+	_ query.SeekingGraph    = graph{}
 )
 
 func (g graph) Position() uint64 { return g.s.Position() }
 
 func (g graph) Twin(id string) (query.Twin, bool) {
 	t, ok := g.s.Twin(id)
+	if !ok {
+		return nil, false
+	}
+	return twin{t}, true
+}
+
+// Seeker implements query.SeekingGraph.
+func (g graph) Seeker() query.Seeker { return seeker{g.s.TwinSeeker()} }
+
+type seeker struct{ k *twingraph.TwinSeeker }
+
+func (s seeker) Twin(id string) (query.Twin, bool) {
+	t, ok := s.k.Twin(id)
 	if !ok {
 		return nil, false
 	}

@@ -24,11 +24,40 @@ type exec struct {
 	err      error
 	stopped  bool
 	visible  func(Twin) bool // Options.Visible
+	emit     func(*row) bool // run's row callback
+	// seekers look up the twins each step reaches, when the graph is a
+	// SeekingGraph (made on first use).
+	sg      SeekingGraph
+	seekers []Seeker
+	// Room for the row's slots and a reused plan's id, so that a small
+	// query allocates none of them.
+	twinBuf [4]Twin
+	relBuf  [2]Relationship
+	idBuf   [1]string
+	stream1 streamState
 }
 
 // twin returns the twin id when it exists and is visible.
 func (x *exec) twin(id string) (Twin, bool) {
 	t, ok := x.g.Twin(id)
+	if ok && x.visible != nil && !x.visible(t) {
+		return nil, false
+	}
+	return t, ok
+}
+
+// stepTwin returns the twin id, reached by step i, when it exists and is
+// visible.
+func (x *exec) stepTwin(i int, id string) (Twin, bool) {
+	if x.seekers == nil {
+		return x.twin(id)
+	}
+	k := x.seekers[i]
+	if k == nil {
+		k = x.sg.Seeker()
+		x.seekers[i] = k
+	}
+	t, ok := k.Twin(id)
 	if ok && x.visible != nil && !x.visible(t) {
 		return nil, false
 	}
@@ -96,7 +125,13 @@ func passes(fs []evalFn, r *row) bool {
 // run calls emit for every row in plan order until emit returns false.
 func (x *exec) run(emit func(*row) bool) error {
 	pl := x.pl
-	x.row = row{twins: make([]Twin, len(pl.twinNames)), rels: make([]Relationship, len(pl.relNames)), args: x.args}
+	x.row = row{twins: x.twinBuf[:0], rels: x.relBuf[:0], args: x.args}
+	x.row.twins = append(x.row.twins, make([]Twin, len(pl.twinNames))...)
+	x.row.rels = append(x.row.rels, make([]Relationship, len(pl.relNames))...)
+	if sg, ok := x.g.(SeekingGraph); ok && len(pl.steps) > 0 {
+		x.sg, x.seekers = sg, make([]Seeker, len(pl.steps))
+	}
+	x.emit = emit
 	if !passes(pl.constFilt, &x.row) {
 		return nil
 	}
@@ -116,19 +151,7 @@ func (x *exec) run(emit func(*row) bool) error {
 		})
 		return x.err
 	}
-	visit := func(t Twin) bool {
-		if !x.tick() {
-			return false
-		}
-		if x.visible != nil && !x.visible(t) {
-			return true
-		}
-		x.row.twins[pl.anchor] = t
-		if !passes(pl.anchorFilt, &x.row) {
-			return true
-		}
-		return x.expand(0, emit)
-	}
+	visit := x.visit
 	switch pl.access.kind {
 	case lookupIDs:
 		for _, id := range x.ids() {
@@ -155,11 +178,27 @@ func (x *exec) run(emit func(*row) bool) error {
 	return x.err
 }
 
+// visit binds the anchor t and expands from it.
+func (x *exec) visit(t Twin) bool {
+	if !x.tick() {
+		return false
+	}
+	if x.visible != nil && !x.visible(t) {
+		return true
+	}
+	x.row.twins[x.pl.anchor] = t
+	if !passes(x.pl.anchorFilt, &x.row) {
+		return true
+	}
+	return x.expand(0, x.emit)
+}
+
 // ids returns the ids of the access path, read from the run's arguments
 // when the plan was made for reuse.
 func (x *exec) ids() []string {
 	if a := x.pl.access.idArg; a > 0 {
-		return []string{x.args[a-1].(string)}
+		x.idBuf[0] = x.args[a-1].(string)
+		return x.idBuf[:]
 	}
 	return x.pl.access.ids
 }
@@ -208,34 +247,35 @@ func (x *exec) neighbors(s *step, t Twin, id string, f func(Relationship, string
 	if len(s.names) == 1 {
 		name = s.names[0]
 	}
-	match := func(r Relationship) bool {
-		return len(s.names) <= 1 || slices.Contains(s.names, r.Name())
-	}
 	adj, _ := t.(Adjacency)
 	if s.dir != Left {
-		out := x.g.Outgoing
+		var out iter.Seq[Relationship]
 		if adj != nil {
-			out = func(_, name string) iter.Seq[Relationship] { return adj.Outgoing(name) }
+			out = adj.Outgoing(name)
+		} else {
+			out = x.g.Outgoing(id, name)
 		}
-		for r := range out(id, name) {
+		for r := range out {
 			if !x.tick() {
 				return false
 			}
-			if match(r) && !f(r, r.Target()) {
+			if s.follows(r) && !f(r, r.Target()) {
 				return false
 			}
 		}
 	}
 	if s.dir != Right {
-		in := x.g.Incoming
+		var in iter.Seq[Relationship]
 		if adj != nil {
-			in = func(string) iter.Seq[Relationship] { return adj.Incoming() }
+			in = adj.Incoming()
+		} else {
+			in = x.g.Incoming(id)
 		}
-		for r := range in(id) {
+		for r := range in {
 			if !x.tick() {
 				return false
 			}
-			if name != "" && r.Name() != name || !match(r) {
+			if name != "" && r.Name() != name || !s.follows(r) {
 				continue
 			}
 			if s.dir == Both && r.Source() == r.Target() {
@@ -249,6 +289,12 @@ func (x *exec) neighbors(s *step, t Twin, id string, f func(Relationship, string
 	return true
 }
 
+// follows reports whether step s follows r by its name, when s names
+// several (one name is passed to the graph).
+func (s *step) follows(r Relationship) bool {
+	return len(s.names) <= 1 || slices.Contains(s.names, r.Name())
+}
+
 // expand binds the twins of steps[i:] and emits complete rows.
 func (x *exec) expand(i int, emit func(*row) bool) bool {
 	pl := x.pl
@@ -259,7 +305,7 @@ func (x *exec) expand(i int, emit func(*row) bool) bool {
 	from := x.row.twins[s.from]
 	if s.max == 1 {
 		return x.neighbors(s, from, from.ID(), func(r Relationship, other string) bool {
-			t, ok := x.twin(other)
+			t, ok := x.stepTwin(i, other)
 			if !ok {
 				return true
 			}

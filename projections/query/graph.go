@@ -84,3 +84,17 @@ type Adjacency interface {
 	Outgoing(name string) iter.Seq[Relationship]
 	Incoming() iter.Seq[Relationship]
 }
+
+// Seeker looks twins up by id during one run; see SeekingGraph.
+type Seeker interface {
+	Twin(id string) (t Twin, ok bool)
+}
+
+// SeekingGraph is an optional capability of a Graph: a Seeker answers Twin
+// as the Graph does, cheaply when the ids come in ascending order, as the
+// twins at the other end of one twin's relationships mostly do. The
+// executor takes one Seeker per expansion step and uses it from one
+// goroutine.
+type SeekingGraph interface {
+	Seeker() Seeker
+}

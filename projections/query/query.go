@@ -194,10 +194,8 @@ func runPlan(ctx context.Context, g Graph, pl *Plan, args []any, opts Options) (
 	if pl.mode == outCount && opts.Offset > 0 {
 		rows = nil
 	}
-	res.Rows = make([]json.RawMessage, len(rows))
-	for i, r := range rows {
-		res.Rows[i] = r
-	}
+	// json.RawMessage is a []byte: the page's rows as they are.
+	res.Rows = unsafe.Slice((*json.RawMessage)(unsafe.SliceData(rows)), len(rows))
 	if more {
 		res.ContinuationToken = "more"
 	}
@@ -208,58 +206,72 @@ func runPlan(ctx context.Context, g Graph, pl *Plan, args []any, opts Options) (
 // stream emits rows in plan order without holding them, skipping offset
 // and stopping one row past the page.
 func (x *exec) stream(distinct bool, top, offset, size int) ([][]byte, bool, error) {
-	var out [][]byte
-	more := false
-	n := 0 // rows produced so far
-	var seen map[string]bool
+	s := &x.stream1
+	*s = streamState{distinct: distinct, top: top, offset: offset, size: size, chunk: 1 << 10}
 	if distinct {
-		seen = map[string]bool{}
+		s.seen = map[string]bool{}
 	}
-	var buf, arena []byte
-	chunk := 1 << 10
-	err := x.run(func(r *row) bool {
-		if top >= 0 && n >= top {
-			return false
-		}
-		if distinct {
-			buf = x.encode(buf[:0], r)
-			if seen[string(buf)] {
-				return true
-			}
-			if !x.charge(len(buf) + 48) {
-				return false
-			}
-			seen[string(buf)] = true
-		}
-		n++
-		if n <= offset {
+	err := x.run(x.streamRow)
+	return s.out, s.more, err
+}
+
+// streamState is the state of exec.stream.
+type streamState struct {
+	distinct          bool
+	top, offset, size int
+	out               [][]byte
+	more              bool
+	n                 int // rows produced so far
+	seen              map[string]bool
+	buf, arena        []byte
+	chunk             int
+}
+
+func (x *exec) streamRow(r *row) bool {
+	s := &x.stream1
+	if s.top >= 0 && s.n >= s.top {
+		return false
+	}
+	if s.distinct {
+		s.buf = x.encode(s.buf[:0], r)
+		if s.seen[string(s.buf)] {
 			return true
 		}
-		if len(out) == size {
-			more = true
+		if !x.charge(len(s.buf) + 48) {
 			return false
 		}
-		if distinct {
-			out = append(out, slices.Clone(buf))
-		} else {
-			// Small rows share arena chunks; a row that does not fit
-			// in what is left of the chunk gets its own buffer (sized
-			// by the encoder when it can) and the next row a new chunk.
-			// No encoded byte is copied or written again.
-			if len(out) > 0 && cap(arena)-len(arena) < 256 {
-				chunk = min(2*chunk, 64<<10)
-				arena = make([]byte, 0, chunk)
-			}
-			tail := arena[len(arena):]
-			row := x.encode(tail, r)
-			if cap(tail) > 0 && unsafe.SliceData(row) == unsafe.SliceData(tail) {
-				arena = arena[:len(arena)+len(row)]
-			}
-			out = append(out, row[:len(row):len(row)])
-		}
+		s.seen[string(s.buf)] = true
+	}
+	s.n++
+	if s.n <= s.offset {
 		return true
-	})
-	return out, more, err
+	}
+	if len(s.out) == s.size {
+		s.more = true
+		return false
+	}
+	if s.distinct {
+		s.out = append(s.out, slices.Clone(s.buf))
+		return true
+	}
+	// Small rows share arena chunks; a row that does not fit in what is
+	// left of the chunk gets its own buffer (sized by the encoder when it
+	// can) and the next row a new chunk. No encoded byte is copied or
+	// written again.
+	if len(s.out) > 0 && cap(s.arena)-len(s.arena) < 256 {
+		s.chunk = min(2*s.chunk, 64<<10)
+		s.arena = make([]byte, 0, s.chunk)
+	}
+	tail := s.arena[len(s.arena):]
+	b := x.encode(tail, r)
+	if cap(tail) > 0 && unsafe.SliceData(b) == unsafe.SliceData(tail) {
+		s.arena = s.arena[:len(s.arena)+len(b)]
+	}
+	if s.out == nil && s.size > 1 {
+		s.out = make([][]byte, 0, min(s.size, 16))
+	}
+	s.out = append(s.out, b[:len(b):len(b)])
+	return true
 }
 
 type sortedRow struct {

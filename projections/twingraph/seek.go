@@ -1,0 +1,32 @@
+package twingraph
+
+// TwinSeeker looks twins of one snapshot up by id, cheaply when the ids
+// come in ascending order, as the targets of one twin's relationships
+// mostly do (relationship ids often name their target): a lookup starts
+// where the last one ended rather than from the root. An id below the last
+// one is looked up from the root. A TwinSeeker is used by one goroutine.
+type TwinSeeker struct {
+	s    seeker[string, *Twin]
+	last string
+	// Room for the seeker's path in trees up to 8 levels deep (bmax^8
+	// twins), so that a TwinSeeker is one allocation.
+	nodes [8]*bnode[string, *Twin]
+	idx   [8]int
+}
+
+// TwinSeeker returns a seeker over the snapshot's twins.
+func (s *Snapshot) TwinSeeker() *TwinSeeker {
+	k := &TwinSeeker{s: seeker[string, *Twin]{t: s.twins.byID, eq: func(a, b string) bool { return a == b }}}
+	k.s.nodes, k.s.idx = k.nodes[:0], k.idx[:0]
+	return k
+}
+
+// Twin returns the twin with the given id, as Snapshot.Twin does.
+func (k *TwinSeeker) Twin(id string) (*Twin, bool) {
+	if id < k.last {
+		k.s.nodes, k.s.idx = k.s.nodes[:0], k.s.idx[:0]
+	}
+	k.last = id
+	t, _ := k.s.get(id)
+	return t, t != nil
+}
