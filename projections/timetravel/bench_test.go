@@ -105,12 +105,21 @@ func benchHistory(b *testing.B, twins, events int, every uint64) *history {
 // points, cold (a fresh traveler: load a checkpoint and replay up to
 // `every` events) and cached (the view already built).
 func BenchmarkAsOf(b *testing.B) {
-	for _, sz := range []struct {
+	sizes := []struct {
 		twins, events int
 		every         uint64
 	}{
 		{10_000, 1_000_000, 100_000},
-	} {
+	}
+	if os.Getenv("TWINLOG_BENCH_LARGE") != "" {
+		// The issue's size: a 100,000-twin graph with 10 M events of
+		// history (a few minutes to generate).
+		sizes = append(sizes, struct {
+			twins, events int
+			every         uint64
+		}{100_000, 10_000_000, 100_000})
+	}
+	for _, sz := range sizes {
 		name := fmt.Sprintf("twins=%d/events=%d/every=%d", sz.twins, sz.events, sz.every)
 		b.Run(name, func(b *testing.B) {
 			h := benchHistory(b, sz.twins, sz.events, sz.every)
@@ -123,8 +132,14 @@ func BenchmarkAsOf(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			for _, mode := range []string{"cold", "cached"} {
+			// cold: a fresh traveler for each query; warm: one traveler
+			// (default cache) that has answered 32 other random points;
+			// cached: the points themselves were queried before.
+			for _, mode := range []string{"cold", "warm", "cached"} {
 				for _, where := range []string{"1day", "random"} {
+					if mode == "warm" && where == "1day" {
+						continue
+					}
 					b.Run("point="+where+"/"+mode, func(b *testing.B) {
 						rng := rand.New(rand.NewPCG(1, 2))
 						warm, err := timetravel.New(h.log, nil, timetravel.Options{Dirs: []string{h.dir}, CacheEntries: 32, CacheBytes: 4 << 30})
@@ -138,9 +153,18 @@ func BenchmarkAsOf(b *testing.B) {
 								points = append(points, fmt.Sprint(1+rng.Uint64N(h.head)))
 							}
 						}
-						if mode == "cached" {
+						switch mode {
+						case "cached":
 							for _, p := range points {
 								run(b, warm, p)
+							}
+						case "warm":
+							warm, _ = timetravel.New(h.log, nil, timetravel.Options{Dirs: []string{h.dir}})
+							for range 32 {
+								run(b, warm, fmt.Sprint(1+rng.Uint64N(h.head)))
+							}
+							for i := range points {
+								points[i] = fmt.Sprint(1 + rng.Uint64N(h.head))
 							}
 						}
 						lat := make([]time.Duration, 0, b.N)

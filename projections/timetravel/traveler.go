@@ -71,12 +71,11 @@ type Traveler struct {
 	}
 }
 
-// entry is a cached historical read view. graph is set while the entry is
-// the tip of a graph that can still be moved forward; whoever takes it to
-// build a later position clears it.
+// entry is a cached historical read view. A build for a later position
+// starts from a fork of it (twingraph.Snapshot.Fork), which shares its
+// structure.
 type entry struct {
 	snap  *twingraph.Snapshot
-	graph *twingraph.Graph
 	bytes int64
 	used  uint64
 }
@@ -215,7 +214,7 @@ func (t *Traveler) Position(ctx context.Context, pos uint64) (*twingraph.Snapsho
 	delete(t.mu.building, pos)
 	if err == nil {
 		b.snap = g.Snapshot()
-		t.insertLocked(b.snap, g)
+		t.insertLocked(b.snap)
 	}
 	b.err = err
 	t.mu.Unlock()
@@ -223,21 +222,24 @@ func (t *Traveler) Position(ctx context.Context, pos uint64) (*twingraph.Snapsho
 	return b.snap, b.err
 }
 
-// build returns a graph at pos, started from the best of: a cached graph
-// tip at or before pos, the newest usable checkpoint at or before pos, or
-// an empty graph.
+// build returns a graph at pos, started from the best of: a fork of the
+// newest cached graph at or before pos, the newest usable checkpoint at or
+// before pos (kept in the cache, so later builds between it and the next
+// fork it instead of loading it again), or an empty graph.
 func (t *Traveler) build(ctx context.Context, pos uint64) (*twingraph.Graph, error) {
 	cps := t.checkpoints(pos)
 	t.mu.Lock()
-	var tip *entry
+	var base *entry
 	for p, e := range t.mu.entries {
-		if e.graph != nil && p <= pos && (tip == nil || p > tip.snap.Position()) {
-			tip = e
+		if p <= pos && (base == nil || p > base.snap.Position()) {
+			base = e
 		}
 	}
 	var g *twingraph.Graph
-	if tip != nil && (len(cps) == 0 || tip.snap.Position() >= cps[0].pos) {
-		g, tip.graph = tip.graph, nil
+	if base != nil && (len(cps) == 0 || base.snap.Position() >= cps[0].pos) {
+		t.mu.tick++
+		base.used = t.mu.tick
+		g = base.snap.Fork()
 	}
 	t.mu.Unlock()
 	loaded := false
@@ -252,6 +254,11 @@ func (t *Traveler) build(ctx context.Context, pos uint64) (*twingraph.Graph, err
 				continue
 			}
 			g, loaded = lg, true
+			if cp.pos < pos {
+				t.mu.Lock()
+				t.insertLocked(lg.Snapshot())
+				t.mu.Unlock()
+			}
 			break
 		}
 	}
@@ -297,11 +304,11 @@ func (t *Traveler) checkpoints(pos uint64) []checkpoint {
 	return out
 }
 
-// insertLocked caches snap (and g, the graph it is the tip of), evicting
-// the least recently used entries beyond the bounds.
-func (t *Traveler) insertLocked(snap *twingraph.Snapshot, g *twingraph.Graph) {
+// insertLocked caches snap, evicting the least recently used entries beyond
+// the bounds.
+func (t *Traveler) insertLocked(snap *twingraph.Snapshot) {
 	t.mu.tick++
-	e := &entry{snap: snap, graph: g, bytes: estimate(snap), used: t.mu.tick}
+	e := &entry{snap: snap, bytes: estimate(snap), used: t.mu.tick}
 	if old, ok := t.mu.entries[snap.Position()]; ok {
 		t.mu.bytes -= old.bytes
 	}

@@ -114,7 +114,8 @@ func New(opts Options) *Graph {
 func (g *Graph) publish() {
 	// A read transaction of memdb only reads immutable trees, so one can
 	// serve any number of goroutines.
-	g.cur.Store(&Snapshot{txn: g.db.Snapshot().Txn(false), twins: g.twins, telem: g.telem, reg: g.reg, pos: g.pos, modelsVersion: g.modelsVersion})
+	db := g.db.Snapshot()
+	g.cur.Store(&Snapshot{db: db, txn: db.Txn(false), twins: g.twins, telem: g.telem, reg: g.reg, pos: g.pos, modelsVersion: g.modelsVersion})
 }
 
 // Position returns the position of the last applied event.

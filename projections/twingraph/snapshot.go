@@ -13,6 +13,7 @@ import (
 // it is safe for concurrent use. Objects it returns are immutable and must
 // not be modified.
 type Snapshot struct {
+	db            *memdb.MemDB // the models and tombstones as of pos; txn reads it
 	txn           *memdb.Txn
 	twins         twinTrees
 	telem         btree[string, *TelemetryRecord]
@@ -24,6 +25,18 @@ type Snapshot struct {
 // Snapshot returns a view of the graph as of the last applied batch.
 func (g *Graph) Snapshot() *Snapshot {
 	return g.cur.Load()
+}
+
+// Fork returns a new graph holding the snapshot's state, which applies
+// events on its own: it shares the snapshot's structure (every tree is
+// persistent, and a write copies what it changes), so forking costs
+// nothing whatever the graph's size, and neither the snapshot nor the graph
+// it came from sees the fork's writes.
+func (s *Snapshot) Fork() *Graph {
+	g := &Graph{db: s.db.Snapshot(), twins: s.twins, telem: s.telem, reg: s.reg, modelsVersion: s.modelsVersion,
+		pos: s.pos, names: map[string]string{}}
+	g.publish()
+	return g
 }
 
 // Position returns the log position the snapshot reflects.
