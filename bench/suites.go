@@ -80,4 +80,24 @@ var Suites = []Suite{
 			"lookup p99 < 20 µs; rooms-above-75 < 50 ms; join p99 < 50 µs; match < 2 ms. PostgreSQL and HTTP figures are in " +
 			"the query language workload section.",
 	},
+	{
+		Title:     "Time travel: AS OF reads and graph rebuilds (projections/timetravel)",
+		Package:   "projections/timetravel",
+		Pattern:   "Benchmark",
+		Benchtime: "16x",
+		Env:       []string{"TWINLOG_BENCH_LARGE=1"},
+		Notes: "AsOf: a COUNT over every twin AS OF a point of a generated history (a checkpoint every 100,000 events); cold = a " +
+			"fresh traveler per query (load the nearest checkpoint, replay the log after it), warm = a traveler that answered 32 " +
+			"other random points, cached = the same points again. The 100,000-twin, 10 M-event history is the issue's size. " +
+			"Replay: rebuilding the graph from position 0 of a 1 M-event log. Targets: AS OF at a random point of a 10 M-event " +
+			"history of 100,000 twins p50 < 100 ms, p99 < 300 ms; rebuild >= 2,000,000 events/s.",
+	},
+	{
+		Title:     "Telemetry history aggregation (projections/telemetry, Apache Arrow)",
+		Package:   "projections/telemetry",
+		Pattern:   "Benchmark",
+		Benchtime: "3x",
+		Notes: "RangeAggregate: hourly average of 1,000 twins at one point per minute, over 1 day (1.44 M rows) and 30 days " +
+			"(43.2 M rows). Target: 30 days under 200 ms.",
+	},
 }
