@@ -9,18 +9,29 @@ import (
 // The twin service takes an actor string but no causation id or hop count,
 // so a handler's writes carry theirs in the actor:
 //
-//	handler:<name>@<version>;c=<cause position>.<seq>;h=<hop>;p=<k1>,<k2>...
+//	handler:<name>@<version>;c=<cause position>.<seq>[,<cause position>.<seq>...];h=<hop>;p=<k1>,<k2>...
 //
 // where each k is the hex FNV-1a hash of one (handler, twin) pair on the
-// cascade's path.
+// cascade's path. A write usually stands for one output; consecutive
+// patches of one twin by one invocation, whose causes share a hop count
+// and a path, are written as one patch that names each of its outputs (see
+// merge), oldest first.
 
 type cause struct {
 	handler string // name, "" when the event was not written by a handler
-	pos     uint64
-	seq     int
+	outputs []outputRef
 	hop     int
 	path    []string
 }
+
+// outputRef names one output: its cause's position and its sequence number
+// among that cause's outputs.
+type outputRef struct {
+	pos uint64
+	seq int
+}
+
+func (o outputRef) key() string { return outputKey(o.pos, o.seq) }
 
 const actorPrefix = "handler:"
 
@@ -31,9 +42,14 @@ func formatActor(name, version string, c cause) string {
 	b.WriteByte('@')
 	b.WriteString(version)
 	b.WriteString(";c=")
-	b.WriteString(strconv.FormatUint(c.pos, 10))
-	b.WriteByte('.')
-	b.WriteString(strconv.Itoa(c.seq))
+	for i, o := range c.outputs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatUint(o.pos, 10))
+		b.WriteByte('.')
+		b.WriteString(strconv.Itoa(o.seq))
+	}
 	b.WriteString(";h=")
 	b.WriteString(strconv.Itoa(c.hop))
 	b.WriteString(";p=")
@@ -55,9 +71,13 @@ func parseActor(actor string) cause {
 		k, v, _ := strings.Cut(f, "=")
 		switch k {
 		case "c":
-			p, s, _ := strings.Cut(v, ".")
-			c.pos, _ = strconv.ParseUint(p, 10, 64)
-			c.seq, _ = strconv.Atoi(s)
+			for o := range strings.SplitSeq(v, ",") {
+				p, s, _ := strings.Cut(o, ".")
+				var ref outputRef
+				ref.pos, _ = strconv.ParseUint(p, 10, 64)
+				ref.seq, _ = strconv.Atoi(s)
+				c.outputs = append(c.outputs, ref)
+			}
 		case "h":
 			c.hop, _ = strconv.Atoi(v)
 		case "p":

@@ -25,7 +25,11 @@
 //
 // Idempotence: every output carries, in its actor, the triggering event's
 // id and its sequence number among that event's outputs, the cascade's hop
-// count and the path of (handler, twin) pairs it went through. The cursor is
+// count and the path of (handler, twin) pairs it went through. Consecutive
+// patches of one twin from one invocation, with the same hop count and
+// path, are written as one patch (one append and one apply instead of one
+// per output, which would each wait for the previous) whose actor names
+// every output; if the service rejects it, they are written one by one. The cursor is
 // checkpointed (handler.checkpoint on "handlers/<name>/cursor") after
 // batches, lazily; on restart the runner scans the log after its cursor for
 // outputs it already wrote and dead letters it already recorded, and skips

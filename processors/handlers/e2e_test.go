@@ -230,9 +230,9 @@ func outputsOnce(t *testing.T, n *node) {
 	t.Helper()
 	seen := map[string]int{}
 	n.eachEvent(t, func(e *event.Event) {
-		if name, rest, ok := strings.Cut(e.Actor, "@"); ok && strings.HasPrefix(name, "handler:") {
-			c, _, _ := strings.Cut(rest[strings.Index(rest, ";c=")+3:], ";")
-			seen[name+" "+c]++
+		name, outputs := handlers.Outputs(e.Actor)
+		for _, o := range outputs {
+			seen[name+" "+o]++
 		}
 	})
 	for k, c := range seen {

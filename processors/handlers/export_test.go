@@ -27,3 +27,14 @@ func SetNative(m *Manager, name string, f NativeFunc) {
 	v.native = f
 	v.mu.Unlock()
 }
+
+// Outputs returns the handler that wrote an event with this actor ("" when
+// none) and the outputs the write stands for, as "<cause position>.<seq>",
+// oldest first.
+func Outputs(actor string) (handler string, outputs []string) {
+	c := parseActor(actor)
+	for _, o := range c.outputs {
+		outputs = append(outputs, o.key())
+	}
+	return c.handler, outputs
+}

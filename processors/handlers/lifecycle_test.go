@@ -66,14 +66,16 @@ func TestRollAndDisable(t *testing.T) {
 		case e.Stream == "twin/"+room && e.Type == "twin.patched" && e.Actor == "test":
 			patches = append(patches, e.Position)
 		case strings.HasPrefix(e.Actor, "handler:alert@"):
-			rest := strings.TrimPrefix(e.Actor, "handler:alert@")
-			version, c, _ := strings.Cut(rest, ";c=")
-			c, _, _ = strings.Cut(c, ".")
-			pos, _ := strconv.ParseUint(c, 10, 64)
-			if old, ok := handledBy[pos]; ok {
-				t.Errorf("patch at %d handled by %s and %s", pos, old, version)
+			version, _, _ := strings.Cut(strings.TrimPrefix(e.Actor, "handler:alert@"), ";")
+			_, outputs := handlers.Outputs(e.Actor)
+			for _, o := range outputs {
+				c, _, _ := strings.Cut(o, ".")
+				pos, _ := strconv.ParseUint(c, 10, 64)
+				if old, ok := handledBy[pos]; ok {
+					t.Errorf("patch at %d handled by %s and %s", pos, old, version)
+				}
+				handledBy[pos] = version
 			}
-			handledBy[pos] = version
 		}
 	}
 	if len(patches) != 4 {

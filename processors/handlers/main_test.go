@@ -56,12 +56,13 @@ type node struct {
 	mgr *handlers.Manager
 }
 
-// open starts a node on lg; dataDir holds the compilation cache.
-func open(t testing.TB, lg eventlog.Log, dataDir string, opts handlers.Options) *node {
+// open starts a node on lg; dataDir holds the compilation cache. extra
+// projections are applied after the twin graph.
+func open(t testing.TB, lg eventlog.Log, dataDir string, opts handlers.Options, extra ...engine.Projection) *node {
 	t.Helper()
 	ctx := context.Background()
 	g := twingraph.New(twingraph.Options{})
-	eng, err := engine.New(lg, engine.Options{}, g)
+	eng, err := engine.New(lg, engine.Options{}, append([]engine.Projection{g}, extra...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,9 +86,9 @@ func open(t testing.TB, lg eventlog.Log, dataDir string, opts handlers.Options) 
 	return &node{log: lg, eng: eng, svc: svc, mgr: mgr}
 }
 
-func newMemNode(t testing.TB, opts handlers.Options) *node {
+func newMemNode(t testing.TB, opts handlers.Options, extra ...engine.Projection) *node {
 	t.Helper()
-	n := open(t, memlog.New(memlog.Options{}), t.TempDir(), opts)
+	n := open(t, memlog.New(memlog.Options{}), t.TempDir(), opts, extra...)
 	t.Cleanup(func() { n.close(t, false) })
 	return n
 }

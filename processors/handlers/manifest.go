@@ -198,4 +198,15 @@ func (t *Trigger) match(reg *dtdl.Registry, typ, model string, changed []string,
 	return true
 }
 
+// selects reports whether a trigger of m names event type typ (after
+// Validate).
+func (m *Manifest) selects(typ string) bool {
+	for i := range m.Triggers {
+		if slices.Contains(m.Triggers[i].Events, typ) {
+			return true
+		}
+	}
+	return false
+}
+
 func (m *Manifest) String() string { return fmt.Sprintf("%s@%s", m.Name, m.Version) }

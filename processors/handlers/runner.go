@@ -248,8 +248,9 @@ func (r *runner) start(ctx context.Context) error {
 			e := &evs[i]
 			switch {
 			case strings.HasPrefix(e.Actor, prefix):
-				c := parseActor(e.Actor)
-				r.markSeen(outputKey(c.pos, c.seq))
+				for _, o := range parseActor(e.Actor).outputs {
+					r.markSeen(o.key())
+				}
 			case e.Type == TypeDeadLettered && e.Stream == DeadLetterStream(r.name):
 				var d DeadLetter
 				if decode(e, &d) == nil {
@@ -318,19 +319,20 @@ type job struct {
 
 type jobKey struct{}
 
-// feed tails the log and publishes the matching events batch by batch.
+// feedBatch is the most events the feeder reads at once.
+const feedBatch = 1024
+
+// feed tails the log and publishes the matching events batch by batch. It
+// waits for the engine to apply events, not for the log to grow: handlers
+// read the graph as of their batch, so an event appended but not yet
+// applied could not be handled anyway, and the feeder wakes once per
+// applied batch instead of once at the append and again at the apply.
 func (r *runner) feed(ctx context.Context) {
 	defer close(r.done)
 	defer r.checkpoint(context.Background())
-	sub, err := r.m.log.Subscribe(ctx, r.cursor.Load()+1)
-	if err != nil {
-		r.stats.report(Report{Time: time.Now(), Kind: "stopped", Message: err.Error()})
-		return
-	}
-	defer sub.Close()
 	var lastCheckpoint time.Time
-	for {
-		evs, err := sub.Next(ctx)
+	for next := r.cursor.Load() + 1; ; {
+		evs, err := r.read(ctx, next)
 		if err != nil {
 			if ctx.Err() == nil {
 				r.stats.report(Report{Time: time.Now(), Kind: "stopped", Message: err.Error()})
@@ -339,9 +341,7 @@ func (r *runner) feed(ctx context.Context) {
 			return
 		}
 		last := evs[len(evs)-1].Position
-		if err := r.m.eng.WaitApplied(ctx, last); err != nil {
-			return
-		}
+		next = last + 1
 		snap := r.m.graph.Snapshot()
 		handled := false
 		for len(evs) > 0 {
@@ -375,6 +375,23 @@ func (r *runner) feed(ctx context.Context) {
 	}
 }
 
+// read returns the next events from position next on, once the engine has
+// applied at least one.
+func (r *runner) read(ctx context.Context, next uint64) ([]event.Event, error) {
+	if err := r.m.eng.WaitApplied(ctx, next); err != nil {
+		return nil, err
+	}
+	applied := r.m.eng.Applied()
+	evs, err := r.m.log.Read(ctx, next, int(min(applied-next+1, feedBatch)))
+	if err != nil {
+		return nil, fmt.Errorf("read log: %w", err)
+	}
+	if len(evs) == 0 {
+		return nil, fmt.Errorf("read log: no event at %d, though the engine applied up to %d", next, applied)
+	}
+	return evs, nil
+}
+
 func (r *runner) checkpoint(ctx context.Context) {
 	pos := r.cursor.Load()
 	ev, err := newEvent(CursorStream(r.name), TypeCheckpoint, "system", Checkpoint{Name: r.name, Position: pos})
@@ -404,6 +421,9 @@ func (r *runner) nextJob(evs []event.Event, snap *twingraph.Snapshot) (*job, []e
 	for i := range evs[:n] {
 		e := &evs[i]
 		if e.Type == twingraph.TypeTelemetryBatch {
+			if !v.manifest.selects(twingraph.TypeTelemetry) {
+				continue
+			}
 			if !r.takePoints(j, e, max) {
 				// j is full: the rest of e's points start the next job.
 				j.through = e.Position - 1
@@ -415,6 +435,9 @@ func (r *runner) nextJob(evs []event.Event, snap *twingraph.Snapshot) (*job, []e
 		if len(j.events) == max {
 			n = i
 			break
+		}
+		if !v.manifest.selects(e.Type) {
+			continue // not worth describing
 		}
 		if r.seen != nil && r.isSeen(fmt.Sprintf("d%d", e.Position)) {
 			continue
@@ -585,22 +608,22 @@ func (r *runner) run(ctx context.Context, j *job) error {
 
 // apply writes outputs through the twin service: writes to one twin in
 // order, to different twins concurrently (the service combines them into
-// few appends). Rejected writes are reported, not retried; other errors
-// are returned for a retry, which skips the outputs already applied.
+// few appends). Consecutive patches of one twin are written as one (see
+// write.merge), so a twin takes one append and one apply per job where it
+// would take one per output; when the service rejects such a patch, its
+// outputs are written one by one. Rejected writes are reported, not
+// retried; other errors are returned for a retry, which skips the outputs
+// already applied.
 func (r *runner) apply(ctx context.Context, j *job, outs []host.Output) error {
 	if len(outs) == 0 {
 		return nil
 	}
-	type write struct {
-		o     host.Output
-		actor string
-		key   string
-	}
-	byTwin := map[string][]write{}
+	byTwin := map[string][]*write{}
 	var order []string
 	for _, o := range outs {
 		ev := j.events[o.Cause]
-		key := outputKey(ev.Position, o.Seq)
+		ref := outputRef{pos: ev.Position, seq: o.Seq}
+		key := ref.key()
 		if _, ok := j.applied[key]; ok {
 			continue
 		}
@@ -628,14 +651,46 @@ func (r *runner) apply(ctx context.Context, j *job, outs []host.Output) error {
 				Message: fmt.Sprintf("%s may not %s twin %s: no grant of its manifest allows it", r.principal.Subject, verbs[act], o.Twin)})
 			continue
 		}
-		actor := formatActor(r.name, j.v.manifest.Version, cause{pos: ev.Position, seq: o.Seq, hop: c.hop + 1, path: append(slices.Clip(c.path), step)})
-		if _, ok := byTwin[o.Twin]; !ok {
+		w := &write{kind: o.Kind, body: o.Body,
+			cause: cause{outputs: []outputRef{ref}, hop: c.hop + 1, path: append(slices.Clip(c.path), step)}}
+		ws := byTwin[o.Twin]
+		if len(ws) == 0 {
 			order = append(order, o.Twin)
+		} else if ws[len(ws)-1].merge(w) {
+			continue
 		}
-		byTwin[o.Twin] = append(byTwin[o.Twin], write{o: o, actor: actor, key: key})
+		byTwin[o.Twin] = append(ws, w)
 	}
 	var mu sync.Mutex
 	var retry error
+	// done records the outcome of w; it reports false when the job is to
+	// be retried.
+	done := func(twin string, w *write, err error) bool {
+		pos := w.cause.outputs[0].pos
+		if err != nil {
+			e := engine.AsError(err)
+			if retryable(e) {
+				mu.Lock()
+				retry = err
+				mu.Unlock()
+				return false
+			}
+			r.stats.outputErrors.Add(uint64(len(w.cause.outputs)))
+			r.stats.report(Report{Time: time.Now(), Position: pos, Kind: "output rejected",
+				Message: fmt.Sprintf("write to %s: %s: %s", twin, e.Code, e.Message)})
+		} else {
+			r.stats.outputs.Add(uint64(len(w.cause.outputs)))
+		}
+		mu.Lock()
+		if j.applied == nil {
+			j.applied = map[string]struct{}{}
+		}
+		for _, o := range w.cause.outputs {
+			j.applied[o.key()] = struct{}{}
+		}
+		mu.Unlock()
+		return true
+	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 256)
 	for _, twin := range order {
@@ -646,35 +701,19 @@ func (r *runner) apply(ctx context.Context, j *job, outs []host.Output) error {
 			defer wg.Done()
 			defer func() { <-sem }()
 			for _, w := range ws {
-				var err error
-				switch w.o.Kind {
-				case host.OutputPatch:
-					_, err = r.m.svc.PatchTwin(ctx, w.actor, twin, w.o.Body, twins.Cond{})
-				case host.OutputTelemetry:
-					_, seq, _ := strings.Cut(w.key, ".")
-					id := fmt.Sprintf("%s-%d-%s", r.name, j.events[w.o.Cause].Position, seq)
-					err = r.m.svc.SendTelemetry(ctx, w.actor, twin, "", id, "", w.o.Body)
-				}
-				if err != nil {
-					e := engine.AsError(err)
-					if e.Kind == engine.KindInternal || e.Kind == engine.KindUnavailable || e.Kind == engine.KindThrottled || e.Kind == engine.KindTimeout {
-						mu.Lock()
-						retry = err
-						mu.Unlock()
-						return
+				err := r.write(ctx, j, twin, w)
+				if err != nil && w.parts != nil && !retryable(engine.AsError(err)) {
+					// Each output is accepted or rejected as it would be alone.
+					for _, p := range w.parts {
+						if !done(twin, p, r.write(ctx, j, twin, p)) {
+							return
+						}
 					}
-					r.stats.outputErrors.Add(1)
-					r.stats.report(Report{Time: time.Now(), Position: j.events[w.o.Cause].Position, Kind: "output rejected",
-						Message: fmt.Sprintf("write to %s: %s: %s", twin, e.Code, e.Message)})
-				} else {
-					r.stats.outputs.Add(1)
+					continue
 				}
-				mu.Lock()
-				if j.applied == nil {
-					j.applied = map[string]struct{}{}
+				if !done(twin, w, err) {
+					return
 				}
-				j.applied[w.key] = struct{}{}
-				mu.Unlock()
 			}
 		}()
 	}
@@ -683,6 +722,95 @@ func (r *runner) apply(ctx context.Context, j *job, outs []host.Output) error {
 		return nil
 	}
 	return retry
+}
+
+// write is what apply asks the twin service to do to one twin: one
+// output, or several patches merged into one.
+type write struct {
+	kind host.OutputKind
+	body []byte
+	// cause names the outputs the write stands for, and the hop count and
+	// path of the write.
+	cause cause
+	// parts are the single outputs a merged patch stands for, in order.
+	parts []*write
+}
+
+// Bounds of a merged patch.
+const (
+	maxMergedOutputs = 16
+	maxMergedBytes   = 16 << 10
+)
+
+// merge makes w, a write to the same twin as next, also do next, when both
+// are patches, their causes have the same hop count and path (so the
+// cascade's bookkeeping is that of each output) and the merged patch stays
+// within bounds. It reports whether it did. The merged patch applies w's
+// operations, then next's: JSON Patch operations apply in order, so it
+// leaves the twin as the two patches one after the other would, and one
+// twin.patched event, naming both outputs in its actor, records it. It is
+// validated as a whole: a value one output sets and a later one replaces
+// is checked only when the merged patch is rejected and its outputs are
+// written one by one.
+func (w *write) merge(next *write) bool {
+	if w.kind != host.OutputPatch || next.kind != host.OutputPatch ||
+		len(w.cause.outputs)+len(next.cause.outputs) > maxMergedOutputs || len(w.body)+len(next.body) > maxMergedBytes ||
+		w.cause.hop != next.cause.hop || !slices.Equal(w.cause.path, next.cause.path) {
+		return false
+	}
+	body, ok := joinPatches(w.body, next.body)
+	if !ok {
+		return false
+	}
+	if w.parts == nil {
+		first := *w
+		w.parts = []*write{&first}
+	}
+	w.parts = append(w.parts, next)
+	w.body = body
+	w.cause.outputs = append(slices.Clip(w.cause.outputs), next.cause.outputs...)
+	return true
+}
+
+// joinPatches returns the JSON Patch applying the operations of a, then
+// those of b; ok is false unless both are JSON arrays.
+func joinPatches(a, b []byte) (_ []byte, ok bool) {
+	a, b = bytes.TrimSpace(a), bytes.TrimSpace(b)
+	isArray := func(p []byte) bool { return len(p) >= 2 && p[0] == '[' && p[len(p)-1] == ']' && json.Valid(p) }
+	if !isArray(a) || !isArray(b) {
+		return nil, false
+	}
+	ops, more := bytes.TrimSpace(a[1:len(a)-1]), bytes.TrimSpace(b[1:len(b)-1])
+	switch {
+	case len(more) == 0:
+		return a, true
+	case len(ops) == 0:
+		return b, true
+	}
+	out := make([]byte, 0, len(ops)+len(more)+3)
+	out = append(append(append(out, '['), ops...), ',')
+	return append(append(out, more...), ']'), true
+}
+
+// write asks the twin service to do w to twin.
+func (r *runner) write(ctx context.Context, j *job, twin string, w *write) error {
+	actor := formatActor(r.name, j.v.manifest.Version, w.cause)
+	switch w.kind {
+	case host.OutputPatch:
+		_, err := r.m.svc.PatchTwin(ctx, actor, twin, w.body, twins.Cond{})
+		return err
+	case host.OutputTelemetry:
+		o := w.cause.outputs[0]
+		id := fmt.Sprintf("%s-%d-%d", r.name, o.pos, o.seq)
+		return r.m.svc.SendTelemetry(ctx, actor, twin, "", id, "", w.body)
+	}
+	return nil
+}
+
+// retryable reports whether a write that failed with e may succeed when
+// tried again.
+func retryable(e *engine.Error) bool {
+	return e.Kind == engine.KindInternal || e.Kind == engine.KindUnavailable || e.Kind == engine.KindThrottled || e.Kind == engine.KindTimeout
 }
 
 var verbs = map[authz.Action]string{authz.ActWrite: "write", authz.ActTelemetry: "send telemetry to"}
