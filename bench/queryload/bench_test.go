@@ -6,7 +6,6 @@ import (
 	"os"
 	"sort"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -75,13 +74,4 @@ func BenchmarkQuery(b *testing.B) {
 			b.ReportMetric(float64(lat[min(len(lat)-1, len(lat)*99/100)].Nanoseconds())/1e3, "p99-us")
 		})
 	}
-}
-
-// cpuTime returns the process's user and system CPU time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

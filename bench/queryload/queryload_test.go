@@ -46,3 +46,26 @@ func TestSmall(t *testing.T) {
 		t.Fatalf("report:\n%s", doc.String())
 	}
 }
+
+func TestCountRows(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		want       int
+		err        bool
+	}{
+		{name: "empty", body: `{"value":[],"continuationToken":null}`, want: 0},
+		{name: "objects", body: `{"value":[{"a":1},{"b":[1,2,{"c":"]"}]}],"continuationToken":null}`, want: 2},
+		{name: "scalars", body: `{"value":[1, "x,y", true, null, -2.5e3],"continuationToken":"t"}`, want: 5},
+		{name: "escapes", body: `{"value":["a\"],[", {"k":"\\"}, "\\\""]}`, want: 3},
+		{name: "nested arrays", body: `{"value":[[[]],[1,[2,3]]]}`, want: 2},
+		{name: "other shape", body: `{"continuationToken":null,"value":[{"a":1},{"a":2}]}`, want: 2},
+		{name: "truncated", body: `{"value":[{"a":1},{"a":`, err: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := countRows([]byte(tc.body))
+			if (err != nil) != tc.err || got != tc.want {
+				t.Fatalf("countRows = %d, %v; want %d (error %v)", got, err, tc.want, tc.err)
+			}
+		})
+	}
+}

@@ -54,7 +54,7 @@ func Markdown(w io.Writer, cfg Config, r *Result) {
 			pg = fmt.Sprintf("%.0f/s (p99 %s)", m.p.PerSec, us(m.p.P99Us))
 			ratio = fmt.Sprintf("%.2f×", m.t.PerSec/m.p.PerSec)
 		}
-		fmt.Fprintf(w, "| %s | %.0f/s (p99 %s, %d errors) | %s | %s | %s |\n", m.name, m.t.PerSec, us(m.t.P99Us), m.t.Errors, pg, ratio, m.target)
+		fmt.Fprintf(w, "| %s | %.0f/s (p99 %s, %s CPU per query, %d errors) | %s | %s | %s |\n", m.name, m.t.PerSec, us(m.t.P99Us), us(m.t.CPUUs), m.t.Errors, pg, ratio, m.target)
 	}
 	if r.PGError != "" {
 		fmt.Fprintf(w, "\nPostgreSQL baseline not run: %s\n", r.PGError)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/twinlog/twinlog/engine"
 	"github.com/twinlog/twinlog/projections/graphquery"
@@ -59,7 +60,20 @@ func (s *Server) RegisterQuery(runner *graphquery.Runner) {
 			return err
 		}
 		w.Header().Set("query-charge", strconv.FormatFloat(res.Charge, 'f', -1, 64))
-		writeRaw(w, http.StatusOK, appendList(nil, res.Rows, "continuationToken", res.ContinuationToken, true))
+		buf := answers.Get().(*[]byte)
+		answer := appendList((*buf)[:0], res.Rows, "continuationToken", res.ContinuationToken, true)
+		writeRaw(w, http.StatusOK, answer)
+		if cap(answer) <= maxPooledAnswer {
+			*buf = answer[:0]
+			answers.Put(buf)
+		}
 		return nil
 	})
 }
+
+// answers recycles the buffers POST /query answers are assembled in: a
+// page is copied into one and written, and the ResponseWriter does not
+// keep it. Buffers grown past maxPooledAnswer are left to the collector.
+var answers = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPooledAnswer = 1 << 20
