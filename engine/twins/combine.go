@@ -61,15 +61,15 @@ func (c *combiner) do(ctx context.Context, w *write) {
 	c.mu.Unlock()
 	for {
 		if lead {
-			c.lead(ctx, w)
-		}
-		if w.done {
+			c.lead(ctx, w) // returns once w is done
 			return
 		}
 		// A waiting write is not abandoned when ctx ends: it may
 		// already be in an executing batch, and it may be handed the
-		// lead.
-		lead = <-w.signal
+		// lead. Its fields are the leader's until the signal.
+		if lead = <-w.signal; !lead {
+			return
+		}
 	}
 }
 
