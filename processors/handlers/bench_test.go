@@ -33,6 +33,30 @@ func telemetryBatches(total, size int) [][]event.Event {
 	return out
 }
 
+// telemetryBatchEvents returns total points as telemetry.batch events of
+// size points each (the ingestion path's layout), in appends of 10 events.
+func telemetryBatchEvents(total, size int) [][]event.Event {
+	var out [][]event.Event
+	var batch []event.Event
+	for i := 0; i < total; i += size {
+		n := min(size, total-i)
+		p := twingraph.AppendTelemetryBatchHeader(nil, n)
+		for j := i; j < i+n; j++ {
+			p = twingraph.AppendTelemetryPoint(p, &twingraph.TelemetryPoint{Twin: fmt.Sprintf("t%d", j%1000), MessageID: fmt.Sprint(j),
+				Body: []byte(`{"reading":21.5}`)})
+		}
+		batch = append(batch, event.Event{Stream: twingraph.TelemetryBatchStream(0), Type: twingraph.TypeTelemetryBatch, Actor: "device",
+			SchemaVersion: twingraph.TelemetryBatchSchemaVersion, Payload: p})
+		if len(batch) == 10 {
+			out, batch = append(out, batch), nil
+		}
+	}
+	if len(batch) > 0 {
+		out = append(out, batch)
+	}
+	return out
+}
+
 // BenchmarkTrivialHandler measures the whole handler path: telemetry
 // appended to the log in batches of 1,000, applied by the engine, tailed by
 // the handler's feeder, matched, encoded, one guest call per batch of up to
@@ -41,8 +65,9 @@ func telemetryBatches(total, size int) [][]event.Event {
 // per event. runtime=native runs the same logic as Go in the same path, so
 // the ratio of the two is the cost of the sandbox.
 func BenchmarkTrivialHandler(b *testing.B) {
-	for _, rt := range []string{"wasm", "native"} {
-		b.Run("runtime="+rt, func(b *testing.B) {
+	for _, c := range []struct{ layout, rt string }{{"events", "wasm"}, {"events", "native"}, {"batch", "wasm"}, {"batch", "native"}} {
+		rt := c.rt
+		b.Run("layout="+c.layout+"/runtime="+rt, func(b *testing.B) {
 			n := newMemNode(b, handlers.Options{})
 			ctx := context.Background()
 			n.deploy(b, "trivial", handlers.Manifest{Name: "trivial", Triggers: []handlers.Trigger{{Events: []string{"telemetry"}}}})
@@ -51,6 +76,9 @@ func BenchmarkTrivialHandler(b *testing.B) {
 			}
 			const perOp = 100_000
 			batches := telemetryBatches(perOp, 1000)
+			if c.layout == "batch" {
+				batches = telemetryBatchEvents(perOp, 1000)
+			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			cpu := cpuTime()
