@@ -158,11 +158,12 @@ func TestRunnerPlansFollowModels(t *testing.T) {
 	}
 }
 
-// TestSeekerAgrees runs expansions whose twins come in ascending and in
-// descending id order over the graph as it is and with its optional
-// capabilities hidden (no Seeker, no Adjacency shortcut): the rows must be
-// the same.
-func TestSeekerAgrees(t *testing.T) {
+// TestCapabilitiesAgree runs expansions whose twins come in ascending and
+// in descending id order, and model scans with number conditions, over the
+// graph as the Runner reads it and with its optional capabilities hidden
+// (no Seeker, no Adjacency shortcut, no NumberScanner): the rows must be
+// the same, before and after patches.
+func TestCapabilitiesAgree(t *testing.T) {
 	a := newGraph(t, 40)
 	// Relationships whose targets descend as their ids ascend.
 	for i := range 10 {
@@ -170,25 +171,55 @@ func TestSeekerAgrees(t *testing.T) {
 		a.apply(twingraph.TwinStream(src), twingraph.TypeRelationshipCreated, &twingraph.RelationshipState{
 			Source: src, ID: fmt.Sprintf("far-%03d", i), Name: "next", Target: dst})
 	}
+	const suite = "dtmi:test:Suite;1"
+	a.apply(twingraph.ModelsStream, twingraph.TypeModelUploaded, &twingraph.ModelsUploaded{Models: []json.RawMessage{json.RawMessage(
+		`{"@context":"dtmi:dtdl:context;3","@id":"` + suite + `","@type":"Interface","extends":"` + roomModel + `"}`)}})
+	for i := range 5 {
+		id := fmt.Sprintf("room-%03d-suite", i*7)
+		a.apply(twingraph.TwinStream(id), twingraph.TypeTwinCreated, &twingraph.TwinState{ID: id, Model: suite,
+			SectionState: twingraph.SectionState{Properties: map[string]json.RawMessage{"temperature": json.RawMessage(fmt.Sprint(70 + i))}}})
+	}
 	type plain struct{ query.Graph }
+	cols := twingraph.NewNumberColumns()
 	ctx := context.Background()
-	for _, text := range []string{
+	texts := []string{
 		"SELECT A.$dtId AS a, B.$dtId AS b FROM DIGITALTWINS A JOIN B RELATED A.next",
 		"SELECT A.$dtId AS a, C.$dtId AS c FROM DIGITALTWINS A JOIN B RELATED A.next JOIN C RELATED B.next WHERE A.temperature > 65",
 		"SELECT a.$dtId AS a, b.$dtId AS b FROM DIGITALTWINS MATCH (a)<-[:next]-(b)",
 		"SELECT a.$dtId AS a, c.$dtId AS c FROM DIGITALTWINS MATCH (a)-[:next]-(b)-[:next]->(c) WHERE a.$dtId IN ['room-030', 'room-002', 'room-039']",
-	} {
+		"SELECT T.$dtId FROM DIGITALTWINS T WHERE IS_OF_MODEL('" + roomModel + "') AND T.temperature > 72",
+		"SELECT T.$dtId FROM DIGITALTWINS T WHERE IS_OF_MODEL('" + roomModel + "', exact) AND T.temperature <= 64",
+		"SELECT TOP(3) T.$dtId FROM DIGITALTWINS T WHERE IS_OF_MODEL(T, '" + roomModel + "') AND T.temperature >= 90 AND T.name != 'Room 33'",
+		"SELECT COUNT() FROM DIGITALTWINS T WHERE IS_OF_MODEL('" + roomModel + "') AND T.temperature < 80",
+		"SELECT T.$dtId, B.$dtId AS b FROM DIGITALTWINS T JOIN B RELATED T.next WHERE IS_OF_MODEL(T, '" + roomModel + "') AND T.temperature > 95",
+	}
+	compare := func(step string) {
+		t.Helper()
 		snap := a.g.Snapshot()
-		want, err := query.Run(ctx, plain{Wrap(snap)}, text, query.Options{PageSize: query.MaxPageSize})
-		if err != nil {
-			t.Fatal(err)
+		for _, text := range texts {
+			for _, size := range []int{query.MaxPageSize, 4} {
+				want, err := query.Run(ctx, plain{Wrap(snap)}, text, query.Options{PageSize: size})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := query.Run(ctx, graph{snap, cols}, text, query.Options{PageSize: size})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fmt.Sprintf("%s %s", got.Rows, got.ContinuationToken) != fmt.Sprintf("%s %s", want.Rows, want.ContinuationToken) || len(want.Rows) == 0 {
+					t.Fatalf("%s: %s (page size %d)\ngot  %s\nwant %s", step, text, size, got.Rows, want.Rows)
+				}
+			}
 		}
-		got, err := query.Run(ctx, Wrap(snap), text, query.Options{PageSize: query.MaxPageSize})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fmt.Sprintf("%s", got.Rows) != fmt.Sprintf("%s", want.Rows) || len(want.Rows) < 5 {
-			t.Fatalf("%s\ngot  %s\nwant %s", text, got.Rows, want.Rows)
-		}
+	}
+	compare("created")
+	for i := 0; i < 40; i += 3 {
+		id := fmt.Sprintf("room-%03d", i)
+		a.apply(twingraph.TwinStream(id), twingraph.TypeTwinPatched, &twingraph.TwinPatched{ID: id,
+			SectionChange: twingraph.SectionChange{Set: map[string]json.RawMessage{"temperature": json.RawMessage(fmt.Sprint(100 - i))}}})
+	}
+	compare("patched")
+	if cols.Len() == 0 {
+		t.Fatal("the number columns were not used")
 	}
 }

@@ -623,33 +623,9 @@ func (p *planner) compileAggregate(c *Call, usage string) (evalFn, error) {
 // Property for those that do not. It returns nil when e is not a plain
 // twin property.
 func (p *planner) compareNumberProperty(e Expr, op string, c float64) evalFn {
-	ref, ok := e.(*Ref)
-	if !ok || p.inAgg {
+	slot, name, cmp, ok := p.numberTest(e, op, c)
+	if !ok {
 		return nil
-	}
-	var slot int
-	var rest []string
-	if i, ok := p.lookup(ref.Path[0]); ok {
-		slot, rest = p.slots[i], ref.Path[1:]
-	} else if len(p.names) == 1 {
-		slot, rest = p.slots[0], ref.Path
-	} else {
-		return nil
-	}
-	if slot < 0 || len(rest) != 1 || strings.HasPrefix(rest[0], "$") {
-		return nil
-	}
-	name := rest[0]
-	var cmp func(v float64) bool
-	switch op {
-	case "<":
-		cmp = func(v float64) bool { return v < c }
-	case ">":
-		cmp = func(v float64) bool { return v > c }
-	case "<=":
-		cmp = func(v float64) bool { return v <= c }
-	default:
-		cmp = func(v float64) bool { return v >= c }
 	}
 	return func(r *row) any {
 		t := r.twins[slot]
@@ -666,4 +642,55 @@ func (p *planner) compareNumberProperty(e Expr, op string, c float64) evalFn {
 		}
 		return cmp(v)
 	}
+}
+
+// numberTest recognizes e op c where e is a root property of a twin
+// collection: it returns the collection's slot, the property and the test
+// of its number.
+func (p *planner) numberTest(e Expr, op string, c float64) (slot int, name string, cmp func(float64) bool, ok bool) {
+	ref, isRef := e.(*Ref)
+	if !isRef || p.inAgg {
+		return 0, "", nil, false
+	}
+	var rest []string
+	if i, found := p.lookup(ref.Path[0]); found {
+		slot, rest = p.slots[i], ref.Path[1:]
+	} else if len(p.names) == 1 {
+		slot, rest = p.slots[0], ref.Path
+	} else {
+		return 0, "", nil, false
+	}
+	if slot < 0 || len(rest) != 1 || strings.HasPrefix(rest[0], "$") {
+		return 0, "", nil, false
+	}
+	switch op {
+	case "<":
+		cmp = func(v float64) bool { return v < c }
+	case ">":
+		cmp = func(v float64) bool { return v > c }
+	case "<=":
+		cmp = func(v float64) bool { return v <= c }
+	case ">=":
+		cmp = func(v float64) bool { return v >= c }
+	default:
+		return 0, "", nil, false
+	}
+	return slot, rest[0], cmp, true
+}
+
+// numberCondition recognizes a conjunct <twin>.<property> op <number>.
+func (p *planner) numberCondition(e Expr) (slot int, name string, cmp func(float64) bool, ok bool) {
+	b, isBin := e.(*Binary)
+	if !isBin {
+		return 0, "", nil, false
+	}
+	l, isLit := b.Y.(*Literal)
+	if !isLit {
+		return 0, "", nil, false
+	}
+	c, isNum := l.Value.(float64)
+	if !isNum {
+		return 0, "", nil, false
+	}
+	return p.numberTest(b.X, b.Op, c)
 }

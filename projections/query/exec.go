@@ -25,6 +25,7 @@ type exec struct {
 	stopped  bool
 	visible  func(Twin) bool // Options.Visible
 	emit     func(*row) bool // run's row callback
+	filt     evalFn          // the access path's condition, when the graph does not apply it
 	// seekers look up the twins each step reaches, when the graph is a
 	// SeekingGraph (made on first use).
 	sg      SeekingGraph
@@ -160,9 +161,17 @@ func (x *exec) run(emit func(*row) bool) error {
 			}
 		}
 	case scanModels:
+		ns, _ := x.g.(NumberScanner)
 	models:
 		for _, m := range pl.access.models {
-			for t := range x.g.TwinsOfModel(m) {
+			twins := x.g.TwinsOfModel(m)
+			x.filt = pl.access.filt
+			if ns != nil && x.filt != nil {
+				if ts, ok := ns.TwinsOfModelWhere(m, pl.access.prop, pl.access.keep); ok {
+					twins, x.filt = ts, nil
+				}
+			}
+			for t := range twins {
 				if !visit(t) {
 					break models
 				}
@@ -187,6 +196,11 @@ func (x *exec) visit(t Twin) bool {
 		return true
 	}
 	x.row.twins[x.pl.anchor] = t
+	if x.filt != nil {
+		if b, ok := x.filt(&x.row).(bool); !ok || !b {
+			return true
+		}
+	}
 	if !passes(x.pl.anchorFilt, &x.row) {
 		return true
 	}

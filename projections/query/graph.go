@@ -98,3 +98,12 @@ type Seeker interface {
 type SeekingGraph interface {
 	Seeker() Seeker
 }
+
+// NumberScanner is an optional capability of a Graph: the twins that
+// TwinsOfModel(model) yields, in the same order, restricted to those whose
+// root property prop holds a number v (as NumberReader reads it) for which
+// keep(v) is true. ok is false when the graph would not do better than
+// TwinsOfModel and a filter; the executor then filters itself.
+type NumberScanner interface {
+	TwinsOfModelWhere(model, prop string, keep func(float64) bool) (twins iter.Seq[Twin], ok bool)
+}

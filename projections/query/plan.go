@@ -44,6 +44,12 @@ type access struct {
 	// its arguments; ids holds the value it was planned with.
 	idArg  int
 	models []string // scanModels
+	// A condition on a root property's number, for scanModels: the graph
+	// applies prop and keep when it is a NumberScanner, the executor
+	// filt otherwise.
+	prop string
+	keep func(float64) bool
+	filt evalFn
 }
 
 // step expands a bound twin slot to an unbound one through relationships.
@@ -564,6 +570,14 @@ func (p *planner) access(conj []Expr) error {
 			// it: testing it again per anchor is wasted work.
 			continue
 		}
+		if pl.access.kind == scanModels && pl.access.filt == nil {
+			if slot, prop, keep, ok := p.numberCondition(e); ok && slot == pl.anchor {
+				// A scan of the model index may leave this one to
+				// the graph.
+				pl.access.prop, pl.access.keep, pl.access.filt = prop, keep, f
+				continue
+			}
+		}
 		need := map[int]bool{}
 		p.refSlots(e, need)
 		if len(need) == 0 {
@@ -914,7 +928,11 @@ func (p *planner) describe() {
 			lines = append(lines, fmt.Sprintf("scan all twins as %s", name(anchor)))
 		}
 	}
-	if n := len(pl.anchorFilt) + len(pl.constFilt); n > 0 {
+	n := len(pl.anchorFilt) + len(pl.constFilt)
+	if pl.access.filt != nil {
+		n++
+	}
+	if n > 0 {
 		lines = append(lines, fmt.Sprintf("  filter (%d conditions)", n))
 	}
 	for _, s := range pl.steps {

@@ -1,0 +1,226 @@
+package twingraph
+
+import (
+	"iter"
+	"math"
+	"slices"
+	"strconv"
+	"sync"
+)
+
+// PropNumber returns the number a property holds, parsed from its stored
+// JSON; ok is false when it holds anything else.
+func PropNumber(p *Prop) (v float64, ok bool) {
+	if len(p.Value) == 0 {
+		return 0, false
+	}
+	if c := p.Value[0]; c != '-' && (c < '0' || c > '9') {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(p.Value, 64)
+	return v, err == nil
+}
+
+// NumberColumns caches, for the leaves of the twins' id tree, their twins'
+// models and the numbers one root property holds, so that a scan filtering
+// a model's twins on a numeric property (IS_OF_MODEL(Room) AND
+// T.temperature > 75) reads compact arrays rather than each twin and its
+// properties, a handful of cache misses per twin on a large graph. The
+// columns of the leaves under one inner node are also kept together, so
+// that a scan reads one array per inner node. A published node never
+// changes (a change to any twin below it makes a new one), so an entry is
+// right for as long as its node exists; entries that no scan has read for a
+// while are dropped. A NumberColumns serves snapshots of one graph and is
+// safe for concurrent use.
+type NumberColumns struct {
+	mu struct {
+		sync.Mutex
+		props map[string]*propColumns
+		scans uint64 // scans started
+	}
+}
+
+// columnSweep is how many scans an entry survives unread.
+const columnSweep = 16
+
+// propColumns are the columns of one property, by leaf and by the inner
+// node above the leaves (or a root that is a leaf).
+type propColumns struct {
+	leaves map[*bnode[string, *Twin]]*numberColumn
+	groups map[*bnode[string, *Twin]]*numberColumn
+}
+
+// numberColumn is the twins of one leaf, or of the leaves under one inner
+// node, in id order: their models and the numbers of one property.
+type numberColumn struct {
+	seen   uint64    // the last scan that read it
+	models []string  // the distinct models of the twins
+	model  []uint16  // per twin, the index of its model in models
+	nums   []float64 // per twin, the property's number; NaN when it holds none
+	ends   []int     // of a group: the end of each leaf's twins
+}
+
+// NewNumberColumns returns an empty cache.
+func NewNumberColumns() *NumberColumns {
+	c := &NumberColumns{}
+	c.mu.props = map[string]*propColumns{}
+	return c
+}
+
+// Len returns the number of cached leaf columns.
+func (c *NumberColumns) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, pc := range c.mu.props {
+		n += len(pc.leaves)
+	}
+	return n
+}
+
+// Scan iterates, in id order, over the twins of s whose model is exactly
+// model and whose root property prop holds a number v for which keep(v)
+// is true (keep is not called with NaN): the twins and order of
+// TwinsOfModel(model, true) filtered on that number. It reads the columns
+// of every leaf of the id tree, so it pays off for a model holding a good
+// share of the twins (see HasAtLeast).
+func (c *NumberColumns) Scan(s *Snapshot, model, prop string, keep func(float64) bool) iter.Seq[*Twin] {
+	return func(yield func(*Twin) bool) {
+		c.mu.Lock()
+		c.mu.scans++
+		scan := c.mu.scans
+		pc := c.mu.props[prop]
+		if pc == nil {
+			pc = &propColumns{leaves: map[*bnode[string, *Twin]]*numberColumn{}, groups: map[*bnode[string, *Twin]]*numberColumn{}}
+			c.mu.props[prop] = pc
+		}
+		if scan%columnSweep == 0 {
+			for _, m := range []map[*bnode[string, *Twin]]*numberColumn{pc.leaves, pc.groups} {
+				for k, col := range m {
+					if col.seen+columnSweep < scan {
+						delete(m, k)
+					}
+				}
+			}
+		}
+		c.mu.Unlock()
+		s.twins.byID.eachGroup(func(x *bnode[string, *Twin], leaves []*bnode[string, *Twin]) bool {
+			col := c.group(pc, x, leaves, prop, scan)
+			mi := slices.Index(col.models, model)
+			if mi < 0 {
+				return true
+			}
+			k, start := 0, 0
+			for i, v := range col.nums {
+				if int(col.model[i]) != mi || math.IsNaN(v) || !keep(v) {
+					continue
+				}
+				for i >= col.ends[k] {
+					start = col.ends[k]
+					k++
+				}
+				if !yield(leaves[k].vals[i-start]) {
+					return false
+				}
+			}
+			return true
+		})
+	}
+}
+
+// group returns the column of the leaves under x, building it from the
+// leaves' columns when missing.
+func (c *NumberColumns) group(pc *propColumns, x *bnode[string, *Twin], leaves []*bnode[string, *Twin], prop string, scan uint64) *numberColumn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if col := pc.groups[x]; col != nil {
+		col.seen = scan
+		return col
+	}
+	g := &numberColumn{seen: scan, ends: make([]int, 0, len(leaves))}
+	for _, leaf := range leaves {
+		lc := pc.leaves[leaf]
+		if lc == nil {
+			lc = leafColumn(leaf, prop)
+			pc.leaves[leaf] = lc
+		}
+		lc.seen = scan
+		for i, v := range lc.nums {
+			mi := slices.Index(g.models, lc.models[lc.model[i]])
+			if mi < 0 {
+				mi = len(g.models)
+				g.models = append(g.models, lc.models[lc.model[i]])
+			}
+			g.model = append(g.model, uint16(mi)) // a group holds at most (bmax+1)^2 twins
+			g.nums = append(g.nums, v)
+		}
+		g.ends = append(g.ends, len(g.nums))
+	}
+	pc.groups[x] = g
+	return g
+}
+
+// leafColumn reads the column of prop of one leaf's twins.
+func leafColumn(leaf *bnode[string, *Twin], prop string) *numberColumn {
+	col := &numberColumn{model: make([]uint16, len(leaf.vals)), nums: make([]float64, len(leaf.vals))}
+	for i, t := range leaf.vals {
+		mi := slices.Index(col.models, t.Model)
+		if mi < 0 {
+			mi = len(col.models)
+			col.models = append(col.models, t.Model)
+		}
+		col.model[i] = uint16(mi)
+		col.nums[i] = math.NaN()
+		if p, ok := t.Prop(prop); ok {
+			if v, ok := PropNumber(p); ok {
+				col.nums[i] = v
+			}
+		}
+	}
+	return col
+}
+
+// HasAtLeast reports whether at least n twins have exactly model.
+func (s *Snapshot) HasAtLeast(model string, n int) bool {
+	if n <= 0 {
+		return true
+	}
+	count := 0
+	s.twins.byModel.Ascend(modelKey{model: model}, false, func(k modelKey, _ struct{}) bool {
+		if k.model != model {
+			return false
+		}
+		count++
+		return count < n
+	})
+	return count >= n
+}
+
+// TwinCount returns the number of twins.
+func (s *Snapshot) TwinCount() int { return s.twins.byID.Len() }
+
+// eachGroup calls yield with each node directly above leaves, and its
+// leaves, in key order until yield returns false; a root that is a leaf
+// is its own group. It does not read the leaves themselves.
+func (t btree[K, V]) eachGroup(yield func(x *bnode[K, V], leaves []*bnode[K, V]) bool) {
+	if t.root == nil {
+		return
+	}
+	if t.root.kids == nil {
+		yield(t.root, []*bnode[K, V]{t.root})
+		return
+	}
+	t.root.eachGroup(yield)
+}
+
+func (x *bnode[K, V]) eachGroup(yield func(x *bnode[K, V], leaves []*bnode[K, V]) bool) bool {
+	if x.kids[0].kids == nil { // siblings are all leaves or all inner nodes
+		return yield(x, x.kids)
+	}
+	for _, c := range x.kids {
+		if !c.eachGroup(yield) {
+			return false
+		}
+	}
+	return true
+}
