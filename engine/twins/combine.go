@@ -44,6 +44,7 @@ type write struct {
 	// write), the expectation it relies on, or its error.
 	decide func(snap *twingraph.Snapshot) (*event.Event, eventlog.Expect, error)
 
+	cause  Cause  // recorded in its event (see WithCause)
 	idx    int    // index of its event in the batch, -1 for none
 	pos    uint64 // position of its event once appended
 	err    error
@@ -53,6 +54,7 @@ type write struct {
 
 // do submits w and returns once it is executed (or failed).
 func (c *combiner) do(ctx context.Context, w *write) {
+	w.cause, _ = causeOf(ctx)
 	w.signal = make(chan bool, 1)
 	c.mu.Lock()
 	c.mu.queue = append(c.mu.queue, w)
@@ -135,6 +137,7 @@ func (c *combiner) execute(ctx context.Context, batch []*write) {
 			}
 			w.idx = len(d.Events)
 			d.Events = append(d.Events, *ev)
+			w.cause.stamp(&d.Events[w.idx])
 			d.Expect = append(d.Expect, exp)
 		}
 		return d, nil

@@ -96,6 +96,16 @@ func New(eng *engine.Engine, g *twingraph.Graph, opts Options) *Service {
 func (s *Service) Graph() *twingraph.Graph { return s.g }
 
 func (s *Service) execute(ctx context.Context, cmd engine.CommandFunc) (engine.Result, error) {
+	if c, ok := causeOf(ctx); ok {
+		decide := cmd
+		cmd = func(ctx context.Context) (engine.Decision, error) {
+			d, err := decide(ctx)
+			for i := range d.Events {
+				c.stamp(&d.Events[i])
+			}
+			return d, err
+		}
+	}
 	r, err := s.eng.Execute(ctx, cmd)
 	if err != nil {
 		return r, engine.AsError(err)

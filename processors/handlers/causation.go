@@ -6,8 +6,12 @@ import (
 	"strings"
 )
 
-// The twin service takes an actor string but no causation id or hop count,
-// so a handler's writes carry theirs in the actor:
+// A handler's writes record their cause twice. The event envelope names
+// the triggering event (CausationID) and the first event of the cascade
+// (CorrelationID), through twins.WithCause, for history and notifications.
+// The actor carries what the runner itself needs to de-duplicate outputs
+// after a restart and to bound cascades (each output, the hop count and
+// the path):
 //
 //	handler:<name>@<version>;c=<cause position>.<seq>[,<cause position>.<seq>...];h=<hop>;p=<k1>,<k2>...
 //

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -795,6 +796,7 @@ func joinPatches(a, b []byte) (_ []byte, ok bool) {
 // write asks the twin service to do w to twin.
 func (r *runner) write(ctx context.Context, j *job, twin string, w *write) error {
 	actor := formatActor(r.name, j.v.manifest.Version, w.cause)
+	ctx = twins.WithCause(ctx, j.causeOf(w))
 	switch w.kind {
 	case host.OutputPatch:
 		_, err := r.m.svc.PatchTwin(ctx, actor, twin, w.body, twins.Cond{})
@@ -805,6 +807,24 @@ func (r *runner) write(ctx context.Context, j *job, twin string, w *write) error
 		return r.m.svc.SendTelemetry(ctx, actor, twin, "", id, "", w.body)
 	}
 	return nil
+}
+
+// causeOf returns the envelope cause of w's events: its newest output's
+// triggering event, and the correlation of that event's chain (the event
+// itself when it starts one).
+func (j *job) causeOf(w *write) twins.Cause {
+	pos := w.cause.outputs[len(w.cause.outputs)-1].pos
+	id := strconv.FormatUint(pos, 10)
+	c := twins.Cause{CausationID: id, CorrelationID: id}
+	for _, e := range j.events {
+		if e.Position == pos {
+			if e.CorrelationID != "" {
+				c.CorrelationID = e.CorrelationID
+			}
+			break
+		}
+	}
+	return c
 }
 
 // retryable reports whether a write that failed with e may succeed when
