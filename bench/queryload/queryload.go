@@ -381,16 +381,24 @@ func countRows(b []byte) (int, error) {
 	n, depth := 0, 0
 	inElem, inStr := false, false
 	for i := len(head); i < len(b); i++ {
-		c := b[i]
 		if inStr {
-			switch c {
-			case '\\':
-				i++
-			case '"':
+			// Jump to the closing quote: the next one not escaped by an
+			// odd run of backslashes.
+			j := bytes.IndexByte(b[i:], '"')
+			if j < 0 {
+				break
+			}
+			i += j
+			k := i
+			for k > 0 && b[k-1] == '\\' {
+				k--
+			}
+			if (i-k)%2 == 0 {
 				inStr = false
 			}
 			continue
 		}
+		c := b[i]
 		switch c {
 		case ' ', '\t', '\n', '\r':
 			continue
