@@ -27,9 +27,13 @@ import (
 // too, which is what the node sustains.
 func BenchmarkNodeIngest(b *testing.B) {
 	for _, layout := range ingest.Layouts {
-		b.Run(fmt.Sprintf("layout=%s/batch=1000/clients=8", layout), func(b *testing.B) {
-			benchNodeIngest(b, layout, 1000, 8)
-		})
+		// Each request waits for its group commit: more clients put more
+		// requests in each fsync.
+		for _, clients := range []int{8, 32} {
+			b.Run(fmt.Sprintf("layout=%s/batch=1000/clients=%d", layout, clients), func(b *testing.B) {
+				benchNodeIngest(b, layout, 1000, clients)
+			})
+		}
 	}
 }
 
