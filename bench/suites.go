@@ -59,6 +59,29 @@ var Suites = []Suite{
 			"the run's CPU time per point projects on two dedicated cores.",
 	},
 	{
+		Title:     "MQTT ingestion through the embedded broker (QoS 1, durable before PUBACK)",
+		Package:   "processors/mqtt",
+		Pattern:   "BenchmarkBrokerQoS1",
+		Benchtime: "200000x",
+		Notes: "Target: >= 100,000 messages/s at QoS 1 through the embedded broker. client=raw is a minimal pipelining " +
+			"publisher (so the broker is what is measured), client=paho the paho client; layout as for POST /ingest.",
+	},
+	{
+		Title:     "Event routes to a local webhook (processors/routes)",
+		Package:   "processors/routes",
+		Pattern:   "Benchmark",
+		Benchtime: "30000x",
+		Notes: "Targets: delivery >= 50,000 events/s; telemetry in -> CloudEvent at the webhook p99 < 20 ms at 10,000 " +
+			"events/s.",
+	},
+	{
+		Title:     "Replay into a simulation branch (processors/simulate)",
+		Package:   "processors/simulate",
+		Pattern:   "BenchmarkReplay",
+		Benchtime: "2x",
+		Notes:     "1,000,000 recorded points replayed at full speed into a branch. Target: >= 1,000,000 events/s with a trivial handler.",
+	},
+	{
 		Title:     "Twin graph projection",
 		Package:   "projections/twingraph",
 		Pattern:   "Benchmark",
