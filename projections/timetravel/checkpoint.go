@@ -49,8 +49,12 @@ func loadCheckpoint(path string, opts twingraph.Options) (*twingraph.Graph, erro
 // valid.
 type CheckpointOptions struct {
 	// Every writes a checkpoint once the graph has applied this many events
-	// since the last one. It bounds the replay of an AS OF read to Every
-	// events (plus loading one snapshot). Default 100,000.
+	// since the last one, and at least as many as the graph has twins: a
+	// checkpoint costs in proportion to the graph's size, so spacing them
+	// by it keeps their share of the node's work bounded (a 1,000,000-twin
+	// graph gets one every 1,000,000 events, not ten). It bounds the replay
+	// of an AS OF read to that many events (plus loading one snapshot).
+	// Default 100,000.
 	Every uint64
 	// MaxFiles bounds the checkpoint files. When a new one would exceed it,
 	// every other checkpoint of the older half is removed: old history gets
@@ -164,12 +168,13 @@ func (c *Checkpointer) Stop() {
 }
 
 // Maybe writes a checkpoint of the graph when it has moved at least Every
-// events past the last one, and reports whether it wrote one.
+// events (and as many as it has twins) past the last one, and reports
+// whether it wrote one.
 func (c *Checkpointer) Maybe() (bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	snap := c.g.Snapshot()
-	if snap.Position() < c.mu.last+c.opts.Every {
+	if snap.Position() < c.mu.last+max(c.opts.Every, uint64(snap.TwinCount())) {
 		return false, nil
 	}
 	return true, c.writeLocked(snap)
@@ -265,7 +270,7 @@ func Backfill(ctx context.Context, log eventlog.Log, dir string, graph twingraph
 			return err
 		}
 		written++
-		next = g.Position() + opts.Every
+		next = g.Position() + max(opts.Every, uint64(g.Snapshot().TwinCount()))
 		return thin(dir, opts.MaxFiles)
 	})
 	return written, err

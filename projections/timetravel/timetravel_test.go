@@ -629,3 +629,31 @@ func TestParseAt(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckpointSpacing checks that checkpoints are at least as many
+// events apart as the graph has twins, whatever Every says.
+func TestCheckpointSpacing(t *testing.T) {
+	l := memlog.New(memlog.Options{})
+	e := newEnv(t, l, twingraph.New(twingraph.Options{}))
+	cp, err := timetravel.NewCheckpointer(t.TempDir(), e.g, timetravel.CheckpointOptions{Every: 2})
+	e.must(err)
+	_, err = e.svc.AddModels(e.ctx, "a", loadModels(t))
+	e.must(err)
+	for i := range 10 {
+		e.put(fmt.Sprintf("s%d", i), sensorBody)
+	}
+	wrote, err := cp.Maybe()
+	if err != nil || !wrote {
+		t.Fatalf("first checkpoint: %v %v", wrote, err)
+	}
+	at := e.g.Position()
+	for e.g.Position() < at+10 {
+		if wrote, err := cp.Maybe(); err != nil || wrote {
+			t.Fatalf("a checkpoint %d events after the last, with 10 twins: %v %v", e.g.Position()-at, wrote, err)
+		}
+		e.put(fmt.Sprintf("s%d", e.g.Position()%10), sensorBody)
+	}
+	if wrote, err := cp.Maybe(); err != nil || !wrote {
+		t.Fatalf("no checkpoint %d events after the last: %v %v", e.g.Position()-at, wrote, err)
+	}
+}
