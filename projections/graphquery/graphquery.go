@@ -205,7 +205,7 @@ type graph struct {
 // the cached columns of every leaf of the twins beats reading each twin of
 // the model then.
 func (g graph) TwinsOfModelWhere(model, prop string, keep func(float64) bool) (iter.Seq[query.Twin], bool) {
-	if g.cols == nil || !g.s.HasAtLeast(model, g.s.TwinCount()/16) {
+	if g.cols == nil || !g.cols.Worth(g.s, model) {
 		return nil, false
 	}
 	return func(yield func(query.Twin) bool) {

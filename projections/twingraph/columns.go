@@ -35,9 +35,18 @@ func PropNumber(p *Prop) (v float64, ok bool) {
 type NumberColumns struct {
 	mu struct {
 		sync.Mutex
-		props map[string]*propColumns
-		scans uint64 // scans started
+		props  map[string]*propColumns
+		scans  uint64 // scans started
+		shares map[string]modelShare
 	}
+}
+
+// modelShare records whether a model holds a sixteenth of the twins in
+// the model index with root root (which changes whenever a twin is
+// created, deleted or changes model).
+type modelShare struct {
+	root *bnode[modelKey, struct{}]
+	ok   bool
 }
 
 // columnSweep is how many scans an entry survives unread.
@@ -47,23 +56,34 @@ const columnSweep = 16
 // node above the leaves (or a root that is a leaf).
 type propColumns struct {
 	leaves map[*bnode[string, *Twin]]*numberColumn
-	groups map[*bnode[string, *Twin]]*numberColumn
+	groups map[*bnode[string, *Twin]]*groupColumn
 }
 
-// numberColumn is the twins of one leaf, or of the leaves under one inner
-// node, in id order: their models and the numbers of one property.
+// numberColumn is the twins of one leaf in id order: their models and the
+// numbers of one property.
 type numberColumn struct {
 	seen   uint64    // the last scan that read it
 	models []string  // the distinct models of the twins
 	model  []uint16  // per twin, the index of its model in models
 	nums   []float64 // per twin, the property's number; NaN when it holds none
-	ends   []int     // of a group: the end of each leaf's twins
+}
+
+// groupColumn is the twins of the leaves under one inner node that hold a
+// number in the property, by model, each model's in id order: a scan reads
+// only its model's arrays.
+type groupColumn struct {
+	seen   uint64      // the last scan that read it
+	models []string    // the distinct models of those twins
+	nums   [][]float64 // per model, the numbers
+	at     [][]uint16  // per model, each number's twin's position in the group
+	ends   []int       // the end of each leaf's positions
 }
 
 // NewNumberColumns returns an empty cache.
 func NewNumberColumns() *NumberColumns {
 	c := &NumberColumns{}
 	c.mu.props = map[string]*propColumns{}
+	c.mu.shares = map[string]modelShare{}
 	return c
 }
 
@@ -82,8 +102,8 @@ func (c *NumberColumns) Len() int {
 // model and whose root property prop holds a number v for which keep(v)
 // is true (keep is not called with NaN): the twins and order of
 // TwinsOfModel(model, true) filtered on that number. It reads the columns
-// of every leaf of the id tree, so it pays off for a model holding a good
-// share of the twins (see HasAtLeast).
+// of every inner node above the id tree's leaves, so it pays off for a
+// model holding a good share of the twins (see Worth).
 func (c *NumberColumns) Scan(s *Snapshot, model, prop string, keep func(float64) bool) iter.Seq[*Twin] {
 	return func(yield func(*Twin) bool) {
 		c.mu.Lock()
@@ -91,15 +111,18 @@ func (c *NumberColumns) Scan(s *Snapshot, model, prop string, keep func(float64)
 		scan := c.mu.scans
 		pc := c.mu.props[prop]
 		if pc == nil {
-			pc = &propColumns{leaves: map[*bnode[string, *Twin]]*numberColumn{}, groups: map[*bnode[string, *Twin]]*numberColumn{}}
+			pc = &propColumns{leaves: map[*bnode[string, *Twin]]*numberColumn{}, groups: map[*bnode[string, *Twin]]*groupColumn{}}
 			c.mu.props[prop] = pc
 		}
 		if scan%columnSweep == 0 {
-			for _, m := range []map[*bnode[string, *Twin]]*numberColumn{pc.leaves, pc.groups} {
-				for k, col := range m {
-					if col.seen+columnSweep < scan {
-						delete(m, k)
-					}
+			for k, col := range pc.leaves {
+				if col.seen+columnSweep < scan {
+					delete(pc.leaves, k)
+				}
+			}
+			for k, col := range pc.groups {
+				if col.seen+columnSweep < scan {
+					delete(pc.groups, k)
 				}
 			}
 		}
@@ -110,11 +133,13 @@ func (c *NumberColumns) Scan(s *Snapshot, model, prop string, keep func(float64)
 			if mi < 0 {
 				return true
 			}
+			at := col.at[mi]
 			k, start := 0, 0
-			for i, v := range col.nums {
-				if int(col.model[i]) != mi || math.IsNaN(v) || !keep(v) {
+			for j, v := range col.nums[mi] {
+				if !keep(v) {
 					continue
 				}
+				i := int(at[j])
 				for i >= col.ends[k] {
 					start = col.ends[k]
 					k++
@@ -130,14 +155,15 @@ func (c *NumberColumns) Scan(s *Snapshot, model, prop string, keep func(float64)
 
 // group returns the column of the leaves under x, building it from the
 // leaves' columns when missing.
-func (c *NumberColumns) group(pc *propColumns, x *bnode[string, *Twin], leaves []*bnode[string, *Twin], prop string, scan uint64) *numberColumn {
+func (c *NumberColumns) group(pc *propColumns, x *bnode[string, *Twin], leaves []*bnode[string, *Twin], prop string, scan uint64) *groupColumn {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if col := pc.groups[x]; col != nil {
 		col.seen = scan
 		return col
 	}
-	g := &numberColumn{seen: scan, ends: make([]int, 0, len(leaves))}
+	g := &groupColumn{seen: scan, ends: make([]int, 0, len(leaves))}
+	n := 0
 	for _, leaf := range leaves {
 		lc := pc.leaves[leaf]
 		if lc == nil {
@@ -146,15 +172,21 @@ func (c *NumberColumns) group(pc *propColumns, x *bnode[string, *Twin], leaves [
 		}
 		lc.seen = scan
 		for i, v := range lc.nums {
-			mi := slices.Index(g.models, lc.models[lc.model[i]])
-			if mi < 0 {
-				mi = len(g.models)
-				g.models = append(g.models, lc.models[lc.model[i]])
+			if !math.IsNaN(v) {
+				m := lc.models[lc.model[i]]
+				mi := slices.Index(g.models, m)
+				if mi < 0 {
+					mi = len(g.models)
+					g.models = append(g.models, m)
+					g.nums = append(g.nums, nil)
+					g.at = append(g.at, nil)
+				}
+				g.nums[mi] = append(g.nums[mi], v)
+				g.at[mi] = append(g.at[mi], uint16(n+i)) // a group holds at most (bmax+1)^2 twins
 			}
-			g.model = append(g.model, uint16(mi)) // a group holds at most (bmax+1)^2 twins
-			g.nums = append(g.nums, v)
 		}
-		g.ends = append(g.ends, len(g.nums))
+		n += len(lc.nums)
+		g.ends = append(g.ends, n)
 	}
 	pc.groups[x] = g
 	return g
@@ -180,8 +212,32 @@ func leafColumn(leaf *bnode[string, *Twin], prop string) *numberColumn {
 	return col
 }
 
-// HasAtLeast reports whether at least n twins have exactly model.
-func (s *Snapshot) HasAtLeast(model string, n int) bool {
+// Worth reports whether Scan pays off for model on s: whether model holds
+// at least a sixteenth of the twins. The answer is kept until twins are
+// created, deleted or change model.
+func (c *NumberColumns) Worth(s *Snapshot, model string) bool {
+	root := s.twins.byModel.root
+	c.mu.Lock()
+	sh, ok := c.mu.shares[model]
+	c.mu.Unlock()
+	if ok && sh.root == root {
+		return sh.ok
+	}
+	sh = modelShare{root: root, ok: s.hasAtLeast(model, s.twins.byID.Len()/16)}
+	c.mu.Lock()
+	if len(c.mu.shares) >= 1024 {
+		clear(c.mu.shares)
+	}
+	c.mu.shares[model] = sh
+	c.mu.Unlock()
+	return sh.ok
+}
+
+// TwinCount returns the number of twins.
+func (s *Snapshot) TwinCount() int { return s.twins.byID.Len() }
+
+// hasAtLeast reports whether at least n twins have exactly model.
+func (s *Snapshot) hasAtLeast(model string, n int) bool {
 	if n <= 0 {
 		return true
 	}
@@ -195,9 +251,6 @@ func (s *Snapshot) HasAtLeast(model string, n int) bool {
 	})
 	return count >= n
 }
-
-// TwinCount returns the number of twins.
-func (s *Snapshot) TwinCount() int { return s.twins.byID.Len() }
 
 // eachGroup calls yield with each node directly above leaves, and its
 // leaves, in key order until yield returns false; a root that is a leaf

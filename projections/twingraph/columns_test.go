@@ -102,3 +102,25 @@ func TestNumberColumns(t *testing.T) {
 		t.Fatalf("%d cached columns after the old leaves went unread, %d before", got, changed)
 	}
 }
+
+func TestNumberColumnsWorth(t *testing.T) {
+	g := twingraph.New(twingraph.Options{})
+	gn := &gen{t: t}
+	for i := range 1000 {
+		gn.twin(fmt.Sprintf("a-%04d", i), "dtmi:x:A;1", nil)
+	}
+	gn.twin("d-0000", "dtmi:x:D;1", nil)
+	apply(t, g, gn.events, 100)
+	cols := twingraph.NewNumberColumns()
+	if !cols.Worth(g.Snapshot(), "dtmi:x:A;1") || cols.Worth(g.Snapshot(), "dtmi:x:D;1") {
+		t.Fatal("A (1,000 of 1,001 twins) should be worth a column scan, D (1) not")
+	}
+	gn.events = nil
+	for i := range 200 {
+		gn.twin(fmt.Sprintf("d-%04d", i+1), "dtmi:x:D;1", nil)
+	}
+	apply(t, g, gn.events, 50)
+	if !cols.Worth(g.Snapshot(), "dtmi:x:D;1") {
+		t.Fatal("D (201 of 1,201 twins) should be worth a column scan once created")
+	}
+}
