@@ -132,6 +132,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	res.BuildSeconds = time.Since(start).Seconds()
+	runtime.GC() // the build's garbage, before the timed phases
 	r := graphquery.New(g, graphquery.Options{})
 	for _, q := range qs {
 		l, err := timeKind(ctx, cfg.Phase, func(i int) error {
