@@ -16,7 +16,15 @@
 // stop or count without materializing rows. EXPLAIN <query> returns the
 // plan. The executor walks a Graph, the small read interface this package
 // owns (the twin graph projection satisfies it through an adapter in
-// projections/graphquery), under a time and memory budget.
+// projections/graphquery), under a time and memory budget. A Graph may
+// offer more through optional interfaces found by type assertion: a Seeker
+// for the twins an expansion reaches in id order, a NumberScanner that
+// applies a model scan's number condition itself, its models version for
+// plan reuse.
+//
+// A Cache keeps plans by the query's text with its string literals taken
+// out, so that the queries an application repeats with other ids are
+// parsed and planned once; each run binds its own literals.
 //
 // Results have ADT's shapes: SELECT * yields twin (or relationship) JSON,
 // projections yield objects keyed by alias or property name, COUNT() yields
