@@ -267,8 +267,12 @@ func (x *exec) streamRow(r *row) bool {
 	if cap(tail) > 0 && unsafe.SliceData(b) == unsafe.SliceData(tail) {
 		s.arena = s.arena[:len(s.arena)+len(b)]
 	}
-	if s.out == nil && s.size > 1 {
-		s.out = make([][]byte, 0, min(s.size, 16))
+	// Room for one row first (a lookup's page), then for many.
+	switch {
+	case s.out == nil:
+		s.out = make([][]byte, 0, 1)
+	case len(s.out) == cap(s.out) && len(s.out) < 16:
+		s.out = append(make([][]byte, 0, min(s.size, 32)), s.out...)
 	}
 	s.out = append(s.out, b[:len(b):len(b)])
 	return true
