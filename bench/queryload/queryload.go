@@ -140,6 +140,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			if err == nil && len(out.Rows) != q.Rows {
 				err = fmt.Errorf("%d rows, want %d", len(out.Rows), q.Rows)
 			}
+			if err == nil {
+				out.Release() // as POST /query does once the answer is written
+			}
 			return err
 		})
 		if err != nil {

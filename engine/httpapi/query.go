@@ -63,6 +63,7 @@ func (s *Server) RegisterQuery(runner *graphquery.Runner) {
 		buf := answers.Get().(*[]byte)
 		answer := appendList((*buf)[:0], res.Rows, "continuationToken", res.ContinuationToken, true)
 		writeRaw(w, http.StatusOK, answer)
+		res.Release()
 		if cap(answer) <= maxPooledAnswer {
 			*buf = answer[:0]
 			answers.Put(buf)

@@ -283,3 +283,38 @@ func swapLiterals(text string, lits []string) string {
 	}
 	return b.String()
 }
+
+// TestRelease checks that a released page's buffers serve later pages and
+// that pages not released keep their rows.
+func TestRelease(t *testing.T) {
+	g := cacheGraph()
+	ctx := context.Background()
+	run := func(text string) *Result {
+		t.Helper()
+		res, err := Run(ctx, g, text, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	kept := run("SELECT * FROM DIGITALTWINS T")
+	want, _ := json2(kept, nil)
+	for range 50 {
+		for _, text := range []string{"SELECT * FROM DIGITALTWINS T WHERE T.$dtId = 'r2'", "SELECT T.name FROM DIGITALTWINS T"} {
+			res := run(text)
+			before, _ := json2(res, nil)
+			again, _ := json2(run(text), nil)
+			if before != again {
+				t.Fatalf("%s: %s, then %s", text, before, again)
+			}
+			res.Release()
+			res.Release()
+			if res.Rows != nil {
+				t.Fatal("rows after Release")
+			}
+		}
+	}
+	if got, _ := json2(kept, nil); got != want {
+		t.Fatalf("a page not released changed:\n%s\nwant:\n%s", got, want)
+	}
+}

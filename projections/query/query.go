@@ -60,6 +60,20 @@ type Result struct {
 	// Charge is the cost in query units: 1 plus one per 1,000 twins and
 	// relationships visited and one per 100 rows returned.
 	Charge float64
+
+	chunks [][]byte // the buffers Rows are in, for Release
+}
+
+// Release hands the buffers of the page's rows back for later queries to
+// encode theirs in: Rows must not be used after it, nor any row kept from
+// it. Calling it is optional (a page not released is left to the garbage
+// collector) and a second call does nothing. POST /query releases each
+// page once its answer is written.
+func (r *Result) Release() {
+	for _, c := range r.chunks {
+		putChunk(c)
+	}
+	r.chunks, r.Rows = nil, nil
 }
 
 // Token is the content of a continuation token: the query, the snapshot it
@@ -199,6 +213,7 @@ func runPlan(ctx context.Context, g Graph, pl *Plan, args []any, opts Options) (
 	if more {
 		res.ContinuationToken = "more"
 	}
+	res.chunks = x.stream1.chunks
 	res.Charge = math.Round((1+float64(x.work)/1000+float64(len(rows))/100)*100) / 100
 	return res, nil
 }
@@ -207,7 +222,7 @@ func runPlan(ctx context.Context, g Graph, pl *Plan, args []any, opts Options) (
 // and stopping one row past the page.
 func (x *exec) stream(distinct bool, top, offset, size int) ([][]byte, bool, error) {
 	s := &x.stream1
-	*s = streamState{distinct: distinct, top: top, offset: offset, size: size, chunk: 1 << 10}
+	*s = streamState{distinct: distinct, top: top, offset: offset, size: size, chunk: minChunk}
 	if distinct {
 		s.seen = map[string]bool{}
 	}
@@ -224,7 +239,9 @@ type streamState struct {
 	n                 int // rows produced so far
 	seen              map[string]bool
 	buf, arena        []byte
-	chunk             int
+	chunk             int      // the size of the next chunk
+	chunks            [][]byte // the arena chunks, for Result.Release
+	last              int      // the length of the last row
 }
 
 func (x *exec) streamRow(r *row) bool {
@@ -254,13 +271,17 @@ func (x *exec) streamRow(r *row) bool {
 		s.out = append(s.out, slices.Clone(s.buf))
 		return true
 	}
-	// Small rows share arena chunks; a row that does not fit in what is
-	// left of the chunk gets its own buffer (sized by the encoder when it
-	// can) and the next row a new chunk. No encoded byte is copied or
-	// written again.
-	if len(s.out) > 0 && cap(s.arena)-len(s.arena) < 256 {
-		s.chunk = min(2*s.chunk, 64<<10)
-		s.arena = make([]byte, 0, s.chunk)
+	// Rows share arena chunks, from 2 KiB doubling to 64 KiB, recycled
+	// when the Result is released. A new chunk starts when what is left
+	// of the last may not hold a row as long as the last one; a row that
+	// does not fit after all gets its own buffer (sized by the encoder
+	// when it can). No encoded byte is copied or written again.
+	if cap(s.arena)-len(s.arena) < max(256, s.last) {
+		if s.arena != nil {
+			s.chunk = min(2*s.chunk, maxChunk)
+		}
+		s.arena = getChunk(s.chunk)
+		s.chunks = append(s.chunks, s.arena)
 	}
 	tail := s.arena[len(s.arena):]
 	b := x.encode(tail, r)
@@ -275,6 +296,7 @@ func (x *exec) streamRow(r *row) bool {
 		s.out = append(make([][]byte, 0, min(s.size, 32)), s.out...)
 	}
 	s.out = append(s.out, b[:len(b):len(b)])
+	s.last = len(b)
 	return true
 }
 
