@@ -266,13 +266,23 @@ func (s *Server) authorizeTelemetryRead(r *http.Request, p *authz.Principal) err
 // pathSegment returns the unescaped i-th segment of r's path ("" when
 // absent).
 func pathSegment(r *http.Request, i int) string {
-	segs := strings.Split(r.URL.EscapedPath(), "/")
-	if i >= len(segs) {
-		return ""
+	path := r.URL.EscapedPath()
+	for ; i > 0; i-- {
+		j := strings.IndexByte(path, '/')
+		if j < 0 {
+			return ""
+		}
+		path = path[j+1:]
 	}
-	v, err := url.PathUnescape(segs[i])
+	if j := strings.IndexByte(path, '/'); j >= 0 {
+		path = path[:j]
+	}
+	if !strings.Contains(path, "%") {
+		return path
+	}
+	v, err := url.PathUnescape(path)
 	if err != nil {
-		return segs[i]
+		return path
 	}
 	return v
 }

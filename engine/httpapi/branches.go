@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/twinlog/twinlog/engine"
 	"github.com/twinlog/twinlog/processors/simulate"
@@ -21,6 +22,9 @@ var errNoSimulations = engine.Errorf(engine.KindInvalid, "FeatureNotEnabled", "s
 // branchOf returns the branch r names with ?branch=, nil when it names
 // none.
 func (s *Server) branchOf(r *http.Request) (*simulate.Branch, error) {
+	if !strings.Contains(r.URL.RawQuery, "branch") {
+		return nil, nil // the common case, without parsing the query
+	}
 	q := r.URL.Query()
 	if !q.Has("branch") {
 		return nil, nil
