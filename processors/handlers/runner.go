@@ -399,7 +399,9 @@ func (r *runner) checkpoint(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	if _, err := r.m.log.Append(ctx, []event.Event{ev}); err != nil && !errors.Is(err, eventlog.ErrClosed) {
+	// A checkpoint cut short by the handler stopping is not a problem: the
+	// last one is written as it stops.
+	if _, err := r.m.log.Append(ctx, []event.Event{ev}); err != nil && !errors.Is(err, eventlog.ErrClosed) && ctx.Err() == nil {
 		r.m.opts.Logger.Warn("checkpoint handler cursor", "handler", r.name, "err", err)
 	}
 }
