@@ -43,8 +43,21 @@ func ParseBench(r io.Reader) []Result {
 	var out []Result
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	name := "" // a benchmark's name whose figures a log line cut off
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
+		if name != "" && len(f) >= 3 {
+			// The figures continue on the next line, after what the
+			// benchmark logged: "<iterations> <value> <unit> ...".
+			if _, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+				f = append([]string{name}, f...)
+			}
+		}
+		name = ""
+		if len(f) >= 1 && strings.HasPrefix(f[0], "Benchmark") && (len(f) < 2 || !isInt(f[1])) {
+			name = f[0]
+			continue
+		}
 		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
 			continue
 		}
@@ -64,6 +77,11 @@ func ParseBench(r io.Reader) []Result {
 		out = append(out, res)
 	}
 	return out
+}
+
+func isInt(s string) bool {
+	_, err := strconv.ParseInt(s, 10, 64)
+	return err == nil
 }
 
 func trimProcs(name string) string {
