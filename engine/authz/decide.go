@@ -84,10 +84,9 @@ func (s *Store) Visible(p *Principal) func(id, model string) bool {
 	if p.Superuser || p.Role.Allows(ActRead) {
 		return nil
 	}
-	var models, subtrees []*Grant
-	var twins map[string]bool
+	v := &visibility{s: s}
 	s.mu.RLock()
-	for _, g := range s.grantsLocked(p, nil) {
+	for _, g := range s.grantsLocked(p, v.buf[:0]) {
 		if !g.Role.Allows(ActRead) {
 			continue
 		}
@@ -96,58 +95,79 @@ func (s *Store) Visible(p *Principal) func(id, model string) bool {
 			s.mu.RUnlock()
 			return nil
 		case ScopeModel:
-			models = append(models, g)
+			v.models = append(v.models, g)
 		case ScopeSubtree:
-			subtrees = append(subtrees, g)
+			v.subtrees = append(v.subtrees, g)
 		case ScopeTwins:
-			if twins == nil {
-				twins = map[string]bool{}
+			if v.twins == nil {
+				v.twins = map[string]bool{}
 			}
 			for _, id := range g.Scope.Twins {
-				twins[id] = true
+				v.twins[id] = true
 			}
 		}
 	}
 	s.mu.RUnlock()
-	if len(models)+len(subtrees)+len(twins) == 0 {
-		return func(string, string) bool { return false }
+	if len(v.models) > 0 {
+		v.mc = s.models()
 	}
-	var mc ModelChecker
-	if len(models) > 0 {
-		mc = s.models()
+	return v.visible
+}
+
+// visibility is the state of one Visible predicate: one allocation per
+// query, however many rows it sees.
+type visibility struct {
+	s                *Store
+	buf              [8]*Grant
+	models, subtrees []*Grant
+	twins            map[string]bool
+	mc               ModelChecker
+	// seen remembers the answer of the model grants for the last few
+	// models.
+	seen [4]struct {
+		model string
+		ok    bool
 	}
-	byModel := map[string]bool{}
-	return func(id, model string) bool {
-		if len(models) > 0 && model != "" {
-			ok, seen := byModel[model]
-			if !seen {
-				for _, g := range models {
-					if model == g.Scope.Model || mc != nil && mc.IsOfModel(model, g.Scope.Model) {
-						ok = true
-						break
-					}
-				}
-				byModel[model] = ok
-			}
-			if ok {
-				return true
-			}
+	nseen int
+}
+
+func (v *visibility) byModel(model string) bool {
+	for i := range min(v.nseen, len(v.seen)) {
+		if v.seen[i].model == model {
+			return v.seen[i].ok
 		}
-		if twins[id] {
-			return true
+	}
+	ok := false
+	for _, g := range v.models {
+		if model == g.Scope.Model || v.mc != nil && v.mc.IsOfModel(model, g.Scope.Model) {
+			ok = true
+			break
 		}
-		if len(subtrees) == 0 {
-			return false
-		}
-		s.mu.RLock()
-		defer s.mu.RUnlock()
-		for _, g := range subtrees {
-			if _, ok := s.mu.reach[g.ID][id]; ok {
-				return true
-			}
-		}
+	}
+	v.seen[v.nseen%len(v.seen)].model, v.seen[v.nseen%len(v.seen)].ok = model, ok
+	v.nseen++
+	return ok
+}
+
+func (v *visibility) visible(id, model string) bool {
+	if len(v.models) > 0 && model != "" && v.byModel(model) {
+		return true
+	}
+	if v.twins[id] {
+		return true
+	}
+	if len(v.subtrees) == 0 {
 		return false
 	}
+	s := v.s
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, g := range v.subtrees {
+		if _, ok := s.mu.reach[g.ID][id]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // CanGrant reports whether p may give g's role to someone else: p is

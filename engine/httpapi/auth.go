@@ -118,9 +118,8 @@ func (s *Server) authenticate(r *http.Request) (*http.Request, error) {
 		s.log.Info("authentication failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		return r, engine.Errorf(engine.KindUnauthorized, "Unauthorized", "the bearer token is not valid")
 	}
-	ctx := context.WithValue(r.Context(), principalKey{}, &caller{p: p, grants: s.auth.Grants})
-	ctx = context.WithValue(ctx, actorKey{}, p.Subject)
-	return r.WithContext(ctx), nil
+	// The caller is also the actor of the events it causes (see actor).
+	return r.WithContext(context.WithValue(r.Context(), principalKey{}, &caller{p: p, grants: s.auth.Grants})), nil
 }
 
 // anonymous returns r carrying the anonymous caller: without access
@@ -130,8 +129,7 @@ func (s *Server) anonymous(r *http.Request) *http.Request {
 		return r
 	}
 	p := authz.Principal{Subject: authz.Anonymous, Role: s.cfg.AnonymousRole}
-	ctx := context.WithValue(r.Context(), principalKey{}, &caller{p: p, grants: s.auth.Grants})
-	return r.WithContext(context.WithValue(ctx, actorKey{}, p.Subject))
+	return r.WithContext(context.WithValue(r.Context(), principalKey{}, &caller{p: p, grants: s.auth.Grants}))
 }
 
 // Errors of denied requests. A twin the caller may not read does not

@@ -76,6 +76,17 @@ func BenchmarkAuthz(b *testing.B) {
 				}
 			})
 		})
+		b.Run("op=lookup/who="+who.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				q := fmt.Sprintf(`{"query":"SELECT * FROM DIGITALTWINS T WHERE T.$dtId = 'r%d'"}`, i%n)
+				if c, body := serve(who.tok, "POST", "/query", q); c != http.StatusOK || !strings.Contains(body, `"$dtId"`) {
+					b.Fatalf("lookup: %d %s", c, body)
+				}
+				i++
+			}
+		})
 		b.Run("op=query/who="+who.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

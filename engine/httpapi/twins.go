@@ -49,13 +49,11 @@ type twinHandlers struct {
 
 // actor names the caller in the events a request causes.
 func actor(r *http.Request) string {
-	if a, ok := r.Context().Value(actorKey{}).(string); ok {
-		return a
+	if c, ok := r.Context().Value(principalKey{}).(*caller); ok {
+		return c.p.Subject
 	}
 	return "admin"
 }
-
-type actorKey struct{}
 
 func readBody(r *http.Request) ([]byte, error) {
 	if r.Body == nil {
