@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -818,13 +819,10 @@ func (j *job) causeOf(w *write) twins.Cause {
 	pos := w.cause.outputs[len(w.cause.outputs)-1].pos
 	id := strconv.FormatUint(pos, 10)
 	c := twins.Cause{CausationID: id, CorrelationID: id}
-	for _, e := range j.events {
-		if e.Position == pos {
-			if e.CorrelationID != "" {
-				c.CorrelationID = e.CorrelationID
-			}
-			break
-		}
+	// A job's events are in log order: find the cause without a scan per
+	// write.
+	if i, ok := slices.BinarySearchFunc(j.events, pos, func(e *event.Event, p uint64) int { return cmp.Compare(e.Position, p) }); ok && j.events[i].CorrelationID != "" {
+		c.CorrelationID = j.events[i].CorrelationID
 	}
 	return c
 }

@@ -174,10 +174,16 @@ func (c *Checkpointer) Maybe() (bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	snap := c.g.Snapshot()
-	if snap.Position() < c.mu.last+max(c.opts.Every, uint64(snap.TwinCount())) {
+	if snap.Position() < c.mu.last+spacing(c.opts.Every, snap) {
 		return false, nil
 	}
 	return true, c.writeLocked(snap)
+}
+
+// spacing is how many events a checkpoint of snap waits for after the last:
+// every, and at least as many as the graph has twins.
+func spacing(every uint64, snap *twingraph.Snapshot) uint64 {
+	return max(every, uint64(snap.TwinCount()))
 }
 
 // Take writes a checkpoint of the graph as of now, unless one exists at
@@ -270,7 +276,7 @@ func Backfill(ctx context.Context, log eventlog.Log, dir string, graph twingraph
 			return err
 		}
 		written++
-		next = g.Position() + max(opts.Every, uint64(g.Snapshot().TwinCount()))
+		next = g.Position() + spacing(opts.Every, g.Snapshot())
 		return thin(dir, opts.MaxFiles)
 	})
 	return written, err

@@ -113,6 +113,9 @@ type seeker[K, V any] struct {
 // or share their bytes).
 func (t btree[K, V]) seeker(eq func(a, b K) bool) *seeker[K, V] { return &seeker[K, V]{t: t, eq: eq} }
 
+// strEq is the seeker equality of string keys.
+func strEq(a, b string) bool { return a == b }
+
 // get returns the value of k, which must be >= every key looked up
 // before.
 func (s *seeker[K, V]) get(k K) (V, bool) {

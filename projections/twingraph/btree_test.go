@@ -146,7 +146,7 @@ func TestSeeker(t *testing.T) {
 		trees = append(trees, tx.Commit())
 		for ti, tr := range trees {
 			for _, step := range []int{1, 2, 7, 64, 5000} {
-				s := tr.seeker(func(a, b string) bool { return a == b })
+				s := tr.seeker(strEq)
 				for i := 0; i <= 2*n+2; i += 1 + rng.IntN(step) {
 					k := fmt.Sprintf("k%07d", i)
 					got, ok := s.get(k)

@@ -16,7 +16,7 @@ type TwinSeeker struct {
 
 // TwinSeeker returns a seeker over the snapshot's twins.
 func (s *Snapshot) TwinSeeker() *TwinSeeker {
-	k := &TwinSeeker{s: seeker[string, *Twin]{t: s.twins.byID, eq: func(a, b string) bool { return a == b }}}
+	k := &TwinSeeker{s: seeker[string, *Twin]{t: s.twins.byID, eq: strEq}}
 	k.s.nodes, k.s.idx = k.nodes[:0], k.idx[:0]
 	return k
 }

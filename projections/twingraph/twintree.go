@@ -89,7 +89,7 @@ func (tt twinTrees) get(id string) *Twin {
 func (tt twinTrees) ofModel(model string) iter.Seq[*Twin] {
 	return func(yield func(*Twin) bool) {
 		// The ids come in order: each lookup starts where the last ended.
-		byID := tt.byID.seeker(func(a, b string) bool { return a == b })
+		byID := tt.byID.seeker(strEq)
 		tt.byModel.Ascend(modelKey{model: model}, false, func(k modelKey, _ struct{}) bool {
 			if k.model != model {
 				return false
