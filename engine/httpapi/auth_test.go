@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -172,20 +171,11 @@ func mustStatus(t *testing.T, r reply, want int) {
 
 func (e *authEnv) do(t *testing.T, who, method, path, body string, hdr ...string) reply {
 	t.Helper()
-	req, _ := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
+	bearer := "" // no token: an empty Authorization header, as none
 	if tok := e.tok[who]; tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
+		bearer = "Bearer " + tok
 	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return reply{resp.StatusCode, resp.Header, string(b)}
+	return call(t, e.srv, method, path, body, append([]string{"Authorization", bearer}, hdr...)...)
 }
 
 // TestAuthMatrix walks every endpoint for every principal, on a twin inside
