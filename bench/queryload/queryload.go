@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/twinlog/twinlog/bench/graphload"
+	"github.com/twinlog/twinlog/bench/httpload"
 	"github.com/twinlog/twinlog/bench/stdgraph"
 	"github.com/twinlog/twinlog/engine/event"
 	"github.com/twinlog/twinlog/engine/node"
@@ -303,41 +304,37 @@ func runHTTP(ctx context.Context, cfg Config, qs []Query, res *Result) error {
 		stopSrv()
 		<-served
 	}()
-	tr := &http.Transport{MaxIdleConns: cfg.Conns, MaxIdleConnsPerHost: cfg.Conns, MaxConnsPerHost: cfg.Conns}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: 60 * time.Second}
-	url := n.URL() + "/query"
+	client, err := httpload.New(n.URL(), cfg.Conns)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	headers := []httpload.Header{
+		{Name: "Authorization", Value: "Bearer " + token},
+		{Name: "Content-Type", Value: "application/json"},
+		{Name: "max-items-per-page", Value: strconv.Itoa(query.MaxPageSize)},
+	}
 	// The generator shares the machine with the server: it reuses its
 	// buffers and counts the rows of an answer without decoding them.
+	type bufPair struct{ req, resp []byte }
 	var bufs sync.Pool
 	op := func(q *Query, i int) error {
-		buf, _ := bufs.Get().(*bytes.Buffer)
+		buf, _ := bufs.Get().(*bufPair)
 		if buf == nil {
-			buf = new(bytes.Buffer)
+			buf = new(bufPair)
 		}
 		defer bufs.Put(buf)
-		buf.Reset()
 		text, _ := json.Marshal(q.Text(i))
-		buf.WriteString(`{"query":`)
-		buf.Write(text)
-		buf.WriteByte('}')
-		req, _ := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(buf.Bytes()))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("max-items-per-page", strconv.Itoa(query.MaxPageSize))
-		resp, err := client.Do(req)
+		buf.req = append(append(append(buf.req[:0], `{"query":`...), text...), '}')
+		status, resp, err := client.Do("POST", "/query", headers, buf.req, buf.resp[:0])
+		buf.resp = resp
 		if err != nil {
 			return err
 		}
-		defer resp.Body.Close()
-		buf.Reset()
-		if _, err := buf.ReadFrom(resp.Body); err != nil {
-			return err
+		if status != http.StatusOK {
+			return fmt.Errorf("%s: %d %s", q.Name, status, strings.TrimSpace(string(resp)))
 		}
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("%s: %d %s", q.Name, resp.StatusCode, strings.TrimSpace(buf.String()))
-		}
-		n, err := countRows(buf.Bytes())
+		n, err := countRows(resp)
 		if err != nil {
 			return fmt.Errorf("%s: %w", q.Name, err)
 		}

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -27,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/twinlog/twinlog/bench/httpload"
 	"github.com/twinlog/twinlog/bench/stdgraph"
 	"github.com/twinlog/twinlog/engine/node"
 	"github.com/twinlog/twinlog/engine/twins"
@@ -242,25 +242,35 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	served := make(chan error, 1)
 	go func() { served <- n.Serve(srvCtx) }()
 	url := n.URL()
-	tr := &http.Transport{MaxIdleConns: cfg.Conns, MaxIdleConnsPerHost: cfg.Conns, MaxConnsPerHost: cfg.Conns}
-	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	client, err := httpload.New(url, cfg.Conns)
+	if err != nil {
+		stopSrv()
+		<-served
+		return nil, err
+	}
+	var bufs sync.Pool
 	call := func(tok, method, path, body string, out any) error {
-		req, _ := http.NewRequestWithContext(ctx, method, url+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := client.Do(req)
+		var b []byte
+		if body != "" {
+			b = []byte(body)
+		}
+		buf, _ := bufs.Get().(*[]byte)
+		if buf == nil {
+			buf = new([]byte)
+		}
+		defer bufs.Put(buf)
+		status, resp, err := client.Do(method, path, []httpload.Header{{Name: "Authorization", Value: "Bearer " + tok}}, b, (*buf)[:0])
+		*buf = resp
 		if err != nil {
 			return err
 		}
-		defer resp.Body.Close()
-		if resp.StatusCode >= 300 {
-			b, _ := io.ReadAll(resp.Body)
-			return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, b)
+		if status >= 300 {
+			return fmt.Errorf("%s %s: %d %s", method, path, status, resp)
 		}
 		if out != nil {
-			return json.NewDecoder(resp.Body).Decode(out)
+			return json.Unmarshal(resp, out)
 		}
-		_, err = io.Copy(io.Discard, resp.Body)
-		return err
+		return nil
 	}
 	do := func(method, path, body string) error { return call(token, method, path, body, nil) }
 	// The HTTP stack's own ceiling on this machine: a handler that does
@@ -281,7 +291,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authorization phases: %w", err)
 	}
-	tr.CloseIdleConnections()
+	client.Close()
 	head := eng.Applied()
 	n = nil
 
