@@ -21,7 +21,10 @@ type Log struct {
 
 	mu struct {
 		sync.RWMutex
-		events  []event.Event
+		// chunks hold the events in order, chunkSize to a chunk: a
+		// long log grows without copying what it holds.
+		chunks  [][]event.Event
+		n       uint64 // events held
 		streams map[string][]uint64 // positions per stream
 		lastT   int64
 		closed  bool
@@ -44,6 +47,24 @@ func New(opts Options) *Log {
 	l.mu.streams = make(map[string][]uint64)
 	l.mu.grew = make(chan struct{})
 	return l
+}
+
+const chunkSize = 4096
+
+// at returns the event at pos (1-based, at most n). l.mu must be held.
+func (l *Log) at(pos uint64) *event.Event {
+	i := pos - 1
+	return &l.mu.chunks[i/chunkSize][i%chunkSize]
+}
+
+// push adds e at the end. l.mu must be held for writing.
+func (l *Log) push(e event.Event) {
+	if l.mu.n%chunkSize == 0 {
+		l.mu.chunks = append(l.mu.chunks, make([]event.Event, 0, chunkSize))
+	}
+	c := &l.mu.chunks[len(l.mu.chunks)-1]
+	*c = append(*c, e)
+	l.mu.n++
 }
 
 func cloneEvent(e *event.Event) event.Event {
@@ -77,12 +98,12 @@ func (l *Log) Append(ctx context.Context, batch []event.Event, expect ...eventlo
 		t = l.mu.lastT
 	}
 	l.mu.lastT = t
-	first := uint64(len(l.mu.events)) + 1
+	first := l.mu.n + 1
 	for i := range batch {
 		e := cloneEvent(&batch[i])
 		e.Position = first + uint64(i)
 		e.Time = t
-		l.mu.events = append(l.mu.events, e)
+		l.push(e)
 		l.mu.streams[e.Stream] = append(l.mu.streams[e.Stream], e.Position)
 	}
 	close(l.mu.grew)
@@ -108,7 +129,7 @@ func (l *Log) Read(ctx context.Context, from uint64, max int) ([]event.Event, er
 	if l.mu.closed {
 		return nil, eventlog.ErrClosed
 	}
-	head := uint64(len(l.mu.events))
+	head := l.mu.n
 	if from == 0 || from > head+1 {
 		return nil, fmt.Errorf("%w: %d with head %d", eventlog.ErrOutOfRange, from, head)
 	}
@@ -117,8 +138,8 @@ func (l *Log) Read(ctx context.Context, from uint64, max int) ([]event.Event, er
 		end = from - 1 + uint64(max)
 	}
 	out := make([]event.Event, 0, end-from+1)
-	for _, e := range l.mu.events[from-1 : end] {
-		out = append(out, cloneEvent(&e))
+	for p := from; p <= end; p++ {
+		out = append(out, cloneEvent(l.at(p)))
 	}
 	return out, nil
 }
@@ -137,7 +158,7 @@ func (l *Log) ReadStream(ctx context.Context, stream string, from uint64, max in
 	i := sort.Search(len(ps), func(i int) bool { return ps[i] >= from })
 	var out []event.Event
 	for ; i < len(ps) && (max <= 0 || len(out) < max); i++ {
-		out = append(out, cloneEvent(&l.mu.events[ps[i]-1]))
+		out = append(out, cloneEvent(l.at(ps[i])))
 	}
 	return out, nil
 }
@@ -160,7 +181,7 @@ func (l *Log) SeekTime(ctx context.Context, t time.Time) (uint64, error) {
 		return 0, eventlog.ErrClosed
 	}
 	ns := t.UnixNano()
-	i := sort.Search(len(l.mu.events), func(i int) bool { return l.mu.events[i].Time >= ns })
+	i := sort.Search(int(l.mu.n), func(i int) bool { return l.at(uint64(i)+1).Time >= ns })
 	return uint64(i) + 1, nil
 }
 
@@ -171,14 +192,14 @@ func (l *Log) Head(ctx context.Context) (uint64, error) {
 	if l.mu.closed {
 		return 0, eventlog.ErrClosed
 	}
-	return uint64(len(l.mu.events)), nil
+	return l.mu.n, nil
 }
 
 // WaitHead implements eventlog.TailSource.
 func (l *Log) WaitHead(ctx context.Context, pos uint64) error {
 	for {
 		l.mu.RLock()
-		closed, head, grew := l.mu.closed, uint64(len(l.mu.events)), l.mu.grew
+		closed, head, grew := l.mu.closed, l.mu.n, l.mu.grew
 		l.mu.RUnlock()
 		if closed {
 			return eventlog.ErrClosed
