@@ -128,6 +128,7 @@ func (g *Graph) Apply(batch []event.Event) error {
 		return nil
 	}
 	a := applier{g: g, txn: g.db.Txn(true), twins: g.twins.txn(), reg: g.reg, modelsVersion: g.modelsVersion}
+	a.gen = a.twins.byID.gen
 	for i := range batch {
 		if err := a.apply(&batch[i]); err != nil {
 			a.txn.Abort()
@@ -146,7 +147,7 @@ func (g *Graph) Apply(batch []event.Event) error {
 
 type applier struct {
 	g             *Graph
-	fresh         map[*Twin]struct{} // twins inserted by this transaction
+	gen           uint64 // the transaction's generation: Twin.gen of the twins it made
 	txn           *memdb.Txn
 	twins         twinTxn
 	reg           *dtdl.Registry
@@ -268,7 +269,7 @@ func (a *applier) applyTwin(e *event.Event) error {
 			return err
 		}
 		t := NewTwin(&p, e.Position, e.Time)
-		t.ID = id
+		t.ID, t.ownProps = id, true
 		if itf, ok := a.reg.Get(t.Model); ok {
 			t.Model = itf.ID // share the string
 		}
@@ -285,10 +286,13 @@ func (a *applier) applyTwin(e *event.Event) error {
 			return fmt.Errorf("twin.patched at %d: twin %q does not exist", e.Position, id)
 		}
 		if e.SchemaVersion == PatchedSchemaVersion {
-			if t, ok := cur.patchedFast(e.Payload, e.Position, e.Time, a.intern); ok {
+			if t, ok := cur.patchedFast(e.Payload, e.Position, e.Time, a.gen, a.intern); ok {
 				// Every name is interned already: the twin's, or interned
-				// as added.
-				a.track(t)
+				// as added. A twin of this transaction was changed in
+				// place, and is in the tree already.
+				if t != cur {
+					a.twins.put(t)
+				}
 				return nil
 			}
 		}
@@ -399,30 +403,25 @@ func (a *applier) applyTwin(e *event.Event) error {
 }
 
 // mutable returns a twin the applier may change in place: t itself if it
-// was inserted by this transaction (no snapshot can see it yet), else a
-// copy, inserted now. Index keys (ID, Model) must not be changed in place.
+// was made by this transaction (no snapshot can see it yet), else a copy,
+// inserted now, which shares t's slices (see Twin.ownProps). Index keys
+// (ID, Model) must not be changed in place.
 func (a *applier) mutable(t *Twin) *Twin {
-	if _, ok := a.fresh[t]; ok {
+	if t.gen == a.gen {
 		return t
 	}
 	n := *t
+	n.ownProps = false
 	a.insertTwin(&n)
 	return &n
 }
 
+// insertTwin puts t, a twin made by this transaction, into the twins.
 func (a *applier) insertTwin(t *Twin) error {
 	a.internNames(t)
-	a.track(t)
-	return nil
-}
-
-// track puts t, whose names are interned, into the twins.
-func (a *applier) track(t *Twin) {
-	if a.fresh == nil {
-		a.fresh = map[*Twin]struct{}{}
-	}
-	a.fresh[t] = struct{}{}
+	t.gen = a.gen
 	a.twins.put(t)
+	return nil
 }
 
 // internNames shares property and component names between twins: they

@@ -262,7 +262,13 @@ func findKV(kvs []payloadKV, name string) ([]byte, bool) {
 // nothing is done, for any other payload (the caller decodes it then,
 // which also reports a malformed one). intern returns the shared copy of a
 // new property's name.
-func (t *Twin) patchedFast(payload []byte, pos uint64, tm int64, intern func(string) string) (_ *Twin, ok bool) {
+//
+// gen is the caller's write transaction (0 for none). When t belongs to it
+// (t.gen == gen), t itself is changed and returned, and so are its
+// properties when it owns their array: a twin patched many times in one
+// batch is copied once. Otherwise the result is a new twin of gen. A value
+// or source time equal to the one it replaces keeps the old string.
+func (t *Twin) patchedFast(payload []byte, pos uint64, tm int64, gen uint64, intern func(string) string) (_ *Twin, ok bool) {
 	r := payloadReader{b: payload}
 	r.bytes() // id
 	if len(r.bytes()) > 0 {
@@ -299,27 +305,50 @@ func (t *Twin) patchedFast(payload []byte, pos uint64, tm int64, intern func(str
 	if dupKeys(set) || dupKeys(sts) || dupNames(unset) {
 		return nil, false // never written so; decoding keeps the last of each
 	}
-	nt := *t
+	nt := t
+	if gen == 0 || t.gen != gen {
+		nt = new(Twin)
+		*nt = *t
+		nt.gen, nt.ownProps = gen, false
+	}
 	nt.Version, nt.ETagPos, nt.Updated = pos, pos, tm
 	if len(set)+len(unset)+len(sts) == 0 {
-		return &nt, true
+		return nt, true
 	}
-	out := make([]Prop, 0, len(t.Props)+len(set))
-	for _, p := range t.Props {
+	// In place when nt owns its properties: the loop writes each kept
+	// property at or before the index it reads.
+	var out []Prop
+	if nt.ownProps {
+		out = nt.Props[:0]
+	} else {
+		out = make([]Prop, 0, len(t.Props)+len(set))
+	}
+	var matched [maxFastEntries]bool
+	for _, p := range nt.Props {
+		si := findKey(set, p.Name)
+		if si >= 0 {
+			matched[si] = true // not added, whether set or unset
+		}
 		if slices.ContainsFunc(unset, func(k []byte) bool { return string(k) == p.Name }) {
 			continue
 		}
-		if v, ok := findKV(set, p.Name); ok {
-			p.Value, p.Updated = string(v), tm
+		if si >= 0 {
+			if v := set[si].v; string(v) != p.Value {
+				p.Value = string(v)
+			}
+			p.Updated = tm
 		}
-		if st, ok := findKV(sts, p.Name); ok {
-			p.SourceTime, p.Updated = string(st), tm
+		if i := findKey(sts, p.Name); i >= 0 {
+			if st := sts[i].v; string(st) != p.SourceTime {
+				p.SourceTime = string(st)
+			}
+			p.Updated = tm
 		}
 		out = append(out, p)
 	}
 	added := false
-	for _, kv := range set {
-		if !hasProp(t.Props, string(kv.k)) {
+	for i, kv := range set {
+		if !matched[i] {
 			name := intern(string(kv.k))
 			st, _ := findKV(sts, name)
 			out = append(out, Prop{Name: name, Value: string(kv.v), Updated: tm, SourceTime: string(st)})
@@ -329,6 +358,16 @@ func (t *Twin) patchedFast(payload []byte, pos uint64, tm int64, intern func(str
 	if added {
 		slices.SortFunc(out, func(a, b Prop) int { return strings.Compare(a.Name, b.Name) })
 	}
-	nt.Props = out
-	return &nt, true
+	nt.Props, nt.ownProps = out, true
+	return nt, true
+}
+
+// findKey returns the index of the entry of kvs with key name, or -1.
+func findKey(kvs []payloadKV, name string) int {
+	for i, kv := range kvs {
+		if string(kv.k) == name {
+			return i
+		}
+	}
+	return -1
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -26,7 +27,22 @@ func self(s string) string { return s }
 // decline or give exactly what Decode and Patched give.
 func checkFast(t *testing.T, cur *Twin, payload []byte) (handled bool) {
 	t.Helper()
-	fast, ok := cur.patchedFast(payload, 9, 500, self)
+	before := cloneTwin(cur)
+	fast, ok := cur.patchedFast(payload, 9, 500, 0, self)
+	if !reflect.DeepEqual(cur, before) {
+		t.Fatalf("patchedFast changed a twin of no transaction:\nbefore %+v\nafter  %+v", before, cur)
+	}
+	// The same patch in place, on a twin of transaction 7, owning its
+	// properties or not.
+	owned, shared := cloneTwin(cur), cloneTwin(cur)
+	owned.gen, owned.ownProps = 7, true
+	shared.gen = 7
+	inPlace, okOwned := owned.patchedFast(payload, 9, 500, 7, self)
+	sharedProps := shared.Props
+	inPlaceShared, okShared := shared.patchedFast(payload, 9, 500, 7, self)
+	if okOwned != ok || okShared != ok {
+		t.Fatalf("patchedFast took the payload: %v for a copy, %v in place, %v in place with shared properties", ok, okOwned, okShared)
+	}
 	var p TwinPatched
 	if err := decodePatched(payload, &p); err != nil {
 		if ok {
@@ -37,11 +53,30 @@ func checkFast(t *testing.T, cur *Twin, payload []byte) (handled bool) {
 	if !ok {
 		return false
 	}
+	if inPlace != owned || inPlaceShared != shared {
+		t.Fatalf("a twin of the transaction was copied")
+	}
+	if !reflect.DeepEqual(sharedProps, before.Props) {
+		t.Fatalf("patchedFast changed properties the twin does not own: %+v, were %+v", sharedProps, before.Props)
+	}
 	slow := cur.Patched(&p, 9, 500)
-	if !reflect.DeepEqual(fast, slow) {
-		t.Fatalf("patch %+v:\nfast %+v\nslow %+v", p, fast, slow)
+	for _, got := range []*Twin{fast, inPlace, inPlaceShared} {
+		g := *got
+		g.gen, g.ownProps = 0, false
+		if !reflect.DeepEqual(&g, slow) {
+			t.Fatalf("patch %+v:\nfast %+v\nslow %+v", p, &g, slow)
+		}
 	}
 	return true
+}
+
+// cloneTwin returns a copy of t with its own property and component
+// arrays.
+func cloneTwin(t *Twin) *Twin {
+	n := *t
+	n.Props = slices.Clone(t.Props)
+	n.Components = slices.Clone(t.Components)
+	return &n
 }
 
 // TestPatchedFast compares the fast path with decoding and Patched over
@@ -81,7 +116,7 @@ func TestPatchedFast(t *testing.T) {
 		{ID: "r1", Model: "dtmi:x:Room;2"},
 		{ID: "r1", Components: map[string]ComponentChange{"th": {SectionChange: SectionChange{Set: map[string]json.RawMessage{"m": json.RawMessage(`3`)}}}}},
 	} {
-		if _, ok := fastTwin().patchedFast(NewPatchedEvent("twin/r1", "a", &p).Payload, 9, 500, self); ok {
+		if _, ok := fastTwin().patchedFast(NewPatchedEvent("twin/r1", "a", &p).Payload, 9, 500, 0, self); ok {
 			t.Errorf("the fast path took %+v", p)
 		}
 	}

@@ -59,6 +59,15 @@ type Twin struct {
 	Out []*Relationship
 	// In are the relationships targeting the twin, sorted by Source and ID.
 	In []*Relationship
+
+	// gen is the write transaction (a btxn's gen) that made this value and
+	// may change it in place until it commits: no snapshot can see the
+	// twin before then. 0 for none. See applier.mutable.
+	gen uint64
+	// ownProps is set when Props's array was made for this value alone
+	// (not shared with an older value), so that the transaction of gen may
+	// also change the properties in place. Every copy of a Twin clears it.
+	ownProps bool
 }
 
 // Outgoing returns the twin's relationship with the given id.
@@ -250,6 +259,7 @@ func NewTwin(st *TwinState, pos uint64, t int64) *Twin {
 // at pos and time tm. t is not modified.
 func (t *Twin) Patched(p *TwinPatched, pos uint64, tm int64) *Twin {
 	n := *t
+	n.ownProps = false
 	n.Version, n.ETagPos, n.Updated = pos, pos, tm
 	if p.Model != "" {
 		n.Model = p.Model
