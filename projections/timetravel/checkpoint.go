@@ -268,25 +268,38 @@ func Backfill(ctx context.Context, log eventlog.Log, dir string, graph twingraph
 	}
 	written := 0
 	next := g.Position() + opts.Every
-	err = replay(ctx, log, g, head, defaultReadBatch, func() error {
+	for g.Position() < head {
+		// Replayed up to each checkpoint's position exactly, whatever the
+		// read batch.
+		if err := replay(ctx, log, g, min(head, next), defaultReadBatch); err != nil {
+			return written, err
+		}
 		if g.Position() < next {
-			return nil
+			break
 		}
 		if _, err := writeCheckpoint(dir, g.Snapshot()); err != nil {
-			return err
+			return written, err
 		}
 		written++
 		next = g.Position() + spacing(opts.Every, g.Snapshot())
-		return thin(dir, opts.MaxFiles)
-	})
-	return written, err
+		if err := thin(dir, opts.MaxFiles); err != nil {
+			return written, err
+		}
+	}
+	return written, nil
 }
 
-const defaultReadBatch = 4096
+// defaultReadBatch is the most events a replay reads and applies at once.
+// A twin patched several times within one batch is copied once (the
+// graph changes in place what its batch made), so large batches rebuild
+// faster: 10,000 twins patched round-robin replayed at ~1.0 M events/s
+// in batches of 4,096 events, ~1.6-2.1 M events/s in batches of 65,536
+// (a batch of small events is ~15 MB).
+const defaultReadBatch = 65536
 
 // replay applies the log after g's position up to and including pos, in
-// batches of at most batch events, calling after (when not nil) after each.
-func replay(ctx context.Context, log eventlog.Log, g *twingraph.Graph, pos uint64, batch int, after func() error) error {
+// batches of at most batch events.
+func replay(ctx context.Context, log eventlog.Log, g *twingraph.Graph, pos uint64, batch int) error {
 	for g.Position() < pos {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -308,11 +321,6 @@ func replay(ctx context.Context, log eventlog.Log, g *twingraph.Graph, pos uint6
 		}
 		if err := g.Apply(evs); err != nil {
 			return fmt.Errorf("apply at %d: %w", from, err)
-		}
-		if after != nil {
-			if err := after(); err != nil {
-				return err
-			}
 		}
 	}
 	return nil

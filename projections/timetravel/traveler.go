@@ -32,7 +32,7 @@ type Options struct {
 	// always kept, even alone over the bound.
 	CacheBytes int64
 	// ReadBatch is the most events read and applied at once during a
-	// replay. Default 4096.
+	// replay. Default 65536 (see defaultReadBatch).
 	ReadBatch int
 	// Logger receives reports of unusable checkpoints. Default
 	// slog.Default().
@@ -266,7 +266,7 @@ func (t *Traveler) build(ctx context.Context, pos uint64) (*twingraph.Graph, err
 		g = twingraph.New(t.opts.Graph)
 	}
 	from := g.Position()
-	if err := replay(ctx, t.log, g, pos, t.opts.ReadBatch, nil); err != nil {
+	if err := replay(ctx, t.log, g, pos, t.opts.ReadBatch); err != nil {
 		return nil, err
 	}
 	t.count(func(s *Stats) {
