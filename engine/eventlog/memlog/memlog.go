@@ -24,7 +24,7 @@ type Log struct {
 		// chunks hold the events in order, chunkSize to a chunk: a
 		// long log grows without copying what it holds.
 		chunks  [][]event.Event
-		n       uint64 // events held
+		n       uint64              // events held
 		streams map[string][]uint64 // positions per stream
 		lastT   int64
 		closed  bool
