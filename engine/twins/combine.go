@@ -25,6 +25,17 @@ import (
 // There is no background goroutine: the first caller to find the combiner
 // idle leads, executing batches until its own write is done, then hands the
 // lead to the oldest waiting caller.
+//
+// Each caller first decides its write itself, against the newest snapshot,
+// in parallel with the leader and the projections. A refusal (not found,
+// invalid, precondition failed) or a write that changes nothing is answered
+// there and then: the snapshot holds every write acknowledged before the
+// call. Otherwise the leader uses that decision unless the combiner has
+// written the twin since the caller's snapshot, in which case it decides
+// again; a write from elsewhere in between is caught by the decision's
+// expectation on the twin's stream, and the engine then decides the whole
+// batch again against newer state. The leader's serial work per write is
+// then a table lookup and an append, not a decision.
 type combiner struct {
 	eng *engine.Engine
 	g   *twingraph.Graph
@@ -35,6 +46,9 @@ type combiner struct {
 		queue   []*write
 		leading bool
 	}
+	// written holds, per hash slot of a stream, the newest position the
+	// combiner appended to a stream of that slot. Only the leader uses it.
+	written [1 << 14]uint64
 }
 
 // write is one member of a combined command.
@@ -44,6 +58,10 @@ type write struct {
 	// write), the expectation it relies on, or its error.
 	decide func(snap *twingraph.Snapshot) (*event.Event, eventlog.Expect, error)
 
+	// pre is the caller's own decision, against the snapshot at prePos.
+	pre    decision
+	prePos uint64
+
 	cause  Cause  // recorded in its event (see WithCause)
 	idx    int    // index of its event in the batch, -1 for none
 	pos    uint64 // position of its event once appended
@@ -52,8 +70,21 @@ type write struct {
 	signal chan bool // false: done; true: lead
 }
 
+type decision struct {
+	ev  *event.Event
+	exp eventlog.Expect
+	err error
+}
+
 // do submits w and returns once it is executed (or failed).
 func (c *combiner) do(ctx context.Context, w *write) {
+	snap := c.g.Snapshot()
+	w.pre.ev, w.pre.exp, w.pre.err = w.decide(snap)
+	if w.pre.err != nil || w.pre.ev == nil {
+		w.err, w.idx, w.done = w.pre.err, -1, true
+		return
+	}
+	w.prePos = snap.Position()
 	w.cause, _ = causeOf(ctx)
 	w.signal = make(chan bool, 1)
 	c.mu.Lock()
@@ -125,12 +156,37 @@ func (c *combiner) take() []*write {
 	return batch
 }
 
+// slot returns the index in c.written of a stream.
+func slot(stream string) int {
+	// FNV-1a over the stream name.
+	h := uint32(2166136261)
+	for i := 0; i < len(stream); i++ {
+		h = (h ^ uint32(stream[i])) * 16777619
+	}
+	return int(h & (1<<14 - 1))
+}
+
 func (c *combiner) execute(ctx context.Context, batch []*write) {
+	first := true
 	res, err := c.eng.Execute(ctx, engine.CommandFunc(func(ctx context.Context) (engine.Decision, error) {
-		snap := c.g.Snapshot()
+		// After a conflict, every member decides again against newer
+		// state.
+		fresh := first
+		first = false
+		var snap *twingraph.Snapshot
 		var d engine.Decision
 		for _, w := range batch {
-			ev, exp, err := w.decide(snap)
+			var ev *event.Event
+			var exp eventlog.Expect
+			var err error
+			if fresh && c.written[slot(w.stream)] <= w.prePos {
+				ev, exp = w.pre.ev, w.pre.exp
+			} else {
+				if snap == nil {
+					snap = c.g.Snapshot()
+				}
+				ev, exp, err = w.decide(snap)
+			}
 			w.idx, w.err = -1, err
 			if err != nil || ev == nil {
 				continue
@@ -149,6 +205,7 @@ func (c *combiner) execute(ctx context.Context, batch []*write) {
 			w.err = engine.AsError(err)
 		case w.idx >= 0:
 			w.pos = res.Appended.First + uint64(w.idx)
+			c.written[slot(w.stream)] = w.pos
 		}
 	}
 }
