@@ -33,11 +33,11 @@ func Markdown(w io.Writer, cfg Config, r *Result) {
 		if p.Ops > 0 {
 			pgCell = fmt.Sprintf("%.0f/s (p99 %.0f µs)", p.OpsPerSec, p.P99us)
 		}
-		fmt.Fprintf(w, "| %s twin, %d conns | %.0f/s (p99 %.0f µs, %d errors) | %s | %s | %s |\n", op.name, cfg.Conns,
-			h.OpsPerSec, h.P99us, h.Errors, pgCell, ratio(h.OpsPerSec, p.OpsPerSec), op.target)
+		fmt.Fprintf(w, "| %s twin, %d conns | %.0f/s (p99 %.0f µs, %.1f µs CPU/request, %d errors) | %s | %s | %s |\n", op.name, cfg.Conns,
+			h.OpsPerSec, h.P99us, h.CPUus, h.Errors, pgCell, ratio(h.OpsPerSec, p.OpsPerSec), op.target)
 	}
 	if h := r.HTTP["healthz"]; h.Ops > 0 {
-		fmt.Fprintf(w, "| GET /healthz (empty handler: the HTTP stack's ceiling here) | %.0f/s (p99 %.0f µs) | | | |\n", h.OpsPerSec, h.P99us)
+		fmt.Fprintf(w, "| GET /healthz (empty handler: the HTTP stack's ceiling here) | %.0f/s (p99 %.0f µs, %.1f µs CPU/request) | | | |\n", h.OpsPerSec, h.P99us, h.CPUus)
 	}
 	for _, c := range []struct{ name, with, without string }{
 		{"GET twin, API key with a model-scope grant vs admin token", "GET key, model grant", "GET admin"},
@@ -48,8 +48,12 @@ func Markdown(w io.Writer, cfg Config, r *Result) {
 		if with.Ops == 0 || without.Ops == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "| %s, %d conns | %.0f/s vs %.0f/s (p99 %.0f vs %.0f µs): authorization costs %.1f%% | | | < 5%% |\n", c.name, cfg.Conns,
-			with.OpsPerSec, without.OpsPerSec, with.P99us, without.P99us, 100*(1-with.OpsPerSec/without.OpsPerSec))
+		cpu := ""
+		if with.CPUus > 0 && without.CPUus > 0 {
+			cpu = fmt.Sprintf("; CPU per request %.1f vs %.1f µs (%+.1f%%)", with.CPUus, without.CPUus, 100*(with.CPUus/without.CPUus-1))
+		}
+		fmt.Fprintf(w, "| %s, %d conns | %.0f/s vs %.0f/s (p99 %.0f vs %.0f µs): authorization costs %.1f%%%s | | | < 5%% |\n", c.name, cfg.Conns,
+			with.OpsPerSec, without.OpsPerSec, with.P99us, without.P99us, 100*(1-with.OpsPerSec/without.OpsPerSec), cpu)
 	}
 	fmt.Fprintf(w, "| RSS after load (incl. load generator) | %d MiB | | | < 2 GiB at full size |\n", r.RSSBytes>>20)
 	fmt.Fprintf(w, "| Go heap in use after load | %d MiB | | | |\n", r.HeapBytes>>20)

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -63,6 +64,9 @@ type Phase struct {
 	P50us     float64
 	P99us     float64
 	Errors    int64
+	// CPUus is the process's CPU time (server and generator) per
+	// operation: steadier than the rate on a shared machine.
+	CPUus float64
 }
 
 // Result is what a run measured.
@@ -163,7 +167,7 @@ func authzPhases(cfg Config, res *Result, call func(tok, method, path, body stri
 // their p99 the higher.
 func joinPhases(a, b Phase) Phase {
 	return Phase{Ops: a.Ops + b.Ops, Errors: a.Errors + b.Errors, OpsPerSec: (a.OpsPerSec + b.OpsPerSec) / 2,
-		P50us: (a.P50us + b.P50us) / 2, P99us: max(a.P99us, b.P99us)}
+		P50us: (a.P50us + b.P50us) / 2, P99us: max(a.P99us, b.P99us), CPUus: (a.CPUus + b.CPUus) / 2}
 }
 
 func roomID(g stdgraph.Config, rng *rand.Rand) string {
@@ -429,6 +433,7 @@ func phase(ctx context.Context, cfg Config, name string, op func(rng *rand.Rand)
 	lat := make([][]float64, cfg.Conns)
 	deadline := time.Now().Add(cfg.Duration)
 	var wg sync.WaitGroup
+	cpu0 := cpuTime()
 	start := time.Now()
 	for w := 0; w < cfg.Conns; w++ {
 		wg.Add(1)
@@ -448,6 +453,7 @@ func phase(ctx context.Context, cfg Config, name string, op func(rng *rand.Rand)
 	}
 	wg.Wait()
 	el := time.Since(start).Seconds()
+	cpu := cpuTime() - cpu0
 	var all []float64
 	for _, l := range lat {
 		all = append(all, l...)
@@ -458,7 +464,10 @@ func phase(ctx context.Context, cfg Config, name string, op func(rng *rand.Rand)
 		p.P50us = all[len(all)/2]
 		p.P99us = all[len(all)*99/100]
 	}
-	fmt.Fprintf(cfg.Progress, "%s: %.0f ops/s, p50 %.0f µs, p99 %.0f µs, %d errors\n", name, p.OpsPerSec, p.P50us, p.P99us, p.Errors)
+	if p.Ops > 0 {
+		p.CPUus = float64(cpu.Microseconds()) / float64(p.Ops)
+	}
+	fmt.Fprintf(cfg.Progress, "%s: %.0f ops/s, p50 %.0f µs, p99 %.0f µs, %.1f µs CPU/op, %d errors\n", name, p.OpsPerSec, p.P50us, p.P99us, p.CPUus, p.Errors)
 	return p
 }
 
@@ -538,4 +547,13 @@ func rss() uint64 {
 		}
 	}
 	return 0
+}
+
+// cpuTime returns the process's CPU time (user and system) so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
