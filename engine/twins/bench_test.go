@@ -78,7 +78,7 @@ func benchEnv(b *testing.B, kind string) *env {
 // goroutines through engine.Execute: decide, append (durable), apply.
 func BenchmarkPatchTwin(b *testing.B) {
 	for _, kind := range []string{"mem", "file"} {
-		for _, par := range []int{4, 64} {
+		for _, par := range []int{4, 64, 512} {
 			b.Run(fmt.Sprintf("log=%s/goroutines=%d", kind, par*2), func(b *testing.B) {
 				e := benchEnv(b, kind)
 				b.SetParallelism(par)
