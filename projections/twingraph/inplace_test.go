@@ -39,6 +39,7 @@ func churn(t testing.TB, pos uint64, n int, seed uint64) []event.Event {
 	g := &gen{t: t, pos: pos}
 	rooms := []string{"b0-f0-r0", "b0-f0-r1", "b0-f1-r2", "b0-f3-r7"}
 	rels := map[string]bool{}
+	live := map[string]bool{}
 	for len(g.events) < n {
 		id := rooms[rng.IntN(len(rooms))]
 		stream := twingraph.TwinStream(id)
@@ -75,8 +76,21 @@ func churn(t testing.TB, pos uint64, n int, seed uint64) []event.Event {
 				g.add(stream, twingraph.TypeRelationshipDeleted, &twingraph.RelationshipRef{Source: id, ID: rid})
 				delete(rels, key)
 			}
-		default:
+		case rng.IntN(2) == 0:
 			g.add(stream, twingraph.TypeRelationshipLinked, &twingraph.RelationshipRef{Source: id, ID: "x", Target: id})
+		default: // a twin of its own deleted, re-created and patched
+			tmp := fmt.Sprint("tmp", rng.IntN(2))
+			if live[tmp] {
+				g.add(twingraph.TwinStream(tmp), twingraph.TypeTwinDeleted, &twingraph.TwinRef{ID: tmp})
+			} else {
+				g.twin(tmp, "dtmi:bench:Sensor;1", map[string]json.RawMessage{"value": raw("1")})
+				e := twingraph.NewPatchedEvent(twingraph.TwinStream(tmp), "test", &twingraph.TwinPatched{ID: tmp, Patch: raw(`[]`),
+					SectionChange: twingraph.SectionChange{Set: map[string]json.RawMessage{"value": raw(fmt.Sprint(rng.IntN(9)))}}})
+				g.pos++
+				e.Position, e.Time = g.pos, 1_700_000_000_000_000_000+int64(g.pos)*1000
+				g.events = append(g.events, e)
+			}
+			live[tmp] = !live[tmp]
 		}
 	}
 	return g.events[:n]
@@ -88,7 +102,7 @@ func churn(t testing.TB, pos uint64, n int, seed uint64) []event.Event {
 // and that the graph ends as one built an event at a time.
 func TestSnapshotsStayUnchanged(t *testing.T) {
 	base, _, _ := buildingGraph(t, 1)
-	evs := churn(t, uint64(len(base)), 3000, 7)
+	evs := churn(t, uint64(len(base)), 6000, 7)
 	g := twingraph.New(twingraph.Options{})
 	apply(t, g, base, 500)
 	type taken struct {
@@ -98,7 +112,11 @@ func TestSnapshotsStayUnchanged(t *testing.T) {
 	var snaps []taken
 	rng := rand.New(rand.NewPCG(3, 4))
 	for i := 0; i < len(evs); {
+		// Small and large batches.
 		n := min(1+rng.IntN(400), len(evs)-i)
+		if rng.IntN(4) == 0 {
+			n = min(1000+rng.IntN(1000), len(evs)-i)
+		}
 		if err := g.Apply(evs[i : i+n]); err != nil {
 			t.Fatal(err)
 		}
