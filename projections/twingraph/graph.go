@@ -57,6 +57,11 @@ type TelemetryRecord struct {
 	// Last is the last message per component ("" for the twin root),
 	// sorted by component.
 	Last []TelemetryValue
+
+	// recent is the whole array of Recent in a record made by a write
+	// transaction: Recent is a window on it that add moves forward, so
+	// that recording an id rarely moves the others.
+	recent []string
 }
 
 // TelemetryValue is one telemetry message as last received.
@@ -129,6 +134,7 @@ func (g *Graph) Apply(batch []event.Event) error {
 	}
 	a := applier{g: g, txn: g.db.Txn(true), twins: g.twins.txn(), reg: g.reg, modelsVersion: g.modelsVersion}
 	a.gen = a.twins.byID.gen
+	a.many = len(batch) >= 2*RecentMessageIDs
 	for i := range batch {
 		if err := a.apply(&batch[i]); err != nil {
 			a.txn.Abort()
@@ -157,6 +163,8 @@ type applier struct {
 	// changed in place, however many points a twin gets.
 	telem   map[string]*TelemetryRecord
 	telemTx *btxn[string, *TelemetryRecord]
+	// many is set when the batch holds many events or telemetry points.
+	many bool
 }
 
 func (a *applier) apply(e *event.Event) error {
@@ -479,14 +487,19 @@ func (a *applier) applyTelemetryBatch(e *event.Event) error {
 	if e.SchemaVersion != TelemetryBatchSchemaVersion {
 		return fmt.Errorf("%s at %d: unknown schema version %d", e.Type, e.Position, e.SchemaVersion)
 	}
-	err := DecodeTelemetryBatch(e.Payload, func(_ int, p *TelemetryPoint) error {
-		rec, err := a.telemetry(p.Twin)
-		if err != nil {
-			return err
+	a.many = true
+	err := decodeTelemetryBatch(e.Payload, func(_ int, p *[5][]byte) error {
+		twin, component, messageID, sourceTime, body := p[0], p[1], p[2], p[3], p[4]
+		rec, ok := a.telem[string(twin)]
+		if !ok {
+			var err error
+			if rec, err = a.telemetry(string(twin)); err != nil {
+				return err
+			}
 		}
 		// The body aliases the event's payload: copy it, or one point
 		// would keep the whole batch alive.
-		rec.add(p.Component, p.MessageID, e.Time, p.SourceTime, bytes.Clone(p.Body))
+		rec.add(string(component), string(messageID), e.Time, string(sourceTime), bytes.Clone(body))
 		return nil
 	})
 	if err != nil {
@@ -508,7 +521,14 @@ func (a *applier) telemetry(twin string) (*TelemetryRecord, error) {
 	rec := &TelemetryRecord{Twin: twin}
 	if old, ok := a.telemTx.Get(twin); ok {
 		rec.Twin, rec.Version = old.Twin, old.Version
-		rec.Recent = append(make([]string, 0, RecentMessageIDs), old.Recent...)
+		// Room for more ids than kept when the batch may bring a twin
+		// many (see add).
+		n := RecentMessageIDs
+		if a.many {
+			n *= 2
+		}
+		rec.recent = make([]string, 0, n)
+		rec.Recent = append(rec.recent, old.Recent...)
 		rec.Last = append(make([]TelemetryValue, 0, len(old.Last)+1), old.Last...)
 	}
 	a.telemTx.Put(rec.Twin, rec)
@@ -519,8 +539,18 @@ func (a *applier) telemetry(twin string) (*TelemetryRecord, error) {
 // add records one message in a record owned by the transaction.
 func (rec *TelemetryRecord) add(component, messageID string, time int64, sourceTime string, body []byte) {
 	if len(rec.Recent) >= RecentMessageIDs {
-		n := copy(rec.Recent, rec.Recent[len(rec.Recent)-RecentMessageIDs+1:])
-		rec.Recent = rec.Recent[:n]
+		keep := rec.Recent[len(rec.Recent)-RecentMessageIDs+1:]
+		switch {
+		case cap(keep) > len(keep):
+			// Room after the ids: the window moves on.
+			rec.Recent = keep
+		case cap(rec.recent) >= RecentMessageIDs:
+			// At the end of the array: back to its start, once every
+			// RecentMessageIDs ids.
+			rec.Recent = rec.recent[:copy(rec.recent[:cap(rec.recent)], keep)]
+		default:
+			rec.Recent = rec.Recent[:copy(rec.Recent, keep)]
+		}
 	}
 	rec.Recent = append(rec.Recent, messageID)
 	v := TelemetryValue{Component: component, MessageID: messageID, Time: time, SourceTime: sourceTime, Body: body}

@@ -13,8 +13,12 @@ import (
 // telemetryState renders the telemetry records of twins, without their
 // stream versions when versions is false.
 func telemetryState(g *twingraph.Graph, twins []string, versions bool) string {
+	return snapshotTelemetry(g.Snapshot(), twins, versions)
+}
+
+// snapshotTelemetry is telemetryState of a snapshot.
+func snapshotTelemetry(snap *twingraph.Snapshot, twins []string, versions bool) string {
 	var b strings.Builder
-	snap := g.Snapshot()
 	for _, id := range twins {
 		rec, ok := snap.Telemetry(id)
 		if !ok {
@@ -137,6 +141,45 @@ func TestTelemetryBatchApply(t *testing.T) {
 				t.Fatalf("loaded after a batch:\n%s\nwant:\n%s", got, want)
 			}
 		})
+	}
+}
+
+// TestTelemetrySnapshotsStayUnchanged applies telemetry.batch events that
+// bring twins many more points than RecentMessageIDs per Apply, and checks
+// that the snapshots published on the way still read as they did.
+func TestTelemetrySnapshotsStayUnchanged(t *testing.T) {
+	twins := []string{"t0", "t1", "t2"}
+	g := twingraph.New(twingraph.Options{})
+	type taken struct {
+		snap *twingraph.Snapshot
+		text string
+	}
+	var snaps []taken
+	pos := uint64(0)
+	for k := range 12 {
+		// 1 to 3 events of 150 points per Apply: 50 per twin per event.
+		var evs []event.Event
+		for range 1 + k%3 {
+			pos++
+			pts := telemetryPoints(twins, 150)
+			for i := range pts {
+				pts[i].MessageID = fmt.Sprintf("p%d-%s", pos, pts[i].MessageID)
+			}
+			evs = append(evs, event.Event{Position: pos, Time: int64(pos), Stream: twingraph.TelemetryBatchStream(0),
+				Type: twingraph.TypeTelemetryBatch, SchemaVersion: twingraph.TelemetryBatchSchemaVersion, Payload: encodeBatch(pts)})
+		}
+		apply(t, g, evs, len(evs))
+		s := g.Snapshot()
+		snaps = append(snaps, taken{s, snapshotTelemetry(s, twins, true)})
+	}
+	for i, s := range snaps {
+		if got := snapshotTelemetry(s.snap, twins, true); got != s.text {
+			t.Fatalf("snapshot %d changed after later batches:\n%s\nwas:\n%s", i, got, s.text)
+		}
+	}
+	if rec, _ := g.Snapshot().Telemetry("t0"); len(rec.Recent) != twingraph.RecentMessageIDs ||
+		!strings.HasPrefix(rec.Recent[len(rec.Recent)-1], fmt.Sprintf("p%d-", pos)) {
+		t.Fatalf("t0 remembers %v", rec.Recent)
 	}
 }
 

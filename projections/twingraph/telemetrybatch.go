@@ -74,6 +74,17 @@ func AppendTelemetryPoint(dst []byte, p *TelemetryPoint) []byte {
 // wrapping ErrTelemetryBatchCorrupt; fn may have been called for the points
 // before the damage.
 func DecodeTelemetryBatch(payload []byte, fn func(i int, p *TelemetryPoint) error) error {
+	var p TelemetryPoint
+	return decodeTelemetryBatch(payload, func(i int, parts *[5][]byte) error {
+		p = TelemetryPoint{Twin: string(parts[0]), Component: string(parts[1]), MessageID: string(parts[2]),
+			SourceTime: string(parts[3]), Body: parts[4]}
+		return fn(i, &p)
+	})
+}
+
+// decodeTelemetryBatch is DecodeTelemetryBatch passing each point as it
+// is in payload: twin id, component, message id, source time and body.
+func decodeTelemetryBatch(payload []byte, fn func(i int, parts *[5][]byte) error) error {
 	if len(payload) == 0 || payload[0] != telemBatchMagic {
 		return fmt.Errorf("%w: bad header", ErrTelemetryBatchCorrupt)
 	}
@@ -83,9 +94,8 @@ func DecodeTelemetryBatch(payload []byte, fn func(i int, p *TelemetryPoint) erro
 		return fmt.Errorf("%w: bad count", ErrTelemetryBatchCorrupt)
 	}
 	b = b[k:]
-	var p TelemetryPoint
+	var parts [5][]byte
 	for i := 0; i < int(n); i++ {
-		var parts [5][]byte
 		for j := range parts {
 			l, k := binary.Uvarint(b)
 			if k <= 0 || l > uint64(len(b)-k) {
@@ -94,9 +104,7 @@ func DecodeTelemetryBatch(payload []byte, fn func(i int, p *TelemetryPoint) erro
 			parts[j] = b[k : k+int(l) : k+int(l)]
 			b = b[k+int(l):]
 		}
-		p = TelemetryPoint{Twin: string(parts[0]), Component: string(parts[1]), MessageID: string(parts[2]),
-			SourceTime: string(parts[3]), Body: parts[4]}
-		if err := fn(i, &p); err != nil {
+		if err := fn(i, &parts); err != nil {
 			return err
 		}
 	}
