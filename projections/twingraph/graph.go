@@ -272,11 +272,18 @@ func (a *applier) applyTwin(e *event.Event) error {
 	}
 	switch e.Type {
 	case TypeTwinCreated, TypeTwinReplaced:
-		var p TwinState
-		if err := Decode(e, &p); err != nil {
-			return err
+		var t *Twin
+		fast := false
+		if e.SchemaVersion == SchemaVersion {
+			t, fast = newTwinFast(e.Payload, e.Position, e.Time, a.internBytes)
 		}
-		t := NewTwin(&p, e.Position, e.Time)
+		if !fast {
+			var p TwinState
+			if err := Decode(e, &p); err != nil {
+				return err
+			}
+			t = NewTwin(&p, e.Position, e.Time)
+		}
 		t.ID, t.ownProps = id, true
 		if itf, ok := a.reg.Get(t.Model); ok {
 			t.Model = itf.ID // share the string
@@ -287,6 +294,12 @@ func (a *applier) applyTwin(e *event.Event) error {
 			}
 		} else {
 			t.Out, t.In = cur.Out, cur.In
+		}
+		if fast {
+			// Its names are interned already.
+			t.gen = a.gen
+			a.twins.put(t)
+			return nil
 		}
 		return a.insertTwin(t)
 	case TypeTwinPatched:
@@ -453,6 +466,16 @@ func (a *applier) internProps(props []Prop) {
 			props[i].Name = n
 		}
 	}
+}
+
+// internBytes is intern of a name read from a payload.
+func (a *applier) internBytes(name []byte) string {
+	if s, ok := a.g.names[string(name)]; ok {
+		return s
+	}
+	s := string(name)
+	a.g.names[s] = s
+	return s
 }
 
 func (a *applier) intern(name string) string {

@@ -1,0 +1,90 @@
+package twingraph
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+)
+
+func internCopy(b []byte) string { return string(b) }
+
+// checkTwinFast reads data both ways: newTwinFast must either decline or
+// give exactly what json.Unmarshal and NewTwin give.
+func checkTwinFast(t *testing.T, data []byte) (handled bool) {
+	t.Helper()
+	fast, ok := newTwinFast(data, 9, 500, internCopy)
+	var p TwinState
+	if err := json.Unmarshal(data, &p); err != nil {
+		if ok {
+			t.Fatalf("newTwinFast read %q, which json.Unmarshal refuses (%v)", data, err)
+		}
+		return false
+	}
+	if !ok {
+		return false
+	}
+	slow := NewTwin(&p, 9, 500)
+	slow.ID = ""
+	if !reflect.DeepEqual(fast, slow) {
+		t.Fatalf("%s:\nfast %+v\nslow %+v", data, fast, slow)
+	}
+	return true
+}
+
+func TestNewTwinFast(t *testing.T) {
+	written := func(st TwinState) []byte {
+		e, err := NewEvent("twin/x", TypeTwinCreated, "a", st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.Payload
+	}
+	raw := func(s string) json.RawMessage { return json.RawMessage(s) }
+	for _, tc := range []struct {
+		name    string
+		data    []byte
+		handled bool
+	}{
+		{"as written", written(TwinState{ID: "r1", Model: "dtmi:x:Room;1",
+			SectionState: SectionState{Properties: map[string]json.RawMessage{"b": raw(`"two"`), "a": raw(`1.5e3`), "c": raw(`{"x":[1,"]",{}]}`),
+				"d": raw(`true`), "e": raw(`"esc\"aped\\"`), "f": raw(`[]`)}, SourceTimes: map[string]string{"a": "2026-11-26T00:00:00Z", "zz": "t"}},
+			Components: map[string]SectionState{"th": {Properties: map[string]json.RawMessage{"m": raw(`2`)}}, "empty": {}}}), true},
+		{"no properties", written(TwinState{ID: "r1", Model: "m"}), true},
+		{"white space", []byte(" {\n\"id\" : \"r1\" ,\t\"model\":\"m\", \"properties\" : { \"a\" : 1 , \"b\" : [ 1 , 2 ] } } "), true},
+		{"unicode", []byte(`{"id":"r1","model":"m","properties":{"température":"été"}}`), true},
+		{"escaped name", []byte(`{"id":"r1","model":"m","properties":{"a\u0041":1}}`), false},
+		{"escaped model", []byte(`{"id":"r1","model":"m\/1"}`), false},
+		{"invalid UTF-8", []byte("{\"id\":\"r1\",\"model\":\"m\xff\"}"), false},
+		{"null value", []byte(`{"id":"r1","model":"m","properties":{"a":null}}`), false},
+		{"null properties", []byte(`{"id":"r1","model":"m","properties":null}`), false},
+		{"key case", []byte(`{"ID":"r1","model":"m"}`), false},
+		{"unknown key", []byte(`{"id":"r1","model":"m","x":1}`), false},
+		{"duplicate property", []byte(`{"id":"r1","model":"m","properties":{"a":1,"a":2}}`), false},
+		{"duplicate field", []byte(`{"id":"r1","model":"m","model":"n"}`), false},
+		{"duplicate component", []byte(`{"id":"r1","model":"m","components":{"c":{},"c":{}}}`), false},
+		{"bad number", []byte(`{"id":"r1","model":"m","properties":{"a":01}}`), false},
+		{"bad literal", []byte(`{"id":"r1","model":"m","properties":{"a":tru}}`), false},
+		{"unterminated", []byte(`{"id":"r1","model":"m","properties":{"a":"x}}`), false},
+		{"trailing", []byte(`{"id":"r1","model":"m"}x`), false},
+		{"number id", []byte(`{"id":1,"model":"m"}`), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := checkTwinFast(t, tc.data); got != tc.handled {
+				t.Fatalf("handled %v, want %v", got, tc.handled)
+			}
+		})
+	}
+}
+
+func FuzzNewTwinFast(f *testing.F) {
+	for _, s := range []string{
+		`{"id":"r1","model":"dtmi:x:Room;1","properties":{"a":1,"b":"x","c":{"d":[1,2,{"e":null}]}},"sourceTimes":{"a":"t"},"components":{"th":{"properties":{"m":2},"sourceTimes":{"m":"u"}},"z":{}}}`,
+		`{"id":"r1","model":"m","properties":{"a":"\u00e9\"","b":-0.5e-3,"c":false}}`,
+		` { "model" : "m" , "id" : "r" } `,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkTwinFast(t, data)
+	})
+}
