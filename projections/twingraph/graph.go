@@ -334,8 +334,11 @@ func (a *applier) applyTwin(e *event.Event) error {
 		return a.txn.Insert(tableTombs, &tomb{ID: id, Version: e.Position})
 	case TypeRelationshipCreated, TypeRelationshipReplaced:
 		var p RelationshipState
-		if err := Decode(e, &p); err != nil {
-			return err
+		if e.SchemaVersion != SchemaVersion || !relationshipFast(e.Payload, &p, a.internBytes) {
+			p = RelationshipState{}
+			if err := Decode(e, &p); err != nil {
+				return err
+			}
 		}
 		if cur == nil {
 			return fmt.Errorf("%s at %d: source twin %q does not exist", e.Type, e.Position, id)
@@ -347,9 +350,9 @@ func (a *applier) applyTwin(e *event.Event) error {
 		if tgt == nil {
 			return fmt.Errorf("%s at %d: target twin %q does not exist", e.Type, e.Position, p.Target)
 		}
-		r := &Relationship{Source: cur.ID, ID: p.ID, Name: a.intern(p.Name), Target: tgt.ID, Props: string(p.Properties), ETagPos: e.Position}
-		if r.Props == "{}" {
-			r.Props = ""
+		r := &Relationship{Source: cur.ID, ID: p.ID, Name: a.intern(p.Name), Target: tgt.ID, ETagPos: e.Position}
+		if string(p.Properties) != "{}" {
+			r.Props = string(p.Properties)
 		}
 		src := a.mutable(cur)
 		if tgt == cur {

@@ -327,3 +327,50 @@ func newTwinFast(data []byte, pos uint64, tm int64, intern func([]byte) string) 
 	}
 	return t, true
 }
+
+// relationshipFast reads the RelationshipState payload data into p, but
+// for Source, which it leaves empty, and with Name interned; it reports
+// false when the payload is not one it reads (see above).
+func relationshipFast(data []byte, p *RelationshipState, intern func([]byte) string) bool {
+	r := jsonReader{b: data, ok: true}
+	var seen uint8
+	once := func(bit uint8) bool {
+		if seen&bit != 0 {
+			r.ok = false
+			return false
+		}
+		seen |= bit
+		return true
+	}
+	r.object(func(k []byte) {
+		switch string(k) {
+		case "source":
+			if once(1) {
+				r.str() // the caller knows the source from the stream
+			}
+		case "id":
+			if once(2) {
+				p.ID = string(r.str())
+			}
+		case "name":
+			if once(4) {
+				if n := r.str(); r.ok {
+					p.Name = intern(n)
+				}
+			}
+		case "target":
+			if once(8) {
+				p.Target = string(r.str())
+			}
+		case "properties":
+			if once(16) {
+				if v := r.value(); r.ok {
+					p.Properties = json.RawMessage(v)
+				}
+			}
+		default:
+			r.ok = false
+		}
+	})
+	return r.end()
+}

@@ -88,3 +88,61 @@ func FuzzNewTwinFast(f *testing.F) {
 		checkTwinFast(t, data)
 	})
 }
+
+// checkRelationshipFast reads data both ways: relationshipFast must either
+// decline or give exactly what json.Unmarshal gives, but for Source.
+func checkRelationshipFast(t *testing.T, data []byte) (handled bool) {
+	t.Helper()
+	var fast, slow RelationshipState
+	ok := relationshipFast(data, &fast, internCopy)
+	if err := json.Unmarshal(data, &slow); err != nil {
+		if ok {
+			t.Fatalf("relationshipFast read %q, which json.Unmarshal refuses (%v)", data, err)
+		}
+		return false
+	}
+	if !ok {
+		return false
+	}
+	slow.Source = ""
+	if !reflect.DeepEqual(fast, slow) {
+		t.Fatalf("%s:\nfast %+v\nslow %+v", data, fast, slow)
+	}
+	return true
+}
+
+func TestRelationshipFast(t *testing.T) {
+	written, err := NewEvent("twin/a", TypeRelationshipCreated, "x", RelationshipState{Source: "a", ID: "r1", Name: "contains", Target: "b",
+		Properties: json.RawMessage(`{"w":1.5,"tags":["x","y\""]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		data    []byte
+		handled bool
+	}{
+		{"as written", written.Payload, true},
+		{"no properties", []byte(`{"source":"a","id":"r1","name":"n","target":"b","properties":{}}`), true},
+		{"properties absent", []byte(`{"source":"a","id":"r1","name":"n","target":"b"}`), true},
+		{"null properties", []byte(`{"source":"a","id":"r1","name":"n","target":"b","properties":null}`), false},
+		{"escaped id", []byte(`{"source":"a","id":"r\u0031","name":"n","target":"b"}`), false},
+		{"key case", []byte(`{"source":"a","Id":"r1","name":"n","target":"b"}`), false},
+		{"duplicate", []byte(`{"source":"a","id":"r1","id":"r2","name":"n","target":"b"}`), false},
+		{"bad properties", []byte(`{"source":"a","id":"r1","name":"n","target":"b","properties":{"w":}}`), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := checkRelationshipFast(t, tc.data); got != tc.handled {
+				t.Fatalf("handled %v, want %v", got, tc.handled)
+			}
+		})
+	}
+}
+
+func FuzzRelationshipFast(f *testing.F) {
+	f.Add([]byte(`{"source":"a","id":"r1","name":"contains","target":"b","properties":{"w":1.5,"tags":["x","y\""]}}`))
+	f.Add([]byte(` { "id" : "r" , "target" : "t" , "properties" : { } } `))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkRelationshipFast(t, data)
+	})
+}
