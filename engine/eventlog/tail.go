@@ -39,6 +39,18 @@ type tail struct {
 }
 
 func (t *tail) Next(ctx context.Context) ([]event.Event, error) {
+	// A follower that keeps up finds events waiting: read them without
+	// setting up a wait.
+	if t.closed.Err() != nil {
+		return nil, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if evs, err := t.src.Read(ctx, t.next, t.max); err == nil && len(evs) > 0 {
+		t.next = evs[len(evs)-1].Position + 1
+		return evs, nil
+	}
 	// Tie the wait to Close as well as to ctx, without a goroutine per call.
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()

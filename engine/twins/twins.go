@@ -288,8 +288,10 @@ func (s *Service) patch(ctx context.Context, actor, id, component string, patch 
 				return nil, eventlog.Expect{}, engine.Errorf(engine.KindNotFound, "ComponentNotFound", "twin %s has no component %s", id, component)
 			}
 		}
-		if err := checkCond(cond, true, cur.ETag()); err != nil {
-			return nil, eventlog.Expect{}, err
+		if cond != (Cond{}) {
+			if err := checkCond(cond, true, cur.ETag()); err != nil {
+				return nil, eventlog.Expect{}, err
+			}
 		}
 		p, err := s.patchTwin(snap, cur, ops)
 		if err != nil {
