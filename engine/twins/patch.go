@@ -131,7 +131,7 @@ func parseSimplePatch(data []byte) ([]Op, bool) {
 		var r rawOp
 		for {
 			p.ws()
-			k, ok := p.str()
+			k, ok := p.raw()
 			if !ok {
 				return nil, false
 			}
@@ -140,18 +140,22 @@ func parseSimplePatch(data []byte) ([]Op, bool) {
 				return nil, false
 			}
 			p.ws()
-			switch k {
-			case "op", "path", "from":
+			switch key := string(k); key {
+			case "op":
+				v, ok := p.raw()
+				if !ok || r.hasOp {
+					return nil, false
+				}
+				r.op, r.hasOp = opName(v), true
+			case "path", "from":
 				v, ok := p.str()
 				if !ok {
 					return nil, false
 				}
 				switch {
-				case k == "op" && !r.hasOp:
-					r.op, r.hasOp = v, true
-				case k == "path" && !r.hasPath:
+				case key == "path" && !r.hasPath:
 					r.path, r.hasPath = v, true
-				case k == "from" && !r.hasFrom:
+				case key == "from" && !r.hasFrom:
 					r.from, r.hasFrom = v, true
 				default:
 					return nil, false
@@ -207,6 +211,42 @@ func (p *simpleParser) eat(c byte) bool {
 		return true
 	}
 	return false
+}
+
+// opNames are the operations of RFC 6902, shared by every parsed patch.
+var opNames = [...]string{"add", "remove", "replace", "move", "copy", "test"}
+
+// opName returns the operation named b, without allocating for the six
+// RFC 6902 names.
+func opName(b []byte) string {
+	for _, n := range opNames {
+		if string(b) == n {
+			return n
+		}
+	}
+	return string(b)
+}
+
+// raw reads a string of printable ASCII without escapes and returns its
+// bytes, which alias the input.
+func (p *simpleParser) raw() ([]byte, bool) {
+	if !p.eat('"') {
+		return nil, false
+	}
+	start := p.i
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		switch {
+		case c == '"':
+			b := p.b[start:p.i]
+			p.i++
+			return b, true
+		case c < 0x20 || c > 0x7e || c == '\\':
+			return nil, false
+		}
+		p.i++
+	}
+	return nil, false
 }
 
 // str reads a string of printable ASCII without escapes.
