@@ -491,8 +491,14 @@ func (a *applier) intern(name string) string {
 
 func (a *applier) applyTelemetry(e *event.Event) error {
 	var p Telemetry
-	if err := Decode(e, &p); err != nil {
-		return err
+	if e.SchemaVersion == SchemaVersion && telemetryFast(e.Payload, &p) {
+		// The body aliases the payload: copy it, as Decode does.
+		p.Body = bytes.Clone(p.Body)
+	} else {
+		p = Telemetry{}
+		if err := Decode(e, &p); err != nil {
+			return err
+		}
 	}
 	rec, err := a.telemetry(e.Stream[len(telemPrefix):])
 	if err != nil {

@@ -374,3 +374,48 @@ func relationshipFast(data []byte, p *RelationshipState, intern func([]byte) str
 	})
 	return r.end()
 }
+
+// telemetryFast reads the Telemetry payload data into p, but for Twin,
+// which it leaves empty, and with Body aliasing data; it reports false
+// when the payload is not one it reads (see above).
+func telemetryFast(data []byte, p *Telemetry) bool {
+	r := jsonReader{b: data, ok: true}
+	var seen uint8
+	once := func(bit uint8) bool {
+		if seen&bit != 0 {
+			r.ok = false
+			return false
+		}
+		seen |= bit
+		return true
+	}
+	r.object(func(k []byte) {
+		switch string(k) {
+		case "twin":
+			if once(1) {
+				r.str() // the caller knows the twin from the stream
+			}
+		case "component":
+			if once(2) {
+				p.Component = string(r.str())
+			}
+		case "messageId":
+			if once(4) {
+				p.MessageID = string(r.str())
+			}
+		case "sourceTime":
+			if once(8) {
+				p.SourceTime = string(r.str())
+			}
+		case "body":
+			if once(16) {
+				if v := r.value(); r.ok {
+					p.Body = json.RawMessage(v)
+				}
+			}
+		default:
+			r.ok = false
+		}
+	})
+	return r.end()
+}

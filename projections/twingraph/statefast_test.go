@@ -146,3 +146,61 @@ func FuzzRelationshipFast(f *testing.F) {
 		checkRelationshipFast(t, data)
 	})
 }
+
+// checkTelemetryFast reads data both ways: telemetryFast must either
+// decline or give exactly what json.Unmarshal gives, but for Twin.
+func checkTelemetryFast(t *testing.T, data []byte) (handled bool) {
+	t.Helper()
+	var fast, slow Telemetry
+	ok := telemetryFast(data, &fast)
+	if err := json.Unmarshal(data, &slow); err != nil {
+		if ok {
+			t.Fatalf("telemetryFast read %q, which json.Unmarshal refuses (%v)", data, err)
+		}
+		return false
+	}
+	if !ok {
+		return false
+	}
+	slow.Twin = ""
+	if !reflect.DeepEqual(fast, slow) {
+		t.Fatalf("%s:\nfast %+v\nslow %+v", data, fast, slow)
+	}
+	return true
+}
+
+func TestTelemetryFast(t *testing.T) {
+	written, err := NewEvent("telemetry/a", TypeTelemetry, "x", Telemetry{Twin: "a", Component: "hvac", MessageID: "m1",
+		SourceTime: "2026-11-26T00:00:00Z", Body: json.RawMessage(`{"t":21.5,"s":"x\"y"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		data    []byte
+		handled bool
+	}{
+		{"as written", written.Payload, true},
+		{"root, no source time", []byte(`{"twin":"a","messageId":"m1","body":{"t":1}}`), true},
+		{"no body", []byte(`{"twin":"a","messageId":"m1"}`), true},
+		{"null body", []byte(`{"twin":"a","messageId":"m1","body":null}`), false},
+		{"escaped message id", []byte(`{"twin":"a","messageId":"m\u0031","body":{}}`), false},
+		{"key case", []byte(`{"twin":"a","messageID":"m1","body":{}}`), false},
+		{"duplicate", []byte(`{"twin":"a","messageId":"m1","messageId":"m2","body":{}}`), false},
+		{"bad body", []byte(`{"twin":"a","messageId":"m1","body":{"t":}}`), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := checkTelemetryFast(t, tc.data); got != tc.handled {
+				t.Fatalf("handled %v, want %v", got, tc.handled)
+			}
+		})
+	}
+}
+
+func FuzzTelemetryFast(f *testing.F) {
+	f.Add([]byte(`{"twin":"a","component":"hvac","messageId":"m1","sourceTime":"2026-11-26T00:00:00Z","body":{"t":21.5,"s":"x\"y"}}`))
+	f.Add([]byte(` { "messageId" : "m" , "body" : [ 1 , { } ] } `))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkTelemetryFast(t, data)
+	})
+}
