@@ -56,6 +56,7 @@ func Markdown(w io.Writer, cfg Config, r *Result) {
 			with.OpsPerSec, without.OpsPerSec, with.P99us, without.P99us, 100*(1-with.OpsPerSec/without.OpsPerSec), cpu)
 	}
 	fmt.Fprintf(w, "| RSS after load (incl. load generator) | %d MiB | | | < 2 GiB at full size |\n", r.RSSBytes>>20)
+	fmt.Fprintf(w, "| peak RSS during the load (garbage not yet collected included) | %d MiB | | | |\n", r.PeakRSSBytes>>20)
 	fmt.Fprintf(w, "| Go heap in use after load | %d MiB | | | |\n", r.HeapBytes>>20)
 	fmt.Fprintf(w, "| snapshot of the loaded graph | %.2f s (%d MiB) | | | |\n", r.SnapshotSeconds, r.SnapshotBytes>>20)
 	fmt.Fprintf(w, "| restart (open + snapshot + %d events of log tail) | %.2f s | | | < 10 s at full size |\n", r.RestartTail, r.RestartSeconds)

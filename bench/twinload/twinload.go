@@ -74,6 +74,10 @@ type Result struct {
 	Twins, Relationships int
 	LoadSeconds          float64
 	HeapBytes, RSSBytes  uint64
+	// PeakRSSBytes is the process's peak RSS over the load (before the
+	// collection that RSSBytes follows): the graph, the garbage not yet
+	// collected, the loaders' buffers.
+	PeakRSSBytes uint64
 	// SnapshotSeconds and SnapshotBytes are the snapshot taken after the
 	// load; RestartSeconds is the restart from it plus the log tail of
 	// RestartTail events (the HTTP phases' writes).
@@ -215,6 +219,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	res.LoadSeconds = time.Since(start).Seconds()
+	res.PeakRSSBytes = peakRSS()
 	runtime.GC()
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
@@ -226,7 +231,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return nil, err
 		}
 	}
-	fmt.Fprintf(cfg.Progress, "loaded in %.1fs; heap %d MiB, RSS %d MiB\n", res.LoadSeconds, res.HeapBytes>>20, res.RSSBytes>>20)
+	fmt.Fprintf(cfg.Progress, "loaded in %.1fs; heap %d MiB, RSS %d MiB (peak %d MiB)\n", res.LoadSeconds, res.HeapBytes>>20, res.RSSBytes>>20, res.PeakRSSBytes>>20)
 
 	// A snapshot of the loaded graph: the restart below loads it and
 	// replays only the HTTP phases' writes.
@@ -535,13 +540,19 @@ func runPostgres(ctx context.Context, cfg Config, res *Result) error {
 	return err
 }
 
-func rss() uint64 {
+func rss() uint64 { return procStatus("VmRSS:") }
+
+// peakRSS returns the process's peak resident set size so far.
+func peakRSS() uint64 { return procStatus("VmHWM:") }
+
+// procStatus returns a size field of /proc/self/status, in bytes.
+func procStatus(field string) uint64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return kb << 10
 		}
