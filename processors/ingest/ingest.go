@@ -353,16 +353,21 @@ func (in *Ingester) ingest(ctx context.Context, actor string, body []byte) (*Rep
 	in.mu.Lock()
 	devices := in.mu.devices
 	in.mu.Unlock()
-	targets := map[string]*target{}
+	// The targets of this request, by twin id (or NUL and device id):
+	// values in one slice, found through a map sized for a batch of
+	// mostly distinct twins.
+	var tlist []target
+	targets := make(map[string]int, min(len(body)/64, 1024))
 	resolve := func(p *Point) *target {
 		key := p.Twin
 		if p.Device != "" {
 			key = "\x00" + p.Device
 		}
-		if t, ok := targets[key]; ok {
-			return t
+		if i, ok := targets[key]; ok {
+			return &tlist[i]
 		}
-		t := &target{}
+		tlist = append(tlist, target{})
+		t := &tlist[len(tlist)-1]
 		switch {
 		case p.Twin != "" && p.Device != "":
 			t.err = &Rejection{Code: "InvalidArgument", Message: "a point names either twinId or deviceId, not both"}
@@ -396,7 +401,7 @@ func (in *Ingester) ingest(ctx context.Context, actor string, body []byte) (*Rep
 				}
 			}
 		}
-		targets[key] = t
+		targets[key] = len(tlist) - 1
 		return t
 	}
 
@@ -416,7 +421,7 @@ func (in *Ingester) ingest(ctx context.Context, actor string, body []byte) (*Rep
 	count := 0
 	msgBase := ""
 	batch := in.opts.Layout == LayoutBatch
-	var scratch []byte
+	var scratch, midBuf []byte
 	tooMany := false
 	err := Decode(body, func(p *Point) {
 		if tooMany {
@@ -443,7 +448,9 @@ func (in *Ingester) ingest(ctx context.Context, actor string, body []byte) (*Rep
 			if msgBase == "" {
 				msgBase = nuid.Next() + "."
 			}
-			mid = msgBase + strconv.Itoa(p.Index)
+			// The id is copied into the payload: build it in place.
+			midBuf = strconv.AppendInt(append(midBuf[:0], msgBase...), int64(p.Index), 10)
+			mid = unsafe.String(unsafe.SliceData(midBuf), len(midBuf))
 		}
 		scratch = appendBody(scratch[:0], p.Fields)
 		start := len(out)
