@@ -58,11 +58,18 @@ type TelemetryRecord struct {
 	// sorted by component.
 	Last []TelemetryValue
 
-	// recent is the whole array of Recent in a record made by a write
-	// transaction: Recent is a window on it that add moves forward, so
-	// that recording an id rarely moves the others.
+	// recent, when not nil, is the whole array of Recent in a record a
+	// write transaction changes: Recent is a window on it that add moves
+	// forward, so that recording an id rarely moves the others. shifts
+	// counts the ids the transaction recorded before it had one.
 	recent []string
+	shifts int
 }
+
+// windowAfter is how many ids a transaction records in a twin's full list
+// of recent ones, moving the others each time, before it makes room for a
+// window (see TelemetryRecord.recent).
+const windowAfter = 4
 
 // TelemetryValue is one telemetry message as last received.
 type TelemetryValue struct {
@@ -134,7 +141,6 @@ func (g *Graph) Apply(batch []event.Event) error {
 	}
 	a := applier{g: g, txn: g.db.Txn(true), twins: g.twins.txn(), reg: g.reg, modelsVersion: g.modelsVersion}
 	a.gen = a.twins.byID.gen
-	a.many = len(batch) >= 2*RecentMessageIDs
 	for i := range batch {
 		if err := a.apply(&batch[i]); err != nil {
 			a.txn.Abort()
@@ -163,8 +169,6 @@ type applier struct {
 	// changed in place, however many points a twin gets.
 	telem   map[string]*TelemetryRecord
 	telemTx *btxn[string, *TelemetryRecord]
-	// many is set when the batch holds many events or telemetry points.
-	many bool
 }
 
 func (a *applier) apply(e *event.Event) error {
@@ -519,7 +523,6 @@ func (a *applier) applyTelemetryBatch(e *event.Event) error {
 	if e.SchemaVersion != TelemetryBatchSchemaVersion {
 		return fmt.Errorf("%s at %d: unknown schema version %d", e.Type, e.Position, e.SchemaVersion)
 	}
-	a.many = true
 	err := decodeTelemetryBatch(e.Payload, func(_ int, p *[5][]byte) error {
 		twin, component, messageID, sourceTime, body := p[0], p[1], p[2], p[3], p[4]
 		rec, ok := a.telem[string(twin)]
@@ -553,14 +556,7 @@ func (a *applier) telemetry(twin string) (*TelemetryRecord, error) {
 	rec := &TelemetryRecord{Twin: twin}
 	if old, ok := a.telemTx.Get(twin); ok {
 		rec.Twin, rec.Version = old.Twin, old.Version
-		// Room for more ids than kept when the batch may bring a twin
-		// many (see add).
-		n := RecentMessageIDs
-		if a.many {
-			n *= 2
-		}
-		rec.recent = make([]string, 0, n)
-		rec.Recent = append(rec.recent, old.Recent...)
+		rec.Recent = append(make([]string, 0, RecentMessageIDs), old.Recent...)
 		rec.Last = append(make([]TelemetryValue, 0, len(old.Last)+1), old.Last...)
 	}
 	a.telemTx.Put(rec.Twin, rec)
@@ -576,12 +572,18 @@ func (rec *TelemetryRecord) add(component, messageID string, time int64, sourceT
 		case cap(keep) > len(keep):
 			// Room after the ids: the window moves on.
 			rec.Recent = keep
-		case cap(rec.recent) >= RecentMessageIDs:
-			// At the end of the array: back to its start, once every
-			// RecentMessageIDs ids.
+		case rec.recent != nil:
+			// At the end of the window's array: back to its start, once
+			// every RecentMessageIDs ids.
 			rec.Recent = rec.recent[:copy(rec.recent[:cap(rec.recent)], keep)]
-		default:
+		case rec.shifts < windowAfter:
+			rec.shifts++
 			rec.Recent = rec.Recent[:copy(rec.Recent, keep)]
+		default:
+			// Many ids in this transaction: from now on, a window on an
+			// array of twice the ids kept.
+			rec.recent = make([]string, 0, 2*RecentMessageIDs)
+			rec.Recent = append(rec.recent, keep...)
 		}
 	}
 	rec.Recent = append(rec.Recent, messageID)
