@@ -549,7 +549,7 @@ func validate(s *dtdl.Schema, f *Field) error {
 	}
 	switch f.Kind {
 	case KindNumber:
-		return s.Validate(json.Number(unsafe.String(unsafe.SliceData(f.Raw), len(f.Raw))))
+		return s.ValidateNumber(unsafe.String(unsafe.SliceData(f.Raw), len(f.Raw)))
 	case KindBool:
 		return s.Validate(f.Raw[0] == 't')
 	case KindNull:

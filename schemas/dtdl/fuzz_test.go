@@ -1,6 +1,7 @@
 package dtdl
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -75,6 +76,23 @@ func FuzzValidate(f *testing.F) {
 		}
 		for k := SchemaBoolean; k <= SchemaMultiPolygon; k++ {
 			_ = PrimitiveSchema(k).Validate(n.str)
+		}
+	})
+}
+
+// FuzzValidateNumber checks that ValidateNumber answers as Validate of the
+// same json.Number does, for every primitive schema.
+func FuzzValidateNumber(f *testing.F) {
+	for _, s := range []string{"12", "-1", "255", "256", "1.5", "1e400", "-0", "4294967295", "9223372036854775808", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for k := SchemaBoolean; k <= SchemaMultiPolygon; k++ {
+			sc := PrimitiveSchema(k)
+			got, want := sc.ValidateNumber(s), sc.Validate(json.Number(s))
+			if (got == nil) != (want == nil) || (got != nil && got.Error() != want.Error()) {
+				t.Fatalf("schema %v, %q: ValidateNumber = %v, Validate = %v", k, s, got, want)
+			}
 		}
 	})
 }

@@ -17,6 +17,44 @@ func (s *Schema) Validate(value any) error {
 	return s.validate(value, 0)
 }
 
+// ValidateNumber is Validate of a JSON number given as its text (as
+// json.Number), without boxing it when the schema is a numeric one.
+func (s *Schema) ValidateNumber(text string) error {
+	ok := false
+	switch s.Kind {
+	case SchemaInteger:
+		ok = intText(text, math.MinInt32, math.MaxInt32)
+	case SchemaLong:
+		ok = intText(text, math.MinInt64, math.MaxInt64)
+	case SchemaShort:
+		ok = intText(text, math.MinInt16, math.MaxInt16)
+	case SchemaByte:
+		ok = intText(text, math.MinInt8, math.MaxInt8)
+	case SchemaUnsignedByte:
+		ok = intText(text, 0, math.MaxUint8)
+	case SchemaUnsignedShort:
+		ok = intText(text, 0, math.MaxUint16)
+	case SchemaUnsignedInteger:
+		ok = intText(text, 0, math.MaxUint32)
+	case SchemaDouble, SchemaDecimal:
+		f, err := strconv.ParseFloat(text, 64)
+		ok = err == nil && !math.IsInf(f, 0) && !math.IsNaN(f)
+	case SchemaFloat:
+		f, err := strconv.ParseFloat(text, 64)
+		ok = err == nil && !math.IsNaN(f) && math.Abs(f) <= math.MaxFloat32
+	}
+	if ok {
+		return nil
+	}
+	// Other schemas, and the error's message: the general path.
+	return s.Validate(json.Number(text))
+}
+
+func intText(text string, lo, hi int64) bool {
+	i, err := strconv.ParseInt(text, 10, 64)
+	return err == nil && i >= lo && i <= hi
+}
+
 // maxValueDepth bounds recursion into nested instance values.
 const maxValueDepth = 64
 
