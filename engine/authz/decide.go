@@ -85,6 +85,7 @@ func (s *Store) Visible(p *Principal) func(id, model string) bool {
 		return nil
 	}
 	v := &visibility{s: s}
+	v.models, v.subtrees = v.mbuf[:0], v.sbuf[:0]
 	s.mu.RLock()
 	for _, g := range s.grantsLocked(p, v.buf[:0]) {
 		if !g.Role.Allows(ActRead) {
@@ -119,6 +120,7 @@ func (s *Store) Visible(p *Principal) func(id, model string) bool {
 type visibility struct {
 	s                *Store
 	buf              [8]*Grant
+	mbuf, sbuf       [2]*Grant // the first model and subtree grants
 	models, subtrees []*Grant
 	twins            map[string]bool
 	mc               ModelChecker
