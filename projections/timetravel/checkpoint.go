@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twinlog/twinlog/engine/event"
 	"github.com/twinlog/twinlog/engine/eventlog"
 	"github.com/twinlog/twinlog/projections/twingraph"
 )
@@ -293,34 +294,72 @@ func Backfill(ctx context.Context, log eventlog.Log, dir string, graph twingraph
 // A twin patched several times within one batch is copied once (the
 // graph changes in place what its batch made), so large batches rebuild
 // faster: 10,000 twins patched round-robin replayed at ~1.0 M events/s
-// in batches of 4,096 events, ~1.6-2.1 M events/s in batches of 65,536
-// (a batch of small events is ~15 MB).
+// in batches of 4,096 events, ~1.6-2.1 M events/s in batches of 65,536.
+// A replay holds two batches (see replay), ~15 MB each of small events.
 const defaultReadBatch = 65536
 
 // replay applies the log after g's position up to and including pos, in
-// batches of at most batch events.
+// batches of at most batch events. The next batch is read on another
+// goroutine while one is applied.
 func replay(ctx context.Context, log eventlog.Log, g *twingraph.Graph, pos uint64, batch int) error {
-	for g.Position() < pos {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		from := g.Position() + 1
-		evs, err := log.Read(ctx, from, int(min(uint64(batch), pos-from+1)))
-		if err != nil {
-			return fmt.Errorf("read log at %d: %w", from, err)
-		}
-		if len(evs) == 0 {
-			return fmt.Errorf("read log at %d: %w", from, eventlog.ErrOutOfRange)
-		}
-		if last := evs[len(evs)-1].Position; last > pos {
-			n := 0
-			for n < len(evs) && evs[n].Position <= pos {
-				n++
+	if g.Position() >= pos {
+		return nil
+	}
+	type read struct {
+		evs []event.Event
+		err error
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	reads := make(chan read, 1)
+	start := g.Position() + 1
+	go func() {
+		defer close(reads)
+		for from := start; from <= pos; {
+			if err := rctx.Err(); err != nil {
+				reads <- read{err: err}
+				return
 			}
-			evs = evs[:n]
+			evs, err := log.Read(rctx, from, int(min(uint64(batch), pos-from+1)))
+			if err == nil && len(evs) == 0 {
+				err = eventlog.ErrOutOfRange
+			}
+			if err != nil {
+				reads <- read{err: fmt.Errorf("read log at %d: %w", from, err)}
+				return
+			}
+			if last := evs[len(evs)-1].Position; last > pos {
+				n := 0
+				for n < len(evs) && evs[n].Position <= pos {
+					n++
+				}
+				evs = evs[:n]
+			}
+			select {
+			case reads <- read{evs: evs}:
+			case <-rctx.Done():
+				return
+			}
+			from = evs[len(evs)-1].Position + 1
 		}
-		if err := g.Apply(evs); err != nil {
-			return fmt.Errorf("apply at %d: %w", from, err)
+	}()
+	defer func() {
+		cancel()
+		for range reads {
+		}
+	}()
+	for g.Position() < pos {
+		r, ok := <-reads
+		if !ok {
+			return fmt.Errorf("replay to %d: the log ended at %d", pos, g.Position())
+		}
+		if r.err != nil {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return r.err
+		}
+		if err := g.Apply(r.evs); err != nil {
+			return fmt.Errorf("apply at %d: %w", r.evs[0].Position, err)
 		}
 	}
 	return nil
