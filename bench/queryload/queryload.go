@@ -361,6 +361,10 @@ func runHTTP(ctx context.Context, cfg Config, qs []Query, res *Result) error {
 		mix  map[string]int
 		dst  *Mixed
 	}{{"mixed", cfg.Mix, &res.HTTP}, {"point mix", PointMix, &res.HTTPPoint}} {
+		// Each run starts right after a collection (see twinload's
+		// phase): a run of 10,000 queries lasts about as long as the
+		// time between two collections of the full graph's heap.
+		runtime.GC()
 		r, err := mixed(ctx, qs, m.mix, cfg.Queries, cfg.Conns, op)
 		if err != nil {
 			return err
@@ -533,6 +537,10 @@ func runPostgres(ctx context.Context, cfg Config, qs []Query, res *Result) error
 		mix  map[string]int
 		dst  *Mixed
 	}{{"mixed", cfg.Mix, &res.PGMixed}, {"point mix", PointMix, &res.PGPoint}} {
+		// Each run starts right after a collection (see twinload's
+		// phase): a run of 10,000 queries lasts about as long as the
+		// time between two collections of the full graph's heap.
+		runtime.GC()
 		r, err := mixed(ctx, qs, m.mix, cfg.Queries, cfg.Conns, op)
 		if err != nil {
 			return err

@@ -433,7 +433,15 @@ func load(ctx context.Context, svc *twins.Service, cfg Config) error {
 }
 
 // phase runs op from cfg.Conns goroutines for cfg.Duration.
+//
+// Each phase starts right after a garbage collection. At full size a
+// collection marks a heap of ~1.7 GiB, seconds of CPU, and comes every few
+// seconds of load: a phase that happens to contain one runs at half the
+// rate of one that does not, which made phases of the same work differ by
+// up to 3x. Starting each from the same state, a phase pays for the
+// collections its own allocations bring.
 func phase(ctx context.Context, cfg Config, name string, op func(rng *rand.Rand) error) Phase {
+	runtime.GC()
 	var ops, errs atomic.Int64
 	lat := make([][]float64, cfg.Conns)
 	deadline := time.Now().Add(cfg.Duration)
