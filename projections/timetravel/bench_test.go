@@ -76,7 +76,9 @@ func benchHistory(b *testing.B, twins, events int, every uint64) *history {
 	}
 	for i := 0; n < events; i, n = i+1, n+1 {
 		id := fmt.Sprintf("room%07d", i%twins)
-		v := json.RawMessage(fmt.Sprintf("%d.5", 15+i%10))
+		// Each patch of a twin changes its value: the round (i/twins)
+		// moves it, so no patch finds the value it sets already there.
+		v := json.RawMessage(fmt.Sprintf("%d.%d", 15+(i/twins)%15, i%10))
 		batch = append(batch, twingraph.NewPatchedEvent(twingraph.TwinStream(id), "bench", &twingraph.TwinPatched{
 			ID: id, Patch: json.RawMessage(`[{"op":"replace","path":"/temperature","value":` + string(v) + `}]`),
 			SectionChange: twingraph.SectionChange{Set: map[string]json.RawMessage{"temperature": v}},
