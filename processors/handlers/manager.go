@@ -133,6 +133,11 @@ type Manager struct {
 
 	wlog   watermill.LoggerAdapter
 	pubsub *gochannel.GoChannel
+	// poison carries failed batches to the isolation handler. It is a
+	// GoChannel of its own: a handler publishing a failed batch while
+	// holding up the feeder's publish on pubsub must not need pubsub's
+	// lock, which a closing subscription may be waiting to take.
+	poison *gochannel.GoChannel
 	router *message.Router
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -184,13 +189,14 @@ const poisonTopic = "handlers.poison"
 func (m *Manager) Start(ctx context.Context) error {
 	m.wlog = watermill.NewSlogLoggerWithLevelMapping(m.opts.Logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
 	m.pubsub = gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true, PreserveContext: true}, m.wlog)
+	m.poison = gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true, PreserveContext: true}, m.wlog)
 	r, err := message.NewRouter(message.RouterConfig{CloseTimeout: 5 * time.Second}, m.wlog)
 	if err != nil {
 		return err
 	}
 	m.router = r
 	r.AddMiddleware(middleware.Recoverer)
-	r.AddConsumerHandler("handlers.isolate", poisonTopic, m.pubsub, m.isolate)
+	r.AddConsumerHandler("handlers.isolate", poisonTopic, m.poison, m.isolate)
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 
 	// Replay the registry stream.
@@ -258,6 +264,7 @@ func (m *Manager) Close() error {
 	}
 	if m.pubsub != nil {
 		m.pubsub.Close()
+		m.poison.Close()
 	}
 	for _, r := range runners {
 		r.closeModules()
@@ -543,7 +550,11 @@ func (m *Manager) WaitIdle(ctx context.Context, pos uint64) error {
 func (m *Manager) startRunner(ctx context.Context, r *runner) error {
 	topic := fmt.Sprintf("handler/%s#%d", r.name, r.seq)
 	h := m.router.AddConsumerHandler(topic, topic, m.pubsub, r.handleMessage)
-	poison, err := middleware.PoisonQueue(m.pubsub, poisonTopic)
+	// A batch that failed because the handler is stopping is not
+	// isolated: it is handled again after the restart.
+	poison, err := middleware.PoisonQueueWithFilter(m.poison, poisonTopic, func(err error) bool {
+		return m.ctx.Err() == nil && !errors.Is(err, context.Canceled)
+	})
 	if err != nil {
 		return err
 	}

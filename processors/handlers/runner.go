@@ -304,6 +304,8 @@ func (r *runner) stop() {
 
 // job is one batch for the guest, carried in the message's context.
 type job struct {
+	// ctx ends when the handler stops.
+	ctx    context.Context
 	v      *version
 	events []*event.Event
 	abi    []abi.Event
@@ -354,7 +356,13 @@ func (r *runner) feed(ctx context.Context) {
 			}
 			handled = true
 			msg := message.NewMessage(watermill.NewUUID(), nil)
-			msg.SetContext(context.WithValue(ctx, jobKey{}, j))
+			// The message's own context is never cancelled: watermill's
+			// Retry middleware answers a cancelled one with an error
+			// before calling the handler, the message is then redelivered
+			// at once, and this publish, waiting for its ack, never
+			// returns. The handler watches the feeder's context in j.
+			j.ctx = ctx
+			msg.SetContext(context.WithValue(context.WithoutCancel(ctx), jobKey{}, j))
 			if err := r.m.pubsub.Publish(r.topic, msg); err != nil {
 				if ctx.Err() == nil {
 					r.stats.report(Report{Time: time.Now(), Kind: "stopped", Message: err.Error()})
@@ -566,7 +574,7 @@ func (r *runner) handleMessage(msg *message.Message) error {
 	if j == nil {
 		return nil
 	}
-	return r.run(msg.Context(), j)
+	return r.run(j.ctx, j)
 }
 
 // run invokes the guest on j and applies its outputs. Errors are retried.
@@ -607,7 +615,13 @@ func (r *runner) run(ctx context.Context, j *job) error {
 		}
 		r.stats.mu.Unlock()
 	}
-	return r.apply(ctx, j, j.numbered(res.Outputs))
+	if err := r.apply(ctx, j, j.numbered(res.Outputs)); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopping: as above, and not a failure to retry or isolate
+		}
+		return err
+	}
+	return nil
 }
 
 // apply writes outputs through the twin service: writes to one twin in
@@ -869,7 +883,7 @@ func (m *Manager) isolate(msg *message.Message) error {
 	if r == nil {
 		return nil
 	}
-	ctx := msg.Context()
+	ctx := j.ctx
 	for i := range j.events {
 		single := j.one(i)
 		var err error
