@@ -145,11 +145,16 @@ func authzPhases(cfg Config, res *Result, call func(tok, method, path, body stri
 	b0 := cfg.Graph
 	b0.Buildings = 1
 	building0 := func(rng *rand.Rand) string { return roomID(b0, rng) }
-	// Each pair runs in the order without, with, with, without, each for
-	// half the phase length, so that a drift of the machine over the pair
-	// (the heap growing, other work) weighs on both sides alike.
-	half := cfg
-	half.Duration = cfg.Duration / 2
+	// Each pair starts right after a collection, then alternates short
+	// segments in the order without, with, with, without, ... (16 in all,
+	// each an eighth of the phase length), without collecting between
+	// them: at full size a collection of the heap comes every few seconds,
+	// and with segments this short its work falls on both sides alike
+	// instead of on whichever half-phase happened to hold it.
+	const segments = 8
+	seg := cfg
+	seg.Duration = cfg.Duration / segments
+	seg.Progress = io.Discard
 	for _, p := range []struct {
 		without, with     string
 		withoutOp, withOp func(*rand.Rand) error
@@ -158,20 +163,46 @@ func authzPhases(cfg Config, res *Result, call func(tok, method, path, body stri
 		{"GET admin, building 0", "GET key, subtree grant", get("twinload", building0), get(subtreeKey, building0)},
 		{"query admin", "query key, model grant", query("twinload"), query(modelKey)},
 	} {
-		a1 := phase(context.Background(), half, "http "+p.without, p.withoutOp)
-		b1 := phase(context.Background(), half, "http "+p.with, p.withOp)
-		b2 := phase(context.Background(), half, "http "+p.with, p.withOp)
-		a2 := phase(context.Background(), half, "http "+p.without, p.withoutOp)
-		res.HTTP[p.without], res.HTTP[p.with] = joinPhases(a1, a2), joinPhases(b1, b2)
+		runtime.GC()
+		var without, with []Phase
+		for i := range 2 * segments {
+			if i%4 == 0 || i%4 == 3 {
+				without = append(without, runPhase(context.Background(), seg, p.without, p.withoutOp))
+			} else {
+				with = append(with, runPhase(context.Background(), seg, p.with, p.withOp))
+			}
+		}
+		a, b := joinPhases(without...), joinPhases(with...)
+		res.HTTP[p.without], res.HTTP[p.with] = a, b
+		for _, x := range []struct {
+			name string
+			ph   Phase
+		}{{p.without, a}, {p.with, b}} {
+			fmt.Fprintf(cfg.Progress, "http %s (%d segments): %.0f ops/s, p50 %.0f µs, p99 %.0f µs, %.1f µs CPU/op, %d errors\n",
+				x.name, segments, x.ph.OpsPerSec, x.ph.P50us, x.ph.P99us, x.ph.CPUus, x.ph.Errors)
+		}
 	}
 	return nil
 }
 
-// joinPhases combines two phases of equal length: their rate is the mean,
-// their p99 the higher.
-func joinPhases(a, b Phase) Phase {
-	return Phase{Ops: a.Ops + b.Ops, Errors: a.Errors + b.Errors, OpsPerSec: (a.OpsPerSec + b.OpsPerSec) / 2,
-		P50us: (a.P50us + b.P50us) / 2, P99us: max(a.P99us, b.P99us), CPUus: (a.CPUus + b.CPUus) / 2}
+// joinPhases combines phases of equal length: their rate is the mean, their
+// p50 the mean, their p99 the highest, their CPU per operation the total
+// CPU over the total operations.
+func joinPhases(ps ...Phase) Phase {
+	var j Phase
+	var cpu float64
+	for _, p := range ps {
+		j.Ops += p.Ops
+		j.Errors += p.Errors
+		j.OpsPerSec += p.OpsPerSec / float64(len(ps))
+		j.P50us += p.P50us / float64(len(ps))
+		j.P99us = max(j.P99us, p.P99us)
+		cpu += p.CPUus * float64(p.Ops)
+	}
+	if j.Ops > 0 {
+		j.CPUus = cpu / float64(j.Ops)
+	}
+	return j
 }
 
 func roomID(g stdgraph.Config, rng *rand.Rand) string {
@@ -442,6 +473,11 @@ func load(ctx context.Context, svc *twins.Service, cfg Config) error {
 // collections its own allocations bring.
 func phase(ctx context.Context, cfg Config, name string, op func(rng *rand.Rand) error) Phase {
 	runtime.GC()
+	return runPhase(ctx, cfg, name, op)
+}
+
+// runPhase is phase without the collection first.
+func runPhase(ctx context.Context, cfg Config, name string, op func(rng *rand.Rand) error) Phase {
 	var ops, errs atomic.Int64
 	lat := make([][]float64, cfg.Conns)
 	deadline := time.Now().Add(cfg.Duration)
