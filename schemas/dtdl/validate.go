@@ -20,39 +20,48 @@ func (s *Schema) Validate(value any) error {
 // ValidateNumber is Validate of a JSON number given as its text (as
 // json.Number), without boxing it when the schema is a numeric one.
 func (s *Schema) ValidateNumber(text string) error {
-	ok := false
-	switch s.Kind {
-	case SchemaInteger:
-		ok = intText(text, math.MinInt32, math.MaxInt32)
-	case SchemaLong:
-		ok = intText(text, math.MinInt64, math.MaxInt64)
-	case SchemaShort:
-		ok = intText(text, math.MinInt16, math.MaxInt16)
-	case SchemaByte:
-		ok = intText(text, math.MinInt8, math.MaxInt8)
-	case SchemaUnsignedByte:
-		ok = intText(text, 0, math.MaxUint8)
-	case SchemaUnsignedShort:
-		ok = intText(text, 0, math.MaxUint16)
-	case SchemaUnsignedInteger:
-		ok = intText(text, 0, math.MaxUint32)
-	case SchemaDouble, SchemaDecimal:
-		f, err := strconv.ParseFloat(text, 64)
-		ok = err == nil && !math.IsInf(f, 0) && !math.IsNaN(f)
-	case SchemaFloat:
-		f, err := strconv.ParseFloat(text, 64)
-		ok = err == nil && !math.IsNaN(f) && math.Abs(f) <= math.MaxFloat32
-	}
-	if ok {
+	if lo, hi, ok := intBounds(s.Kind); ok {
+		if i, err := strconv.ParseInt(text, 10, 64); err == nil && i >= lo && i <= hi {
+			return nil
+		}
+	} else if f, err := strconv.ParseFloat(text, 64); err == nil && floatIn(s.Kind, f) {
 		return nil
 	}
 	// Other schemas, and the error's message: the general path.
 	return s.Validate(json.Number(text))
 }
 
-func intText(text string, lo, hi int64) bool {
-	i, err := strconv.ParseInt(text, 10, 64)
-	return err == nil && i >= lo && i <= hi
+// intBounds returns the range of an integer schema but unsignedLong.
+func intBounds(k SchemaKind) (lo, hi int64, ok bool) {
+	switch k {
+	case SchemaInteger:
+		return math.MinInt32, math.MaxInt32, true
+	case SchemaLong:
+		return math.MinInt64, math.MaxInt64, true
+	case SchemaShort:
+		return math.MinInt16, math.MaxInt16, true
+	case SchemaByte:
+		return math.MinInt8, math.MaxInt8, true
+	case SchemaUnsignedByte:
+		return 0, math.MaxUint8, true
+	case SchemaUnsignedShort:
+		return 0, math.MaxUint16, true
+	case SchemaUnsignedInteger:
+		return 0, math.MaxUint32, true
+	}
+	return 0, 0, false
+}
+
+// floatIn reports whether f is a value of the floating-point schema k
+// (false for any other schema).
+func floatIn(k SchemaKind, f float64) bool {
+	switch k {
+	case SchemaDouble, SchemaDecimal:
+		return !math.IsInf(f, 0) && !math.IsNaN(f)
+	case SchemaFloat:
+		return !math.IsNaN(f) && math.Abs(f) <= math.MaxFloat32
+	}
+	return false
 }
 
 // maxValueDepth bounds recursion into nested instance values.
@@ -75,32 +84,9 @@ func (s *Schema) validate(value any, depth int) error {
 		if _, ok := value.(string); ok {
 			return nil
 		}
-	case SchemaInteger:
-		if integerIn(value, math.MinInt32, math.MaxInt32) {
-			return nil
-		}
-	case SchemaLong:
-		if integerIn(value, math.MinInt64, math.MaxInt64) {
-			return nil
-		}
-	case SchemaShort:
-		if integerIn(value, math.MinInt16, math.MaxInt16) {
-			return nil
-		}
-	case SchemaByte:
-		if integerIn(value, math.MinInt8, math.MaxInt8) {
-			return nil
-		}
-	case SchemaUnsignedByte:
-		if integerIn(value, 0, math.MaxUint8) {
-			return nil
-		}
-	case SchemaUnsignedShort:
-		if integerIn(value, 0, math.MaxUint16) {
-			return nil
-		}
-	case SchemaUnsignedInteger:
-		if integerIn(value, 0, math.MaxUint32) {
+	case SchemaInteger, SchemaLong, SchemaShort, SchemaByte, SchemaUnsignedByte, SchemaUnsignedShort, SchemaUnsignedInteger:
+		lo, hi, _ := intBounds(s.Kind)
+		if integerIn(value, lo, hi) {
 			return nil
 		}
 	case SchemaUnsignedLong:
@@ -111,12 +97,8 @@ func (s *Schema) validate(value any, depth int) error {
 		} else if integerIn(value, 0, math.MaxInt64) {
 			return nil
 		}
-	case SchemaDouble, SchemaDecimal:
-		if f, ok := number(value); ok && !math.IsInf(f, 0) && !math.IsNaN(f) {
-			return nil
-		}
-	case SchemaFloat:
-		if f, ok := number(value); ok && !math.IsNaN(f) && math.Abs(f) <= math.MaxFloat32 {
+	case SchemaDouble, SchemaDecimal, SchemaFloat:
+		if f, ok := number(value); ok && floatIn(s.Kind, f) {
 			return nil
 		}
 	case SchemaDate:
