@@ -2,6 +2,7 @@ package twins
 
 import (
 	"context"
+	"hash/maphash"
 	"sync"
 
 	"github.com/twinlog/twinlog/engine"
@@ -58,8 +59,10 @@ type write struct {
 	// write), the expectation it relies on, or its error.
 	decide func(snap *twingraph.Snapshot) (*event.Event, eventlog.Expect, error)
 
-	// pre is the caller's own decision, against the snapshot at prePos.
-	pre    decision
+	// preEv and preExp are the caller's own decision, against the
+	// snapshot at prePos.
+	preEv  *event.Event
+	preExp eventlog.Expect
 	prePos uint64
 
 	cause  Cause  // recorded in its event (see WithCause)
@@ -70,18 +73,12 @@ type write struct {
 	signal chan bool // false: done; true: lead
 }
 
-type decision struct {
-	ev  *event.Event
-	exp eventlog.Expect
-	err error
-}
-
 // do submits w and returns once it is executed (or failed).
 func (c *combiner) do(ctx context.Context, w *write) {
 	snap := c.g.Snapshot()
-	w.pre.ev, w.pre.exp, w.pre.err = w.decide(snap)
-	if w.pre.err != nil || w.pre.ev == nil {
-		w.err, w.idx, w.done = w.pre.err, -1, true
+	var err error
+	if w.preEv, w.preExp, err = w.decide(snap); err != nil || w.preEv == nil {
+		w.err, w.idx, w.done = err, -1, true
 		return
 	}
 	w.prePos = snap.Position()
@@ -156,14 +153,12 @@ func (c *combiner) take() []*write {
 	return batch
 }
 
+// slotSeed seeds the hash that picks a stream's slot in c.written.
+var slotSeed = maphash.MakeSeed()
+
 // slot returns the index in c.written of a stream.
 func slot(stream string) int {
-	// FNV-1a over the stream name.
-	h := uint32(2166136261)
-	for i := 0; i < len(stream); i++ {
-		h = (h ^ uint32(stream[i])) * 16777619
-	}
-	return int(h & (1<<14 - 1))
+	return int(maphash.String(slotSeed, stream) & (1<<14 - 1))
 }
 
 func (c *combiner) execute(ctx context.Context, batch []*write) {
@@ -180,7 +175,7 @@ func (c *combiner) execute(ctx context.Context, batch []*write) {
 			var exp eventlog.Expect
 			var err error
 			if fresh && c.written[slot(w.stream)] <= w.prePos {
-				ev, exp = w.pre.ev, w.pre.exp
+				ev, exp = w.preEv, w.preExp
 			} else {
 				if snap == nil {
 					snap = c.g.Snapshot()

@@ -251,23 +251,8 @@ func (p *simpleParser) raw() ([]byte, bool) {
 
 // str reads a string of printable ASCII without escapes.
 func (p *simpleParser) str() (string, bool) {
-	if !p.eat('"') {
-		return "", false
-	}
-	start := p.i
-	for p.i < len(p.b) {
-		c := p.b[p.i]
-		switch {
-		case c == '"':
-			s := string(p.b[start:p.i])
-			p.i++
-			return s, true
-		case c < 0x20 || c > 0x7e || c == '\\':
-			return "", false
-		}
-		p.i++
-	}
-	return "", false
+	b, ok := p.raw()
+	return string(b), ok
 }
 
 // scalar reads a string, number, true, false or null as DecodeJSON

@@ -76,11 +76,11 @@ func (s *Service) PutRelationship(ctx context.Context, actor, src, relID string,
 			return engine.Decision{}, twinNotFound(src)
 		}
 		old, exists := snap.Relationship(src, relID)
-		var etag string
+		var etagPos uint64
 		if exists {
-			etag = old.ETag()
+			etagPos = old.ETagPos
 		}
-		if err := checkCond(cond, exists, etag); err != nil {
+		if err := checkCond(cond, exists, etagPos); err != nil {
 			return engine.Decision{}, err
 		}
 		tt, ok := snap.Twin(target)
@@ -203,7 +203,7 @@ func (s *Service) PatchRelationship(ctx context.Context, actor, src, relID strin
 		if !ok {
 			return engine.Decision{}, relNotFound(src, relID)
 		}
-		if err := checkCond(cond, true, r.ETag()); err != nil {
+		if err := checkCond(cond, true, r.ETagPos); err != nil {
 			return engine.Decision{}, err
 		}
 		etagPos = r.ETagPos
@@ -256,7 +256,7 @@ func (s *Service) DeleteRelationship(ctx context.Context, actor, src, relID stri
 		if !ok {
 			return engine.Decision{}, relNotFound(src, relID)
 		}
-		if err := checkCond(cond, true, r.ETag()); err != nil {
+		if err := checkCond(cond, true, r.ETagPos); err != nil {
 			return engine.Decision{}, err
 		}
 		ref := &twingraph.RelationshipRef{Source: src, ID: relID, Name: r.Name, Target: r.Target}

@@ -149,7 +149,7 @@ func tooLarge(what string, n, max int) *engine.Error {
 
 // checkCond applies If-Match / If-None-Match to an entity that exists (with
 // etag) or not.
-func checkCond(c Cond, exists bool, etag string) error {
+func checkCond(c Cond, exists bool, etagPos uint64) error {
 	if c.IfNoneMatchAny && exists {
 		return preconditionFailed("If-None-Match: * but the entity already exists")
 	}
@@ -159,6 +159,8 @@ func checkCond(c Cond, exists bool, etag string) error {
 	if !exists {
 		return preconditionFailed("If-Match given but the entity does not exist")
 	}
+	// The ETag is formatted only when there is one to compare.
+	etag := twingraph.ETag(etagPos)
 	for _, m := range strings.Split(c.IfMatch, ",") {
 		m = strings.TrimSpace(m)
 		if m == "*" || m == etag || "W/"+m == etag {

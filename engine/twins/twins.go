@@ -46,11 +46,11 @@ func (s *Service) PutTwin(ctx context.Context, actor, id string, body []byte, co
 	res, err := s.execute(ctx, func(ctx context.Context) (engine.Decision, error) {
 		snap := s.g.Snapshot()
 		cur, exists := snap.Twin(id)
-		var etag string
+		var etagPos uint64
 		if exists {
-			etag = cur.ETag()
+			etagPos = cur.ETagPos
 		}
-		if err := checkCond(cond, exists, etag); err != nil {
+		if err := checkCond(cond, exists, etagPos); err != nil {
 			return engine.Decision{}, err
 		}
 		st, err = s.twinState(snap, id, doc, cur)
@@ -288,10 +288,8 @@ func (s *Service) patch(ctx context.Context, actor, id, component string, patch 
 				return nil, eventlog.Expect{}, engine.Errorf(engine.KindNotFound, "ComponentNotFound", "twin %s has no component %s", id, component)
 			}
 		}
-		if cond != (Cond{}) {
-			if err := checkCond(cond, true, cur.ETag()); err != nil {
-				return nil, eventlog.Expect{}, err
-			}
+		if err := checkCond(cond, true, cur.ETagPos); err != nil {
+			return nil, eventlog.Expect{}, err
 		}
 		p, err := s.patchTwin(snap, cur, ops)
 		if err != nil {
@@ -656,7 +654,7 @@ func (s *Service) DeleteTwin(ctx context.Context, actor, id string, cond Cond) e
 		if !ok {
 			return engine.Decision{}, twinNotFound(id)
 		}
-		if err := checkCond(cond, true, cur.ETag()); err != nil {
+		if err := checkCond(cond, true, cur.ETagPos); err != nil {
 			return engine.Decision{}, err
 		}
 		if snap.HasRelationships(id) {
