@@ -39,40 +39,39 @@ type tail struct {
 }
 
 func (t *tail) Next(ctx context.Context) ([]event.Event, error) {
-	// A follower that keeps up finds events waiting: read them without
-	// setting up a wait.
-	if t.closed.Err() != nil {
-		return nil, ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if evs, err := t.src.Read(ctx, t.next, t.max); err == nil && len(evs) > 0 {
-		t.next = evs[len(evs)-1].Position + 1
-		return evs, nil
-	}
-	// Tie the wait to Close as well as to ctx, without a goroutine per call.
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(t.closed, cancel)
-	defer stop()
+	var wctx context.Context // set up at the first wait
 	for {
 		if t.closed.Err() != nil {
 			return nil, ErrClosed
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		// A follower that keeps up finds events waiting and never sets up
+		// a wait. Before the first wait the head may be short of t.next,
+		// which some backends answer with an error; after it, an error is
+		// the read's own.
+		evs, err := t.src.Read(ctx, t.next, t.max)
+		if err != nil && wctx != nil {
+			return nil, err
+		}
+		if err == nil && len(evs) > 0 {
+			t.next = evs[len(evs)-1].Position + 1
+			return evs, nil
+		}
+		if wctx == nil {
+			// Tie the wait to Close as well as to ctx, without a
+			// goroutine per call.
+			var cancel context.CancelFunc
+			wctx, cancel = context.WithCancel(ctx)
+			defer cancel()
+			defer context.AfterFunc(t.closed, cancel)()
 		}
 		if err := t.src.WaitHead(wctx, t.next); err != nil {
 			if t.closed.Err() != nil {
 				return nil, ErrClosed
 			}
 			return nil, err
-		}
-		evs, err := t.src.Read(wctx, t.next, t.max)
-		if err != nil {
-			return nil, err
-		}
-		if len(evs) > 0 {
-			t.next = evs[len(evs)-1].Position + 1
-			return evs, nil
 		}
 	}
 }
