@@ -175,6 +175,17 @@ func (r *jsonReader) end() bool {
 	return r.ok && r.i == len(r.b)
 }
 
+// once marks the key of bit as read in seen, failing the reader (false)
+// when it was read before: a key given twice is left to encoding/json.
+func (r *jsonReader) once(seen *uint8, bit uint8) bool {
+	if *seen&bit != 0 {
+		r.ok = false
+		return false
+	}
+	*seen |= bit
+	return true
+}
+
 // sectionFast reads a section's properties (an object of raw values) or
 // its source times (an object of strings) into props, names interned.
 // Source times are kept aside in sts until the section is done.
@@ -187,10 +198,9 @@ type sectionFast struct {
 func (s *sectionFast) field(r *jsonReader, key []byte, intern func([]byte) string) bool {
 	switch string(key) {
 	case "properties":
-		if s.seen&1 != 0 {
+		if !r.once(&s.seen, 1) {
 			return false
 		}
-		s.seen |= 1
 		r.object(func(k []byte) {
 			v := r.value()
 			if r.ok {
@@ -198,10 +208,9 @@ func (s *sectionFast) field(r *jsonReader, key []byte, intern func([]byte) strin
 			}
 		})
 	case "sourceTimes":
-		if s.seen&2 != 0 {
+		if !r.once(&s.seen, 2) {
 			return false
 		}
-		s.seen |= 2
 		r.object(func(k []byte) {
 			v := r.str()
 			if r.ok {
@@ -266,25 +275,17 @@ func newTwinFast(data []byte, pos uint64, tm int64, intern func([]byte) string) 
 	r.object(func(k []byte) {
 		switch string(k) {
 		case "id":
-			if seen&1 != 0 {
-				r.ok = false
-				return
+			if r.once(&seen, 1) {
+				r.str() // the caller knows the id from the stream
 			}
-			seen |= 1
-			r.str() // the caller knows the id from the stream
 		case "model":
-			if seen&2 != 0 {
-				r.ok = false
-				return
+			if r.once(&seen, 2) {
+				t.Model = string(r.str())
 			}
-			seen |= 2
-			t.Model = string(r.str())
 		case "components":
-			if seen&4 != 0 {
-				r.ok = false
+			if !r.once(&seen, 4) {
 				return
 			}
-			seen |= 4
 			r.object(func(name []byte) {
 				var cs sectionFast
 				r.object(func(k []byte) {
@@ -334,14 +335,7 @@ func newTwinFast(data []byte, pos uint64, tm int64, intern func([]byte) string) 
 func relationshipFast(data []byte, p *RelationshipState, intern func([]byte) string) bool {
 	r := jsonReader{b: data, ok: true}
 	var seen uint8
-	once := func(bit uint8) bool {
-		if seen&bit != 0 {
-			r.ok = false
-			return false
-		}
-		seen |= bit
-		return true
-	}
+	once := func(bit uint8) bool { return r.once(&seen, bit) }
 	r.object(func(k []byte) {
 		switch string(k) {
 		case "source":
@@ -381,14 +375,7 @@ func relationshipFast(data []byte, p *RelationshipState, intern func([]byte) str
 func telemetryFast(data []byte, p *Telemetry) bool {
 	r := jsonReader{b: data, ok: true}
 	var seen uint8
-	once := func(bit uint8) bool {
-		if seen&bit != 0 {
-			r.ok = false
-			return false
-		}
-		seen |= bit
-		return true
-	}
+	once := func(bit uint8) bool { return r.once(&seen, bit) }
 	r.object(func(k []byte) {
 		switch string(k) {
 		case "twin":

@@ -40,11 +40,7 @@ func TestNewTwinFast(t *testing.T) {
 		return e.Payload
 	}
 	raw := func(s string) json.RawMessage { return json.RawMessage(s) }
-	for _, tc := range []struct {
-		name    string
-		data    []byte
-		handled bool
-	}{
+	runFastCases(t, []fastCase{
 		{"as written", written(TwinState{ID: "r1", Model: "dtmi:x:Room;1",
 			SectionState: SectionState{Properties: map[string]json.RawMessage{"b": raw(`"two"`), "a": raw(`1.5e3`), "c": raw(`{"x":[1,"]",{}]}`),
 				"d": raw(`true`), "e": raw(`"esc\"aped\\"`), "f": raw(`[]`)}, SourceTimes: map[string]string{"a": "2026-11-26T00:00:00Z", "zz": "t"}},
@@ -67,13 +63,7 @@ func TestNewTwinFast(t *testing.T) {
 		{"unterminated", []byte(`{"id":"r1","model":"m","properties":{"a":"x}}`), false},
 		{"trailing", []byte(`{"id":"r1","model":"m"}x`), false},
 		{"number id", []byte(`{"id":1,"model":"m"}`), false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := checkTwinFast(t, tc.data); got != tc.handled {
-				t.Fatalf("handled %v, want %v", got, tc.handled)
-			}
-		})
-	}
+	}, checkTwinFast)
 }
 
 func FuzzNewTwinFast(f *testing.F) {
@@ -89,26 +79,51 @@ func FuzzNewTwinFast(f *testing.F) {
 	})
 }
 
-// checkRelationshipFast reads data both ways: relationshipFast must either
-// decline or give exactly what json.Unmarshal gives, but for Source.
-func checkRelationshipFast(t *testing.T, data []byte) (handled bool) {
+// checkReader reads data both ways: fast must either decline or give
+// exactly what json.Unmarshal gives, once clear has blanked the field fast
+// leaves to its caller.
+func checkReader[T any](t *testing.T, name string, data []byte, fast func([]byte, *T) bool, clear func(*T)) (handled bool) {
 	t.Helper()
-	var fast, slow RelationshipState
-	ok := relationshipFast(data, &fast, internCopy)
-	if err := json.Unmarshal(data, &slow); err != nil {
+	var got, want T
+	ok := fast(data, &got)
+	if err := json.Unmarshal(data, &want); err != nil {
 		if ok {
-			t.Fatalf("relationshipFast read %q, which json.Unmarshal refuses (%v)", data, err)
+			t.Fatalf("%s read %q, which json.Unmarshal refuses (%v)", name, data, err)
 		}
 		return false
 	}
 	if !ok {
 		return false
 	}
-	slow.Source = ""
-	if !reflect.DeepEqual(fast, slow) {
-		t.Fatalf("%s:\nfast %+v\nslow %+v", data, fast, slow)
+	clear(&want)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%s:\nfast %+v\nslow %+v", data, got, want)
 	}
 	return true
+}
+
+// fastCase is a payload and whether the fast reader should take it.
+type fastCase struct {
+	name    string
+	data    []byte
+	handled bool
+}
+
+func runFastCases(t *testing.T, cases []fastCase, check func(*testing.T, []byte) bool) {
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := check(t, tc.data); got != tc.handled {
+				t.Fatalf("handled %v, want %v", got, tc.handled)
+			}
+		})
+	}
+}
+
+func checkRelationshipFast(t *testing.T, data []byte) bool {
+	t.Helper()
+	return checkReader(t, "relationshipFast", data,
+		func(b []byte, p *RelationshipState) bool { return relationshipFast(b, p, internCopy) },
+		func(p *RelationshipState) { p.Source = "" })
 }
 
 func TestRelationshipFast(t *testing.T) {
@@ -117,11 +132,7 @@ func TestRelationshipFast(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct {
-		name    string
-		data    []byte
-		handled bool
-	}{
+	runFastCases(t, []fastCase{
 		{"as written", written.Payload, true},
 		{"no properties", []byte(`{"source":"a","id":"r1","name":"n","target":"b","properties":{}}`), true},
 		{"properties absent", []byte(`{"source":"a","id":"r1","name":"n","target":"b"}`), true},
@@ -130,13 +141,7 @@ func TestRelationshipFast(t *testing.T) {
 		{"key case", []byte(`{"source":"a","Id":"r1","name":"n","target":"b"}`), false},
 		{"duplicate", []byte(`{"source":"a","id":"r1","id":"r2","name":"n","target":"b"}`), false},
 		{"bad properties", []byte(`{"source":"a","id":"r1","name":"n","target":"b","properties":{"w":}}`), false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := checkRelationshipFast(t, tc.data); got != tc.handled {
-				t.Fatalf("handled %v, want %v", got, tc.handled)
-			}
-		})
-	}
+	}, checkRelationshipFast)
 }
 
 func FuzzRelationshipFast(f *testing.F) {
@@ -147,26 +152,9 @@ func FuzzRelationshipFast(f *testing.F) {
 	})
 }
 
-// checkTelemetryFast reads data both ways: telemetryFast must either
-// decline or give exactly what json.Unmarshal gives, but for Twin.
-func checkTelemetryFast(t *testing.T, data []byte) (handled bool) {
+func checkTelemetryFast(t *testing.T, data []byte) bool {
 	t.Helper()
-	var fast, slow Telemetry
-	ok := telemetryFast(data, &fast)
-	if err := json.Unmarshal(data, &slow); err != nil {
-		if ok {
-			t.Fatalf("telemetryFast read %q, which json.Unmarshal refuses (%v)", data, err)
-		}
-		return false
-	}
-	if !ok {
-		return false
-	}
-	slow.Twin = ""
-	if !reflect.DeepEqual(fast, slow) {
-		t.Fatalf("%s:\nfast %+v\nslow %+v", data, fast, slow)
-	}
-	return true
+	return checkReader(t, "telemetryFast", data, telemetryFast, func(p *Telemetry) { p.Twin = "" })
 }
 
 func TestTelemetryFast(t *testing.T) {
@@ -175,11 +163,7 @@ func TestTelemetryFast(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct {
-		name    string
-		data    []byte
-		handled bool
-	}{
+	runFastCases(t, []fastCase{
 		{"as written", written.Payload, true},
 		{"root, no source time", []byte(`{"twin":"a","messageId":"m1","body":{"t":1}}`), true},
 		{"no body", []byte(`{"twin":"a","messageId":"m1"}`), true},
@@ -188,13 +172,7 @@ func TestTelemetryFast(t *testing.T) {
 		{"key case", []byte(`{"twin":"a","messageID":"m1","body":{}}`), false},
 		{"duplicate", []byte(`{"twin":"a","messageId":"m1","messageId":"m2","body":{}}`), false},
 		{"bad body", []byte(`{"twin":"a","messageId":"m1","body":{"t":}}`), false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := checkTelemetryFast(t, tc.data); got != tc.handled {
-				t.Fatalf("handled %v, want %v", got, tc.handled)
-			}
-		})
-	}
+	}, checkTelemetryFast)
 }
 
 func FuzzTelemetryFast(f *testing.F) {
