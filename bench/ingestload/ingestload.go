@@ -14,8 +14,9 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/twinlog/twinlog/bench"
 )
 
 // Config is one run. Zero values mean the documented defaults.
@@ -69,13 +70,6 @@ func (r *Result) Report(m Metrics) {
 	m.ReportMetric(float64(r.Refused)/float64(max(r.Requests, 1)), "429/op")
 	m.ReportMetric(float64(r.CPU.Nanoseconds())/float64(r.Points), "cpu-ns/point")
 	m.ReportMetric(2*float64(r.Points)/r.CPU.Seconds(), "points/s@2cores")
-}
-
-// CPUTime returns the process's user and system CPU time so far.
-func CPUTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // Bodies returns n JSON-array bodies of batch points each, spread over
@@ -152,7 +146,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		return resp.StatusCode, err
 	}
-	start, cpu0 := time.Now(), CPUTime()
+	start, cpu0 := time.Now(), bench.CPUTime()
 	var wg sync.WaitGroup
 	for range cfg.Clients {
 		wg.Go(func() {
@@ -195,7 +189,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		})
 	}
 	wg.Wait()
-	r := &Result{Elapsed: time.Since(start), CPU: CPUTime() - cpu0, Refused: int(refused.Load()), Position: position.Load()}
+	r := &Result{Elapsed: time.Since(start), CPU: bench.CPUTime() - cpu0, Refused: int(refused.Load()), Position: position.Load()}
 	if firstErr != nil {
 		return r, firstErr
 	}

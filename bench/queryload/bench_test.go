@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twinlog/twinlog/bench"
 	"github.com/twinlog/twinlog/bench/graphload"
 	"github.com/twinlog/twinlog/bench/stdgraph"
 	"github.com/twinlog/twinlog/projections/graphquery"
@@ -56,7 +57,7 @@ func BenchmarkQuery(b *testing.B) {
 			b.ReportAllocs()
 			lat := make([]time.Duration, 0, b.N)
 			i := 0
-			cpu0 := cpuTime()
+			cpu0 := bench.CPUTime()
 			for b.Loop() {
 				t0 := time.Now()
 				res, err := r.Run(ctx, graphquery.Request{Query: q.Text(i), PageSize: query.MaxPageSize})
@@ -70,7 +71,7 @@ func BenchmarkQuery(b *testing.B) {
 				res.Release() // as POST /query does once the answer is written
 				i++
 			}
-			cpu := cpuTime() - cpu0
+			cpu := bench.CPUTime() - cpu0
 			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "queries/s")
 			// The process's CPU time per query (GC included): on a shared

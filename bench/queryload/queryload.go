@@ -15,12 +15,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/twinlog/twinlog/bench"
 	"github.com/twinlog/twinlog/bench/graphload"
 	"github.com/twinlog/twinlog/bench/httpload"
 	"github.com/twinlog/twinlog/bench/stdgraph"
@@ -169,15 +169,6 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	return res, nil
 }
 
-// cpuTime returns the process's user and system CPU time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // timeKind runs op one at a time for d (at least 20 runs).
 func timeKind(ctx context.Context, d time.Duration, op func(i int) error) (Latency, error) {
 	var lat []float64
@@ -230,7 +221,7 @@ func mixed(ctx context.Context, qs []Query, mix map[string]int, n, conns int, op
 	var firstErr atomic.Value
 	lat := make([]float64, n)
 	var wg sync.WaitGroup
-	start, cpu0 := time.Now(), cpuTime()
+	start, cpu0 := time.Now(), bench.CPUTime()
 	for range conns {
 		wg.Add(1)
 		go func() {
@@ -250,7 +241,7 @@ func mixed(ctx context.Context, qs []Query, mix map[string]int, n, conns int, op
 		}()
 	}
 	wg.Wait()
-	el, cpu := time.Since(start).Seconds(), cpuTime()-cpu0
+	el, cpu := time.Since(start).Seconds(), bench.CPUTime()-cpu0
 	sort.Float64s(lat)
 	m := Mixed{Queries: n, Seconds: el, PerSec: float64(n) / el, P50Us: lat[n/2], P99Us: lat[min(n-1, n*99/100)],
 		CPUUs: float64(cpu.Nanoseconds()) / 1e3 / float64(n), Errors: errs.Load()}

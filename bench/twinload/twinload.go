@@ -21,12 +21,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/twinlog/twinlog/bench"
 	"github.com/twinlog/twinlog/bench/httpload"
 	"github.com/twinlog/twinlog/bench/stdgraph"
 	"github.com/twinlog/twinlog/engine/node"
@@ -482,7 +482,7 @@ func runPhase(ctx context.Context, cfg Config, name string, op func(rng *rand.Ra
 	lat := make([][]float64, cfg.Conns)
 	deadline := time.Now().Add(cfg.Duration)
 	var wg sync.WaitGroup
-	cpu0 := cpuTime()
+	cpu0 := bench.CPUTime()
 	start := time.Now()
 	for w := 0; w < cfg.Conns; w++ {
 		wg.Add(1)
@@ -502,7 +502,7 @@ func runPhase(ctx context.Context, cfg Config, name string, op func(rng *rand.Ra
 	}
 	wg.Wait()
 	el := time.Since(start).Seconds()
-	cpu := cpuTime() - cpu0
+	cpu := bench.CPUTime() - cpu0
 	var all []float64
 	for _, l := range lat {
 		all = append(all, l...)
@@ -602,13 +602,4 @@ func procStatus(field string) uint64 {
 		}
 	}
 	return 0
-}
-
-// cpuTime returns the process's CPU time (user and system) so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -8,10 +8,9 @@ import (
 	"os"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
 
+	"github.com/twinlog/twinlog/bench"
 	"github.com/twinlog/twinlog/engine/eventlog"
 	"github.com/twinlog/twinlog/engine/eventlog/filelog"
 	"github.com/twinlog/twinlog/engine/eventlog/memlog"
@@ -83,7 +82,7 @@ func BenchmarkPatchTwin(b *testing.B) {
 				e := benchEnv(b, kind)
 				b.SetParallelism(par)
 				b.ReportAllocs()
-				cpu0 := cpuTime()
+				cpu0 := bench.CPUTime()
 				b.ResetTimer()
 				b.RunParallel(func(pb *testing.PB) {
 					r := rand.New(rand.NewPCG(rand.Uint64(), 1))
@@ -97,7 +96,7 @@ func BenchmarkPatchTwin(b *testing.B) {
 					}
 				})
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "patches/s")
-				b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/patch")
+				b.ReportMetric(float64(bench.CPUTime()-cpu0)/float64(b.N), "cpu-ns/patch")
 			})
 		}
 	}
@@ -118,14 +117,4 @@ func BenchmarkGetTwin(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reads/s")
-}
-
-// cpuTime returns the process's CPU time (user and system) so far: on a
-// shared machine, CPU per operation is steadier than operations per second.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -7,10 +7,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/twinlog/twinlog/bench"
 	"github.com/twinlog/twinlog/engine/event"
 	"github.com/twinlog/twinlog/processors/handlers"
 	"github.com/twinlog/twinlog/projections/twingraph"
@@ -81,7 +81,7 @@ func BenchmarkTrivialHandler(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpu := cpuTime()
+			cpu := bench.CPUTime()
 			for i := 0; i < b.N; i++ {
 				for _, batch := range batches {
 					if _, err := n.log.Append(ctx, batch); err != nil {
@@ -94,7 +94,7 @@ func BenchmarkTrivialHandler(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			cpu = cpuTime() - cpu
+			cpu = bench.CPUTime() - cpu
 			secs := b.Elapsed().Seconds()
 			st, _ := n.mgr.Get(ctx, "trivial")
 			b.ReportMetric(float64(perOp*b.N)/secs, "events/s")
@@ -117,16 +117,6 @@ func trivialNative(_ host.State, batch []abi.Event) (*host.Result, error) {
 	}
 	res.Duration = time.Since(start)
 	return res, nil
-}
-
-// cpuTime is the process's CPU time, user and system: on a shared machine
-// it is steadier than wall time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkPropagation measures how long a reading takes to reach the
@@ -171,7 +161,7 @@ func BenchmarkPropagation(b *testing.B) {
 	b.ResetTimer()
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
-	begin, cpu := time.Now(), cpuTime()
+	begin, cpu := time.Now(), bench.CPUTime()
 	for i := 0; i < total; {
 		<-tick.C
 		// Catch up to the rate: send what is due by now.
@@ -189,7 +179,7 @@ func BenchmarkPropagation(b *testing.B) {
 	elapsed := time.Since(begin)
 	b.StopTimer()
 	n.settle(b)
-	cpu = cpuTime() - cpu
+	cpu = bench.CPUTime() - cpu
 
 	var p propagation
 	p.accepted = accepted

@@ -7,12 +7,12 @@ import (
 	"io"
 	"net"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/twinlog/twinlog/bench"
 	"github.com/twinlog/twinlog/processors/devices"
 	"github.com/twinlog/twinlog/processors/ingest"
 	"github.com/twinlog/twinlog/processors/mqtt"
@@ -47,7 +47,7 @@ func benchBroker(b *testing.B, layout ingest.Layout, client string, conns int) {
 	const window = 512
 	b.ReportAllocs()
 	b.ResetTimer()
-	start, cpu0 := time.Now(), cpuTime()
+	start, cpu0 := time.Now(), bench.CPUTime()
 	var wg sync.WaitGroup
 	errs := make(chan error, conns)
 	for i := range conns {
@@ -83,14 +83,7 @@ func benchBroker(b *testing.B, layout ingest.Layout, client string, conns int) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
 	// CPU per message, load generator included: the figure that holds
 	// when other processes share the cores.
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-us/msg")
-}
-
-// cpuTime returns the process's user + system CPU time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64((bench.CPUTime()-cpu0).Microseconds())/float64(b.N), "cpu-us/msg")
 }
 
 // rawPublish connects as dev and publishes n QoS 1 messages keeping up to

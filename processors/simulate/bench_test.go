@@ -6,10 +6,10 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/twinlog/twinlog/bench"
 	"github.com/twinlog/twinlog/engine/event"
 	"github.com/twinlog/twinlog/engine/twins"
 	"github.com/twinlog/twinlog/processors/handlers"
@@ -123,7 +123,7 @@ func benchReplay(b *testing.B, layout string) {
 			ctx := context.Background()
 			b.ReportAllocs()
 			b.ResetTimer()
-			start, cpu0 := time.Now(), cpuTime()
+			start, cpu0 := time.Now(), bench.CPUTime()
 			for range b.N {
 				br, err := w.sim.Create(ctx, req)
 				if err != nil {
@@ -140,17 +140,7 @@ func benchReplay(b *testing.B, layout string) {
 				}
 			}
 			b.ReportMetric(float64(benchPoints)*float64(b.N)/time.Since(start).Seconds(), "events/s")
-			b.ReportMetric(float64(cpuTime()-cpu0)/float64(benchPoints)/float64(b.N), "cpu-ns/event")
+			b.ReportMetric(float64(bench.CPUTime()-cpu0)/float64(benchPoints)/float64(b.N), "cpu-ns/event")
 		})
 	}
-}
-
-// cpuTime returns the CPU time the process has used (every goroutine,
-// the garbage collector's included), in nanoseconds.
-func cpuTime() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }

@@ -8,10 +8,10 @@ import (
 	"os"
 	"slices"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/twinlog/twinlog/bench"
 	"github.com/twinlog/twinlog/engine/event"
 	"github.com/twinlog/twinlog/engine/eventlog/memlog"
 	"github.com/twinlog/twinlog/projections/graphquery"
@@ -203,7 +203,7 @@ func BenchmarkReplay(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := bench.CPUTime()
 	for range b.N {
 		tt, _ := timetravel.New(h.log, nil, timetravel.Options{})
 		if _, err := tt.AsOf(ctx, timetravel.At{Position: h.head}); err != nil {
@@ -211,15 +211,5 @@ func BenchmarkReplay(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(h.head)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(h.head)/float64(b.N), "cpu-ns/event")
-}
-
-// cpuTime returns the CPU time the process has used (every goroutine,
-// the garbage collector's included), in nanoseconds.
-func cpuTime() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
+	b.ReportMetric(float64(bench.CPUTime()-cpu0)/float64(h.head)/float64(b.N), "cpu-ns/event")
 }

@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/twinlog/twinlog/bench"
 	"github.com/twinlog/twinlog/wasm-handlers/abi"
 	"github.com/twinlog/twinlog/wasm-handlers/handlertest"
 	"github.com/twinlog/twinlog/wasm-handlers/host"
@@ -79,27 +79,17 @@ func BenchmarkInvoke(b *testing.B) {
 			evs, in := telemetryBatch(n)
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpu := cpuTime()
+			cpu := bench.CPUTime()
 			for i := 0; i < b.N; i++ {
 				if _, err := m.Invoke(ctx, noState{}, evs, in); err != nil {
 					b.Fatal(err)
 				}
 			}
-			cpu = cpuTime() - cpu
+			cpu = bench.CPUTime() - cpu
 			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
 			b.ReportMetric(float64(cpu.Nanoseconds())/float64(n*b.N), "cpu-ns/event")
 		})
 	}
-}
-
-// cpuTime is the process's CPU time, user and system: on a shared machine
-// it is steadier than wall time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // roomState is one sensor of kind temperature in room r1.
@@ -143,7 +133,7 @@ func benchComfort(b *testing.B, m *host.Module, n int) {
 	evs, in := telemetryBatch(n)
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := cpuTime()
+	cpu := bench.CPUTime()
 	for i := 0; i < b.N; i++ {
 		res, err := m.Invoke(ctx, roomState{}, evs, in)
 		if err != nil {
@@ -153,7 +143,7 @@ func benchComfort(b *testing.B, m *host.Module, n int) {
 			b.Fatalf("%d outputs", len(res.Outputs))
 		}
 	}
-	cpu = cpuTime() - cpu
+	cpu = bench.CPUTime() - cpu
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(n*b.N), "cpu-ns/event")
 }
