@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -60,12 +61,69 @@ type caller struct {
 	grants *authz.Store
 }
 
+// connKey keys a connection's callerSlot in its context (ConnContext).
+type connKey struct{}
+
+// callerSlot holds the caller of the request an HTTP/1.x connection is
+// serving. Such a connection serves one request at a time, so its caller
+// can be kept there instead of in a copy of the request carrying a new
+// context: that copy (several hundred bytes) was most of what an
+// authenticated request allocated beyond one made with the admin token.
+// set is false until the current request has been authenticated, and for
+// the admin token.
+type callerSlot struct {
+	c   caller
+	set bool
+}
+
+// ConnContext gives each connection its caller slot; it is meant for
+// http.Server.ConnContext. Without it (or for HTTP/2, whose requests share
+// a connection concurrently) the caller travels in the request's context.
+func (s *Server) ConnContext(ctx context.Context, _ net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, &callerSlot{})
+}
+
+// slot returns the caller slot of r's connection, or nil when r cannot use
+// one.
+func slot(r *http.Request) *callerSlot {
+	if r.ProtoMajor != 1 {
+		return nil
+	}
+	sl, _ := r.Context().Value(connKey{}).(*callerSlot)
+	return sl
+}
+
+// callerOf returns r's authenticated caller; nil for the admin token, and
+// where access control is off.
+func callerOf(r *http.Request) *caller {
+	if sl := slot(r); sl != nil {
+		if sl.set {
+			return &sl.c
+		}
+		return nil
+	}
+	c, _ := r.Context().Value(principalKey{}).(*caller)
+	return c
+}
+
+// withCaller returns r carrying c as its caller: in its connection's slot
+// where it has one, otherwise in a new context.
+func withCaller(r *http.Request, c caller) *http.Request {
+	if sl := slot(r); sl != nil {
+		sl.c, sl.set = c, true
+		return r
+	}
+	cp := new(caller) // not &c, which would move c to the heap on both paths
+	*cp = c
+	return r.WithContext(context.WithValue(r.Context(), principalKey{}, cp))
+}
+
 var admin = &authz.Principal{Subject: "admin", Superuser: true}
 
 // principal returns the request's caller; the admin (a superuser) when
 // authorization is off.
 func principal(r *http.Request) *authz.Principal {
-	if c, ok := r.Context().Value(principalKey{}).(*caller); ok {
+	if c := callerOf(r); c != nil {
 		return &c.p
 	}
 	return admin
@@ -74,7 +132,7 @@ func principal(r *http.Request) *authz.Principal {
 // visible returns the query visibility predicate of the request's caller;
 // nil when it may read every twin.
 func visible(r *http.Request) func(id, model string) bool {
-	if c, ok := r.Context().Value(principalKey{}).(*caller); ok {
+	if c := callerOf(r); c != nil {
 		return c.grants.Visible(&c.p)
 	}
 	return nil
@@ -85,6 +143,10 @@ func visible(r *http.Request) func(id, model string) bool {
 // superuser; so are anonymous callers (when enabled) where access control
 // is off.
 func (s *Server) authenticate(r *http.Request) (*http.Request, error) {
+	if sl := slot(r); sl != nil {
+		// Nothing of the connection's previous request carries over.
+		sl.c, sl.set = caller{}, false
+	}
 	h := r.Header.Get("Authorization")
 	tok, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || tok == "" {
@@ -119,7 +181,7 @@ func (s *Server) authenticate(r *http.Request) (*http.Request, error) {
 		return r, engine.Errorf(engine.KindUnauthorized, "Unauthorized", "the bearer token is not valid")
 	}
 	// The caller is also the actor of the events it causes (see actor).
-	return r.WithContext(context.WithValue(r.Context(), principalKey{}, &caller{p: p, grants: s.auth.Grants})), nil
+	return withCaller(r, caller{p: p, grants: s.auth.Grants}), nil
 }
 
 // anonymous returns r carrying the anonymous caller: without access
@@ -128,8 +190,7 @@ func (s *Server) anonymous(r *http.Request) *http.Request {
 	if s.auth == nil {
 		return r
 	}
-	p := authz.Principal{Subject: authz.Anonymous, Role: s.cfg.AnonymousRole}
-	return r.WithContext(context.WithValue(r.Context(), principalKey{}, &caller{p: p, grants: s.auth.Grants}))
+	return withCaller(r, caller{p: authz.Principal{Subject: authz.Anonymous, Role: s.cfg.AnonymousRole}, grants: s.auth.Grants})
 }
 
 // Errors of denied requests. A twin the caller may not read does not

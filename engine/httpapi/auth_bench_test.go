@@ -39,13 +39,18 @@ func BenchmarkAuthz(b *testing.B) {
 	api.RegisterTwins(twins.New(eng, g, twins.Options{}))
 	api.RegisterQuery(graphquery.New(g, graphquery.Options{}))
 	api.RegisterAuth(&httpapi.Auth{Verifier: v, Keys: keys, Grants: store, Graph: g})
-	serve := func(tok, method, path, body string) (int, string) {
-		req := httptest.NewRequest(method, path, strings.NewReader(body))
+	// Each goroutine is a connection: its requests share the
+	// connection's caller slot, as a node's do.
+	serveOn := func(conn context.Context, tok, method, path, body string) (int, string) {
+		req := httptest.NewRequestWithContext(conn, method, path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+tok)
 		rec := httptest.NewRecorder()
 		api.ServeHTTP(rec, req)
 		return rec.Code, rec.Body.String()
 	}
+	newConn := func() context.Context { return api.ConnContext(context.Background(), nil) }
+	setup := newConn()
+	serve := func(tok, method, path, body string) (int, string) { return serveOn(setup, tok, method, path, body) }
 	serve(token, "POST", "/models", authModels)
 	const n = 1000
 	serve(token, "PUT", "/digitaltwins/root", `{"$metadata":{"$model":"dtmi:t:Building;1"}}`)
@@ -66,9 +71,10 @@ func BenchmarkAuthz(b *testing.B) {
 		b.Run("op=get/who="+who.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
+				conn := newConn()
 				i := 0
 				for pb.Next() {
-					if c, _ := serve(who.tok, "GET", fmt.Sprintf("/digitaltwins/r%d?api-version=2022-05-31", i%n), ""); c != http.StatusOK {
+					if c, _ := serveOn(conn, who.tok, "GET", fmt.Sprintf("/digitaltwins/r%d?api-version=2022-05-31", i%n), ""); c != http.StatusOK {
 						b.Errorf("GET: %d", c)
 						return
 					}

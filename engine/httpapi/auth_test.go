@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"strings"
 	"testing"
 	"time"
@@ -78,8 +80,16 @@ func newAuthEngine(t *testing.T) (*twingraph.Graph, *authz.Store, *authn.Keys, *
 }
 
 // newAuthEnv serves buildings B1 and B2 containing rooms R1 and R2, with
-// grants of every role on every kind of scope.
+// grants of every role on every kind of scope. Its server keeps each
+// request's caller in the connection's slot, as a node does.
 func newAuthEnv(t *testing.T) *authEnv {
+	t.Helper()
+	return newAuthEnvConn(t, true)
+}
+
+// newAuthEnvConn is newAuthEnv with the server's ConnContext set or not:
+// without it, the caller travels in the request's context.
+func newAuthEnvConn(t *testing.T, connSlots bool) *authEnv {
 	t.Helper()
 	g, store, keys, eng := newAuthEngine(t)
 	v, err := authn.NewVerifier(authn.Config{Issuers: []*authn.Issuer{{Issuer: "dev", HS256Secret: authSecret}}, Audience: "twinlog"})
@@ -115,7 +125,11 @@ func newAuthEnv(t *testing.T) *authEnv {
 		"GET /eventroutes", "PUT /endpoints/{name}", "GET /devices", "GET /telemetry", "GET /telemetry/models"} {
 		api.Handle(p, ok)
 	}
-	srv := httptest.NewServer(api)
+	srv := httptest.NewUnstartedServer(api)
+	if connSlots {
+		srv.Config.ConnContext = api.ConnContext
+	}
+	srv.Start()
 	t.Cleanup(srv.Close)
 	e := &authEnv{srv: srv, eng: eng, store: store, keys: keys, tok: map[string]string{"admin": token}}
 	mustStatus(t, call(t, srv, "POST", "/models", authModels), 201)
@@ -181,8 +195,15 @@ func (e *authEnv) do(t *testing.T, who, method, path, body string, hdr ...string
 // TestAuthMatrix walks every endpoint for every principal, on a twin inside
 // and outside its scope, and checks the status and that a refusal tells
 // nothing about twins outside the scope.
+// Consecutive requests of different callers share connections, so with
+// connection slots it also checks that no caller outlives its request.
 func TestAuthMatrix(t *testing.T) {
-	e := newAuthEnv(t)
+	for _, slots := range []bool{true, false} {
+		t.Run(fmt.Sprintf("connslots=%v", slots), func(t *testing.T) { testAuthMatrix(t, newAuthEnvConn(t, slots)) })
+	}
+}
+
+func testAuthMatrix(t *testing.T, e *authEnv) {
 	// What each principal may do to each twin (read, write, telemetry)
 	// and on the instance.
 	type rights struct {
@@ -480,5 +501,71 @@ func TestAuthIngest(t *testing.T) {
 				t.Fatalf("%s: point %d rejected as %q, want %q (%s)", tc.who, i, got[i], c, r.body)
 			}
 		}
+	}
+}
+
+// TestCallerPerRequest sends requests of alternating callers over one
+// kept-alive connection: each is decided by its own credentials, whatever
+// the connection's previous request was.
+func TestCallerPerRequest(t *testing.T) {
+	e := newAuthEnv(t)
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
+	defer client.CloseIdleConnections()
+	var conns int
+	trace := &httptrace.ClientTrace{GotConn: func(ci httptrace.GotConnInfo) {
+		if !ci.Reused {
+			conns++
+		}
+	}}
+	steps := []struct {
+		who, method, path string
+		want              int
+	}{
+		{"admin", "GET", "/digitaltwins/R2", 200},
+		{"reader B1", "GET", "/digitaltwins/R1", 200},
+		{"reader B1", "GET", "/digitaltwins/R2", 404},
+		{"no token", "GET", "/digitaltwins/R1", 401},
+		{"reader rooms", "GET", "/digitaltwins/R2", 200},
+		{"expired", "GET", "/digitaltwins/R1", 401},
+		{"stranger", "GET", "/digitaltwins/R1", 404},
+		{"revoked key", "GET", "/digitaltwins/R1", 401},
+		{"writer B1", "PATCH", "/digitaltwins/R1", 204},
+		{"reader B1", "PATCH", "/digitaltwins/R1", 403},
+		{"sender", "GET", "/grants", 403},
+		{"admin", "GET", "/grants", 200},
+		{"stranger", "GET", "/grants", 403},
+		{"owner", "GET", "/digitaltwins/B2", 200},
+		{"reader B1", "GET", "/digitaltwins/B2", 404},
+	}
+	for round := range 3 {
+		for i, st := range steps {
+			body := ""
+			if st.method == "PATCH" {
+				body = fmt.Sprintf(`[{"op":"replace","path":"/name","value":"R1-%d-%d"}]`, round, i)
+			}
+			req, _ := http.NewRequest(st.method, e.srv.URL+st.path, strings.NewReader(body))
+			if tok := e.tok[st.who]; tok != "" {
+				req.Header.Set("Authorization", "Bearer "+tok)
+			}
+			req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != st.want {
+				t.Errorf("round %d step %d: %s %s %s: %d, want %d: %s", round, i, st.who, st.method, st.path, resp.StatusCode, st.want, b)
+			}
+		}
+	}
+	if conns != 1 {
+		t.Fatalf("%d connections, want 1: the requests must share one", conns)
+	}
+	// The writes are recorded as their caller's.
+	r := e.do(t, "admin", "GET", "/audit?principal=user:w", "")
+	mustStatus(t, r, 200)
+	if n := strings.Count(r.body, `"user:w"`); n < 3 {
+		t.Fatalf("audit of user:w: %d entries naming it, want >= 3: %s", n, r.body)
 	}
 }

@@ -49,7 +49,7 @@ type twinHandlers struct {
 
 // actor names the caller in the events a request causes.
 func actor(r *http.Request) string {
-	if c, ok := r.Context().Value(principalKey{}).(*caller); ok {
+	if c := callerOf(r); c != nil {
 		return c.p.Subject
 	}
 	return "admin"

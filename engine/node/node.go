@@ -338,6 +338,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.srv = &http.Server{
 		Handler:           n.api,
+		ConnContext:       n.api.ConnContext,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
