@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 	"unsafe"
 
 	"github.com/nats-io/nuid"
@@ -518,7 +517,7 @@ func (in *Ingester) check(t *target, p *Point) *Rejection {
 		itf = c.ComponentSchema
 	}
 	if p.Time != "" {
-		if _, err := time.Parse(time.RFC3339Nano, p.Time); err != nil {
+		if _, err := twingraph.ParseSourceTime(p.Time); err != nil {
 			return &Rejection{Code: "InvalidArgument", Message: fmt.Sprintf("time %q is not an RFC 3339 date-time", p.Time)}
 		}
 	}

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -162,8 +164,11 @@ func (s *Store) applyLocked(e *event.Event) error {
 		}
 		s.pointLocked(p.Twin, p.Component, p.SourceTime, e.Time, p.Body)
 	case twingraph.TypeTelemetryBatch:
-		return twingraph.DecodeTelemetryBatch(e.Payload, func(_ int, p *twingraph.TelemetryPoint) error {
-			s.pointLocked(p.Twin, p.Component, p.SourceTime, e.Time, p.Body)
+		return twingraph.DecodeTelemetryBatchRaw(e.Payload, func(_ int, p *twingraph.RawTelemetryPoint) error {
+			// Views of the payload: pointLocked copies the twin id and
+			// field names it keeps.
+			s.pointLocked(unsafe.String(unsafe.SliceData(p.Twin), len(p.Twin)), unsafe.String(unsafe.SliceData(p.Component), len(p.Component)),
+				unsafe.String(unsafe.SliceData(p.SourceTime), len(p.SourceTime)), e.Time, p.Body)
 			return nil
 		})
 	case twingraph.TypeTwinCreated, twingraph.TypeTwinReplaced:
@@ -214,8 +219,8 @@ func patchedModel(e *event.Event) (id, model string, ok bool) {
 func (s *Store) pointLocked(twin, component, sourceTime string, evTime int64, body []byte) {
 	t := evTime
 	if sourceTime != "" {
-		if st, err := time.Parse(time.RFC3339Nano, sourceTime); err == nil {
-			t = st.UnixNano()
+		if st, err := twingraph.ParseSourceTime(sourceTime); err == nil {
+			t = st
 		}
 	}
 	vals, ok := scanObject(s.mu.scratch[:0], body)
@@ -242,6 +247,7 @@ func (s *Store) pointLocked(twin, component, sourceTime string, evTime int64, bo
 	c := p.open
 	idx, ok := c.dict[twin]
 	if !ok {
+		twin = strings.Clone(twin) // it may view an event's payload
 		idx = int32(len(c.names))
 		c.dict[twin] = idx
 		c.names = append(c.names, twin)
@@ -264,7 +270,7 @@ func (s *Store) pointLocked(twin, component, sourceTime string, evTime int64, bo
 		if col == nil {
 			name := string(m.name)
 			if component != "" {
-				name = component + "." + name
+				name = component + "." + name // a new string: component may view a payload
 			}
 			col = &column{vals: make([]float64, row, max(row+1, 64)), valid: make([]bool, row, max(row+1, 64))}
 			c.fields[name] = col

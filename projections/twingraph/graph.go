@@ -523,18 +523,23 @@ func (a *applier) applyTelemetryBatch(e *event.Event) error {
 	if e.SchemaVersion != TelemetryBatchSchemaVersion {
 		return fmt.Errorf("%s at %d: unknown schema version %d", e.Type, e.Position, e.SchemaVersion)
 	}
-	err := decodeTelemetryBatch(e.Payload, func(_ int, p *[5][]byte) error {
-		twin, component, messageID, sourceTime, body := p[0], p[1], p[2], p[3], p[4]
-		rec, ok := a.telem[string(twin)]
+	err := DecodeTelemetryBatchRaw(e.Payload, func(_ int, p *RawTelemetryPoint) error {
+		rec, ok := a.telem[string(p.Twin)]
 		if !ok {
 			var err error
-			if rec, err = a.telemetry(string(twin)); err != nil {
+			if rec, err = a.telemetry(string(p.Twin)); err != nil {
 				return err
 			}
 		}
-		// The body aliases the event's payload: copy it, or one point
-		// would keep the whole batch alive.
-		rec.add(string(component), string(messageID), e.Time, string(sourceTime), bytes.Clone(body))
+		// The point aliases the event's payload: copy what is kept, or one
+		// point would keep the whole batch alive. Message id, source time
+		// and body share one allocation; the strings view its bytes, which
+		// nothing writes after this.
+		buf := make([]byte, 0, len(p.MessageID)+len(p.SourceTime)+len(p.Body))
+		buf = append(append(append(buf, p.MessageID...), p.SourceTime...), p.Body...)
+		mid, st := buf[:len(p.MessageID)], buf[len(p.MessageID):len(p.MessageID)+len(p.SourceTime)]
+		rec.add(string(p.Component), unsafe.String(unsafe.SliceData(mid), len(mid)), e.Time,
+			unsafe.String(unsafe.SliceData(st), len(st)), buf[len(mid)+len(st):])
 		return nil
 	})
 	if err != nil {

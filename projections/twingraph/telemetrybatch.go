@@ -75,16 +75,23 @@ func AppendTelemetryPoint(dst []byte, p *TelemetryPoint) []byte {
 // before the damage.
 func DecodeTelemetryBatch(payload []byte, fn func(i int, p *TelemetryPoint) error) error {
 	var p TelemetryPoint
-	return decodeTelemetryBatch(payload, func(i int, parts *[5][]byte) error {
-		p = TelemetryPoint{Twin: string(parts[0]), Component: string(parts[1]), MessageID: string(parts[2]),
-			SourceTime: string(parts[3]), Body: parts[4]}
+	return DecodeTelemetryBatchRaw(payload, func(i int, r *RawTelemetryPoint) error {
+		p = TelemetryPoint{Twin: string(r.Twin), Component: string(r.Component), MessageID: string(r.MessageID),
+			SourceTime: string(r.SourceTime), Body: r.Body}
 		return fn(i, &p)
 	})
 }
 
-// decodeTelemetryBatch is DecodeTelemetryBatch passing each point as it
-// is in payload: twin id, component, message id, source time and body.
-func decodeTelemetryBatch(payload []byte, fn func(i int, parts *[5][]byte) error) error {
+// RawTelemetryPoint is a point of a telemetry.batch payload as it lies
+// there: every field aliases the payload.
+type RawTelemetryPoint struct {
+	Twin, Component, MessageID, SourceTime, Body []byte
+}
+
+// DecodeTelemetryBatchRaw is DecodeTelemetryBatch without copying: the
+// point passed to fn is reused between calls and aliases payload, so fn
+// copies what it keeps. The projections that read every point use it.
+func DecodeTelemetryBatchRaw(payload []byte, fn func(i int, p *RawTelemetryPoint) error) error {
 	if len(payload) == 0 || payload[0] != telemBatchMagic {
 		return fmt.Errorf("%w: bad header", ErrTelemetryBatchCorrupt)
 	}
@@ -94,17 +101,18 @@ func decodeTelemetryBatch(payload []byte, fn func(i int, parts *[5][]byte) error
 		return fmt.Errorf("%w: bad count", ErrTelemetryBatchCorrupt)
 	}
 	b = b[k:]
-	var parts [5][]byte
+	var p RawTelemetryPoint
+	fields := [5]*[]byte{&p.Twin, &p.Component, &p.MessageID, &p.SourceTime, &p.Body}
 	for i := 0; i < int(n); i++ {
-		for j := range parts {
+		for _, f := range fields {
 			l, k := binary.Uvarint(b)
 			if k <= 0 || l > uint64(len(b)-k) {
 				return fmt.Errorf("%w: point %d truncated", ErrTelemetryBatchCorrupt, i)
 			}
-			parts[j] = b[k : k+int(l) : k+int(l)]
+			*f = b[k : k+int(l) : k+int(l)]
 			b = b[k+int(l):]
 		}
-		if err := fn(i, &parts); err != nil {
+		if err := fn(i, &p); err != nil {
 			return err
 		}
 	}

@@ -281,10 +281,12 @@ func validDate(s string) bool {
 	if y < 1 || m < 1 || m > 12 || d < 1 {
 		return false
 	}
-	return d <= daysIn(y, m)
+	return d <= DaysIn(y, m)
 }
 
-func daysIn(y, m int) int {
+// DaysIn is the number of days of month m (1-12) of year y in the
+// proleptic Gregorian calendar.
+func DaysIn(y, m int) int {
 	switch m {
 	case 2:
 		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
