@@ -63,6 +63,13 @@ func TestBatchRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("round trip:\n got %+v\nwant %+v", got, want)
 	}
+	size := BatchHeaderSize
+	for i := range want {
+		size += EventSize(&want[i])
+	}
+	if n := len(encode(want)); n != size {
+		t.Fatalf("encoding of %d bytes, EventSize says %d", n, size)
+	}
 	for i := range len(encode(want)) {
 		if _, err := decode(encode(want)[:i]); err == nil {
 			t.Fatalf("a batch truncated to %d bytes decoded", i)

@@ -13,6 +13,8 @@ func Twin(id string) ([]byte, error) { return nil, ErrNotFound }
 // Property returns the JSON value of a root property of a twin.
 func Property(twin, name string) ([]byte, error) { return nil, ErrNotFound }
 
+func property(twin, name string) ([]byte, error) { return nil, ErrNotFound }
+
 // Model returns the model id of a twin.
 func Model(twin string) (string, error) { return "", ErrNotFound }
 

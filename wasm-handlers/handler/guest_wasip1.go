@@ -57,9 +57,9 @@ func aliasString(b []byte) string { return unsafe.String(unsafe.SliceData(b), le
 
 var scratch = make([]byte, 16<<10)
 
-// read calls f with the scratch buffer until the result fits, and returns a
-// copy of it.
-func read(f func(p, c uint32) int32) ([]byte, error) {
+// readScratch calls f with the scratch buffer until the result fits, and
+// returns it in the scratch buffer: valid until the next host read.
+func readScratch(f func(p, c uint32) int32) ([]byte, error) {
 	for {
 		p, c := bptr(scratch)
 		n := f(p, c)
@@ -67,10 +67,19 @@ func read(f func(p, c uint32) int32) ([]byte, error) {
 			return nil, codeErr(n)
 		}
 		if int(n) <= len(scratch) {
-			return append([]byte(nil), scratch[:n]...), nil
+			return scratch[:n], nil
 		}
 		scratch = make([]byte, n)
 	}
+}
+
+// read is readScratch returning a copy of the result.
+func read(f func(p, c uint32) int32) ([]byte, error) {
+	b, err := readScratch(f)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(nil), b...), nil
 }
 
 // Twin returns the ADT JSON of a twin.
@@ -81,15 +90,25 @@ func Twin(id string) ([]byte, error) {
 
 // Property returns the JSON value of a root property of a twin.
 func Property(twin, name string) ([]byte, error) {
+	b, err := property(twin, name)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(nil), b...), nil
+}
+
+// property is Property returning the value in the scratch buffer, for
+// callers that parse it at once.
+func property(twin, name string) ([]byte, error) {
 	ip, il := sptr(twin)
 	np, nl := sptr(name)
-	return read(func(p, c uint32) int32 { return hostProperty(ip, il, np, nl, p, c) })
+	return readScratch(func(p, c uint32) int32 { return hostProperty(ip, il, np, nl, p, c) })
 }
 
 // Model returns the model id of a twin.
 func Model(twin string) (string, error) {
 	ip, il := sptr(twin)
-	b, err := read(func(p, c uint32) int32 { return hostModel(ip, il, p, c) })
+	b, err := readScratch(func(p, c uint32) int32 { return hostModel(ip, il, p, c) })
 	return string(b), err
 }
 
@@ -100,7 +119,8 @@ func relationships(twin, name string, dir int32) ([]Relationship, error) {
 	if err != nil {
 		return nil, err
 	}
-	return abi.NewReader(b, nil).Relationships()
+	// b is the relationships' own copy: their strings alias it.
+	return abi.NewReader(b, aliasString).Relationships()
 }
 
 // Query runs a read-only ADT query over the snapshot and returns its rows

@@ -76,16 +76,43 @@ func Incoming(twin, name string) ([]Relationship, error) { return relationships(
 
 // PropertyFloat returns a numeric root property of a twin.
 func PropertyFloat(twin, name string) (float64, error) {
-	b, err := Property(twin, name)
+	b, err := property(twin, name)
 	if err != nil {
 		return 0, err
 	}
-	return strconv.ParseFloat(string(b), 64)
+	f, err := strconv.ParseFloat(aliasString(b), 64)
+	if err != nil {
+		// The error keeps the text: not the scratch buffer's.
+		_, err = strconv.ParseFloat(string(b), 64)
+	}
+	return f, err
+}
+
+// PropertyString returns a string root property of a twin.
+func PropertyString(twin, name string) (string, error) {
+	b, err := property(twin, name)
+	if err != nil {
+		return "", err
+	}
+	return unquote(b)
+}
+
+// unquote returns the JSON string b: its text as it is when it is plain
+// printable ASCII without escapes, else as encoding/json decodes it.
+func unquote(b []byte) (string, error) {
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' && isPlainText(b[1:len(b)-1]) {
+		return string(b[1 : len(b)-1]), nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return "", err
+	}
+	return s, nil
 }
 
 // PropertyBool returns a boolean root property of a twin.
 func PropertyBool(twin, name string) (bool, error) {
-	b, err := Property(twin, name)
+	b, err := property(twin, name)
 	if err != nil {
 		return false, err
 	}
@@ -112,9 +139,9 @@ func PatchOf(ops ...Op) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `{"op":`...)
-		b = strconv.AppendQuote(b, op.Op)
+		b = appendQuoted(b, op.Op)
 		b = append(b, `,"path":`...)
-		b = strconv.AppendQuote(b, op.Path)
+		b = appendQuoted(b, op.Path)
 		if op.Value != nil {
 			b = append(b, `,"value":`...)
 			b = appendValue(b, op.Value)
@@ -140,7 +167,7 @@ func appendValue(b []byte, v any) []byte {
 		return strconv.AppendBool(b, v)
 	case string:
 		if isPlain(v) {
-			return strconv.AppendQuote(b, v)
+			return appendQuoted(b, v)
 		}
 	case json.RawMessage:
 		return append(b, v...)
@@ -161,6 +188,29 @@ func appendFloat(b []byte, f float64) []byte {
 		return append(b, j...)
 	}
 	return strconv.AppendFloat(b, f, 'f', -1, 64)
+}
+
+// appendQuoted appends s quoted: between quotes as it is when it is plain
+// (strconv's quoting, which checks every rune, is slow in a guest),
+// else as strconv.AppendQuote quotes it.
+func appendQuoted(b []byte, s string) []byte {
+	if !isPlain(s) {
+		return strconv.AppendQuote(b, s)
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// isPlainText reports whether b is printable ASCII without quotes or
+// backslashes: a JSON string's text needing no decoding.
+func isPlainText(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // isPlain reports whether s is printable ASCII without characters
@@ -261,8 +311,7 @@ func Round(v float64, d int) float64 {
 }
 
 func run(input []byte) error {
-	r := abi.NewReader(input, aliasString)
-	n, err := r.Batch()
+	n, err := abi.NewReader(input, nil).Batch()
 	if err != nil {
 		return err
 	}
@@ -270,10 +319,12 @@ func run(input []byte) error {
 		events = make([]Event, n)
 	}
 	events = events[:n]
+	off := abi.BatchHeaderSize
 	for i := range events {
 		events[i].index = uint32(i)
-		if err := r.Event(&events[i].Event); err != nil {
-			return err
+		var ok bool
+		if off, ok = decodeEvent(input, off, &events[i].Event); !ok {
+			return abi.ErrMalformed
 		}
 	}
 	if perBatch != nil {

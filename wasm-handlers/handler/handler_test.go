@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+
+	"github.com/twinlog/twinlog/wasm-handlers/abi"
 )
 
 // PatchOf's fast path must encode exactly as encoding/json does.
@@ -45,4 +47,74 @@ func TestNumberMembers(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestUnquote(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+		ok             bool
+	}{
+		{"plain", `"temperature"`, "temperature", true},
+		{"empty", `""`, "", true},
+		{"escapes", `"a\"b\\c\/d\u00e9"`, "a\"b\\c/dé", true},
+		{"utf-8", `"é"`, "é", true},
+		{"number", `21.5`, "", false},
+		{"unterminated", `"abc`, "", false},
+		{"lone quote", `"`, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := unquote([]byte(tt.in))
+			if (err == nil) != tt.ok || got != tt.want {
+				t.Fatalf("unquote(%s) = %q, %v; want %q, ok %v", tt.in, got, err, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+// FuzzDecodeEvent holds the guest's event decoder to abi.Reader's: the
+// same events from the same bytes, and failure on the same inputs.
+func FuzzDecodeEvent(f *testing.F) {
+	evs := []abi.Event{
+		{Position: 7, Time: 1700000000000000000, Seed: abi.Seed(7), Kind: abi.KindTelemetry, Type: "telemetry",
+			Twin: "sensor-1", Model: "dtmi:ex:Sensor;1", Payload: []byte(`{"reading":21.5}`)},
+		{Position: 9, Time: -1, Hop: 3, Kind: abi.KindTwinPatched, Type: "twin.patched", Twin: "room-1", Component: "c",
+			Relationship: "contains", Changed: []string{"comfort", "", "temperature"}, Payload: []byte(`[]`)},
+		{Kind: abi.KindTelemetry, Type: "other"},
+		{Kind: 200, Type: "x"},
+	}
+	all := abi.AppendBatchHeader(nil, len(evs))
+	for i := range evs {
+		f.Add(abi.AppendEvent(nil, &evs[i]))
+		all = abi.AppendEvent(all, &evs[i])
+	}
+	f.Add(all[abi.BatchHeaderSize:])
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := abi.NewReader(b, nil)
+		var off int
+		for {
+			var want, got abi.Event
+			werr := r.Event(&want)
+			next, ok := decodeEvent(b, off, &got)
+			if ok != (werr == nil) {
+				t.Fatalf("at %d: decodeEvent ok %v, abi.Reader %v", off, ok, werr)
+			}
+			if !ok {
+				return
+			}
+			if len(want.Changed) == 0 {
+				want.Changed = nil
+			}
+			if len(got.Changed) == 0 {
+				got.Changed = nil
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("at %d: decodeEvent %+v, abi.Reader %+v", off, got, want)
+			}
+			if off = next; off == len(b) {
+				return
+			}
+		}
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/sys"
@@ -18,7 +19,9 @@ import (
 
 // State is what a handler reads during one invocation: one consistent
 // snapshot of the twin graph. Implementations are used by one invocation at
-// a time and return bytes the host copies before the next call.
+// a time and return bytes the host copies before the next call. The id and
+// name strings they are given (not Query's text) view guest memory: valid
+// only during the call, never to be kept.
 type State interface {
 	// TwinJSON returns a twin's ADT JSON.
 	TwinJSON(id string) ([]byte, bool)
@@ -111,12 +114,17 @@ type call struct {
 	batch    []abi.Event
 	res      *Result
 	outBytes int
-	seqs     map[int]int
+	seqs     []int                        // by cause: outputs so far
 	overlay  map[string]map[string][]byte // twin → property → value (nil: removed)
-	failMsg  string
-	lastErr  string
-	limitMsg string
-	ctx      context.Context
+	// remembered is how many of res.Outputs the overlay holds: patches
+	// are parsed only when a property is read after them.
+	remembered int
+	failMsg    string
+	lastErr    string
+	// lastMetric is the name of the gauge set last.
+	lastMetric string
+	limitMsg   string
+	ctx        context.Context
 }
 
 type callKey struct{}
@@ -227,6 +235,16 @@ func str(mod api.Module, p, n uint64) (string, bool) {
 	return string(b), true
 }
 
+// view is str without a copy: the string views guest memory, valid until
+// the guest runs again. For lookups that keep nothing.
+func view(mod api.Module, p, n uint64) (string, bool) {
+	b, ok := mod.Memory().Read(uint32(p), uint32(n))
+	if !ok {
+		return "", false
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b)), true
+}
+
 // reply writes b to the guest's output buffer (p, cap) when it fits and
 // returns its length.
 func reply(mod api.Module, p, c uint64, b []byte) uint64 {
@@ -240,7 +258,7 @@ func neg(code int32) uint64 { return uint64(uint32(code)) }
 
 func hostTwin(ctx context.Context, mod api.Module, s []uint64) {
 	c := callOf(ctx)
-	id, ok := str(mod, s[0], s[1])
+	id, ok := view(mod, s[0], s[1])
 	if c == nil || !ok {
 		s[0] = neg(abi.ErrInvalid)
 		return
@@ -255,12 +273,13 @@ func hostTwin(ctx context.Context, mod api.Module, s []uint64) {
 
 func hostProperty(ctx context.Context, mod api.Module, s []uint64) {
 	c := callOf(ctx)
-	id, ok1 := str(mod, s[0], s[1])
-	name, ok2 := str(mod, s[2], s[3])
+	id, ok1 := view(mod, s[0], s[1])
+	name, ok2 := view(mod, s[2], s[3])
 	if c == nil || !ok1 || !ok2 {
 		s[0] = neg(abi.ErrInvalid)
 		return
 	}
+	c.catchUp()
 	if props, ok := c.overlay[id]; ok {
 		if v, ok := props[name]; ok {
 			if v == nil {
@@ -281,7 +300,7 @@ func hostProperty(ctx context.Context, mod api.Module, s []uint64) {
 
 func hostModel(ctx context.Context, mod api.Module, s []uint64) {
 	c := callOf(ctx)
-	id, ok := str(mod, s[0], s[1])
+	id, ok := view(mod, s[0], s[1])
 	if c == nil || !ok {
 		s[0] = neg(abi.ErrInvalid)
 		return
@@ -296,8 +315,8 @@ func hostModel(ctx context.Context, mod api.Module, s []uint64) {
 
 func hostRelationships(ctx context.Context, mod api.Module, s []uint64) {
 	c := callOf(ctx)
-	id, ok1 := str(mod, s[0], s[1])
-	name, ok2 := str(mod, s[2], s[3])
+	id, ok1 := view(mod, s[0], s[1])
+	name, ok2 := view(mod, s[2], s[3])
 	if c == nil || !ok1 || !ok2 {
 		s[0] = neg(abi.ErrInvalid)
 		return
@@ -345,16 +364,22 @@ func hostOutput(kind OutputKind) api.GoModuleFunc {
 			return
 		}
 		if c.seqs == nil {
-			c.seqs = map[int]int{}
+			c.seqs = make([]int, len(c.batch))
 		}
 		seq := c.seqs[cause]
 		c.seqs[cause] = seq + 1
-		o := Output{Kind: kind, Cause: cause, Seq: seq, Twin: twin, Body: append([]byte(nil), body...)}
-		c.res.Outputs = append(c.res.Outputs, o)
-		if kind == OutputPatch {
-			c.remember(twin, o.Body)
-		}
+		c.res.Outputs = append(c.res.Outputs, Output{Kind: kind, Cause: cause, Seq: seq, Twin: twin, Body: append([]byte(nil), body...)})
 		s[0] = 0
+	}
+}
+
+// catchUp brings the overlay up to date with the patches queued so far,
+// in order, so a read sees them.
+func (c *call) catchUp() {
+	for ; c.remembered < len(c.res.Outputs); c.remembered++ {
+		if o := &c.res.Outputs[c.remembered]; o.Kind == OutputPatch {
+			c.remember(o.Twin, o.Body)
+		}
 	}
 }
 
@@ -414,15 +439,23 @@ func (m *Module) hostLog(ctx context.Context, mod api.Module, s []uint64) {
 
 func hostMetric(ctx context.Context, mod api.Module, s []uint64) {
 	c := callOf(ctx)
-	name, ok := str(mod, s[0], s[1])
+	name, ok := mod.Memory().Read(uint32(s[0]), uint32(s[1]))
 	if c == nil || !ok || len(name) > 128 {
 		return
 	}
+	v := math.Float64frombits(s[2])
 	if c.res.Metrics == nil {
 		c.res.Metrics = map[string]float64{}
 	}
-	if len(c.res.Metrics) < 64 || c.res.Metrics[name] != 0 {
-		c.res.Metrics[name] = math.Float64frombits(s[2])
+	// The gauge set last, set again (the usual case), takes no copy of
+	// its name.
+	key := c.lastMetric
+	if string(name) != key {
+		key = string(name)
+		c.lastMetric = key
+	}
+	if _, ok := c.res.Metrics[key]; ok || len(c.res.Metrics) < 64 {
+		c.res.Metrics[key] = v
 	}
 }
 

@@ -8,64 +8,74 @@
 package main
 
 import (
-	"errors"
 	"math"
-	"strconv"
+	"slices"
 
 	"github.com/twinlog/twinlog/wasm-handlers/handler"
 )
 
-var kinds = []string{"temperature", "humidity", "co2", "noise"}
+var kinds = [...]string{"temperature", "humidity", "co2", "noise"}
+
+// paths are the JSON Patch paths of kinds, and defaults the values comfort
+// assumes for a reading the room does not have.
+var (
+	paths    = [...]string{"/temperature", "/humidity", "/co2", "/noise"}
+	defaults = [...]float64{22, 45, 600, 40}
+)
 
 func init() { handler.Handle(handle) }
 
+// handle keeps its readings in arrays by kind, not maps: in a WebAssembly
+// guest every map operation and allocation is costly.
 func handle(e *handler.Event) error {
 	body, ok := handler.NumberMembers(e.Payload)
 	if !ok {
 		return nil // not a JSON object: not ours
 	}
-	room, readings := e.Twin, map[string]float64{}
+	room := e.Twin
+	var readings [len(kinds)]float64
+	var have [len(kinds)]bool
+	some := false // a reading to handle
 	if r, ok := body["reading"]; ok {
-		kb, err := handler.Property(e.Twin, "kind")
+		kind, err := handler.PropertyString(e.Twin, "kind")
 		if err != nil {
 			return nil // a sensor without a kind
-		}
-		kind, err := strconv.Unquote(string(kb))
-		if err != nil {
-			return nil
 		}
 		rels, err := handler.Outgoing(e.Twin, "isLocatedIn")
 		if err != nil || len(rels) == 0 {
 			return nil // an unplaced sensor
 		}
-		room, readings[kind] = rels[0].Peer, r
+		// A sensor of another kind still has the room's comfort
+		// recomputed.
+		room, some = rels[0].Peer, true
+		if k := slices.Index(kinds[:], kind); k >= 0 {
+			readings[k], have[k] = r, true
+		}
 	} else {
-		for _, k := range kinds {
-			if v, ok := body[k]; ok {
-				readings[k] = v
-			}
+		for k, name := range kinds {
+			readings[k], have[k] = body[name]
+			some = some || have[k]
 		}
 	}
-	if len(readings) == 0 {
+	if !some {
 		return nil
 	}
-	ops := make([]handler.Op, 0, len(readings)+1)
-	for _, k := range kinds {
-		if v, ok := readings[k]; ok {
-			ops = append(ops, handler.Op{Op: "add", Path: "/" + k, Value: v})
+	ops := make([]handler.Op, 0, len(kinds)+1)
+	for k := range kinds {
+		if have[k] {
+			ops = append(ops, handler.Op{Op: "add", Path: paths[k], Value: readings[k]})
 		}
 	}
-	cur := func(k string, def float64) float64 {
-		if v, ok := readings[k]; ok {
-			return v
+	for k, name := range kinds {
+		if have[k] {
+			continue
 		}
-		v, err := handler.PropertyFloat(room, k)
-		if errors.Is(err, handler.ErrNotFound) || err != nil {
-			return def
+		readings[k] = defaults[k]
+		if v, err := handler.PropertyFloat(room, name); err == nil {
+			readings[k] = v
 		}
-		return v
 	}
-	c := Comfort(cur("temperature", 22), cur("humidity", 45), cur("co2", 600), cur("noise", 40))
+	c := Comfort(readings[0], readings[1], readings[2], readings[3])
 	ops = append(ops, handler.Op{Op: "add", Path: "/comfort", Value: c})
 	return e.Patch(room, handler.PatchOf(ops...))
 }
