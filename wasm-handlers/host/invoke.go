@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -386,16 +387,14 @@ func (c *call) catchUp() {
 // remember records the effect of a patch on root properties, so later
 // reads of the same invocation see it.
 func (c *call) remember(twin string, patch []byte) {
-	var ops []struct {
-		Op    string          `json:"op"`
-		Path  string          `json:"path"`
-		Value json.RawMessage `json:"value"`
-	}
-	if json.Unmarshal(patch, &ops) != nil {
-		return
+	ops, ok := parsePlainPatch(patch)
+	if !ok {
+		if ops, ok = parsePatch(patch); !ok {
+			return
+		}
 	}
 	for _, op := range ops {
-		name, ok := strings.CutPrefix(op.Path, "/")
+		name, ok := strings.CutPrefix(op.path, "/")
 		if !ok || strings.Contains(name, "/") {
 			continue
 		}
@@ -408,13 +407,141 @@ func (c *call) remember(twin string, patch []byte) {
 			props = map[string][]byte{}
 			c.overlay[twin] = props
 		}
-		switch op.Op {
+		switch op.op {
 		case "add", "replace":
-			props[name] = compactJSON(op.Value)
+			props[name] = op.value
 		case "remove":
 			props[name] = nil
 		}
 	}
+}
+
+// patchOp is one operation of a JSON Patch as remember reads it: value
+// is compact JSON ("null" when absent).
+type patchOp struct {
+	op, path string
+	value    []byte
+}
+
+// parsePatch reads a JSON Patch with encoding/json; ok is false when it is
+// not an array of operations.
+func parsePatch(patch []byte) (_ []patchOp, ok bool) {
+	var ops []struct {
+		Op    string          `json:"op"`
+		Path  string          `json:"path"`
+		Value json.RawMessage `json:"value"`
+	}
+	if json.Unmarshal(patch, &ops) != nil {
+		return nil, false
+	}
+	out := make([]patchOp, len(ops))
+	for i, op := range ops {
+		out[i] = patchOp{op: op.Op, path: op.Path, value: compactJSON(op.Value)}
+	}
+	return out, true
+}
+
+// parsePlainPatch reads the JSON Patches handlers usually write (the SDK's
+// PatchOf): an array of objects with only the members "op", "path" and
+// "value", the first two plain strings (printable ASCII, no escapes), the
+// value a number, true, false, null or a plain string. It reads them as
+// parsePatch would, without encoding/json's reflection; ok is false for
+// anything else, which parsePatch then reads.
+func parsePlainPatch(b []byte) (ops []patchOp, ok bool) {
+	i := skipSpace(b, 0)
+	if i == len(b) || b[i] != '[' {
+		return nil, false
+	}
+	if i = skipSpace(b, i+1); i < len(b) && b[i] == ']' {
+		return nil, skipSpace(b, i+1) == len(b)
+	}
+	for {
+		if i == len(b) || b[i] != '{' {
+			return nil, false
+		}
+		op := patchOp{value: []byte("null")}
+		i = skipSpace(b, i+1)
+		for {
+			key, j, ok := plainString(b, i)
+			if !ok {
+				return nil, false
+			}
+			if i = skipSpace(b, j); i == len(b) || b[i] != ':' {
+				return nil, false
+			}
+			i = skipSpace(b, i+1)
+			switch key {
+			case "op", "path":
+				s, j, ok := plainString(b, i)
+				if !ok {
+					return nil, false
+				}
+				if key == "op" {
+					op.op = s
+				} else {
+					op.path = s
+				}
+				i = j
+			case "value":
+				j := i
+				if _, k, ok := plainString(b, i); ok && !bytes.ContainsAny(b[i:k], "<>&") {
+					j = k // encoding/json would escape <, > and &
+				} else {
+					for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ' ' && b[j] != '\t' && b[j] != '\n' && b[j] != '\r' {
+						j++
+					}
+					if j == i || b[i] == '{' || b[i] == '[' || b[i] == '"' || !json.Valid(b[i:j]) {
+						return nil, false
+					}
+				}
+				op.value, i = b[i:j:j], j
+			default:
+				return nil, false
+			}
+			if i = skipSpace(b, i); i < len(b) && b[i] == ',' {
+				i = skipSpace(b, i+1)
+				continue
+			}
+			if i < len(b) && b[i] == '}' {
+				i = skipSpace(b, i+1)
+				break
+			}
+			return nil, false
+		}
+		ops = append(ops, op)
+		if i < len(b) && b[i] == ',' {
+			i = skipSpace(b, i+1)
+			continue
+		}
+		if i < len(b) && b[i] == ']' && skipSpace(b, i+1) == len(b) {
+			return ops, true
+		}
+		return nil, false
+	}
+}
+
+// plainString reads the JSON string at b[i:] when it is plain (printable
+// ASCII without escapes) and returns it and the index after it.
+func plainString(b []byte, i int) (s string, next int, ok bool) {
+	if i >= len(b) || b[i] != '"' {
+		return "", 0, false
+	}
+	for j := i + 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			return string(b[i+1 : j]), j + 1, true
+		case c < 0x20 || c >= 0x7f || c == '\\':
+			return "", 0, false
+		}
+	}
+	return "", 0, false
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
 }
 
 func compactJSON(v json.RawMessage) []byte {
