@@ -74,6 +74,9 @@ type connKey struct{}
 type callerSlot struct {
 	c   caller
 	set bool
+	// read is the twin a GET of /digitaltwins/{id} was authorized on,
+	// which the handler answers with instead of looking it up again.
+	read *twingraph.Twin
 }
 
 // ConnContext gives each connection its caller slot; it is meant for
@@ -138,6 +141,15 @@ func visible(r *http.Request) func(id, model string) bool {
 	return nil
 }
 
+// authorizedTwin returns the twin of the main graph that r, a GET of
+// /digitaltwins/{id}, was authorized on; nil when there is none to reuse.
+func authorizedTwin(r *http.Request) *twingraph.Twin {
+	if sl := slot(r); sl != nil {
+		return sl.read
+	}
+	return nil
+}
+
 // authenticate establishes the caller and returns r carrying it (and its
 // name as the actor of the events it causes). The admin token is a
 // superuser; so are anonymous callers (when enabled) where access control
@@ -145,7 +157,7 @@ func visible(r *http.Request) func(id, model string) bool {
 func (s *Server) authenticate(r *http.Request) (*http.Request, error) {
 	if sl := slot(r); sl != nil {
 		// Nothing of the connection's previous request carries over.
-		sl.c, sl.set = caller{}, false
+		*sl = callerSlot{}
 	}
 	h := r.Header.Get("Authorization")
 	tok, ok := strings.CutPrefix(h, "Bearer ")
@@ -247,8 +259,10 @@ func (s *Server) authorize(r *http.Request, pattern string) error {
 func (s *Server) authorizeTwin(r *http.Request, p *authz.Principal, method, path string) error {
 	id := pathSegment(r, 2)
 	var model string
-	snap := s.readGraph(r, s.auth.Graph.Snapshot())
-	if t, ok := snap.Twin(id); ok {
+	main := s.auth.Graph.Snapshot()
+	snap := s.readGraph(r, main)
+	t, ok := snap.Twin(id)
+	if ok {
 		model = t.Model
 	}
 	g := s.auth.Grants
@@ -258,6 +272,11 @@ func (s *Server) authorizeTwin(r *http.Request, p *authz.Principal, method, path
 	case method == http.MethodGet:
 		if !canRead {
 			return errTwinNotFound(id)
+		}
+		if path == "/digitaltwins/{id}" && snap == main {
+			if sl := slot(r); sl != nil {
+				sl.read = t
+			}
 		}
 		return nil
 	case strings.HasSuffix(path, "/telemetry"):

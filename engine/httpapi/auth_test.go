@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -529,7 +530,10 @@ func TestCallerPerRequest(t *testing.T) {
 		{"expired", "GET", "/digitaltwins/R1", 401},
 		{"stranger", "GET", "/digitaltwins/R1", 404},
 		{"revoked key", "GET", "/digitaltwins/R1", 401},
+		{"reader B1", "GET", "/digitaltwins/R1", 200},
 		{"writer B1", "PATCH", "/digitaltwins/R1", 204},
+		{"admin", "GET", "/digitaltwins/R1", 200},
+		{"reader B1", "GET", "/digitaltwins/R1", 200},
 		{"reader B1", "PATCH", "/digitaltwins/R1", 403},
 		{"sender", "GET", "/grants", 403},
 		{"admin", "GET", "/grants", 200},
@@ -537,6 +541,7 @@ func TestCallerPerRequest(t *testing.T) {
 		{"owner", "GET", "/digitaltwins/B2", 200},
 		{"reader B1", "GET", "/digitaltwins/B2", 404},
 	}
+	name := "R1" // R1's name as last written
 	for round := range 3 {
 		for i, st := range steps {
 			body := ""
@@ -556,6 +561,15 @@ func TestCallerPerRequest(t *testing.T) {
 			resp.Body.Close()
 			if resp.StatusCode != st.want {
 				t.Errorf("round %d step %d: %s %s %s: %d, want %d: %s", round, i, st.who, st.method, st.path, resp.StatusCode, st.want, b)
+			}
+			switch {
+			case st.method == "PATCH" && resp.StatusCode == 204:
+				name = fmt.Sprintf("R1-%d-%d", round, i)
+			case st.method == "GET" && st.path == "/digitaltwins/R1" && resp.StatusCode == 200:
+				// The twin read is the newest, with its own ETag.
+				if !strings.Contains(string(b), `"name":"`+name+`"`) || !strings.Contains(string(b), `"$etag":`+strconv.Quote(resp.Header.Get("ETag"))) {
+					t.Errorf("round %d step %d: %s read %s (ETag %s), want name %s", round, i, st.who, b, resp.Header.Get("ETag"), name)
+				}
 			}
 		}
 	}

@@ -20,7 +20,13 @@ func (s *Service) GetTwin(ctx context.Context, id string) ([]byte, string, error
 	if !ok {
 		return nil, "", twinNotFound(id)
 	}
-	return t.AppendJSON(make([]byte, 0, t.JSONSize())), t.ETag(), nil
+	body, etag := RenderTwin(t)
+	return body, etag, nil
+}
+
+// RenderTwin returns t's ADT JSON and its ETag, as GetTwin does.
+func RenderTwin(t *twingraph.Twin) ([]byte, string) {
+	return t.AppendJSON(make([]byte, 0, t.JSONSize())), t.ETag()
 }
 
 // PutTwin creates or replaces a twin (ADT DigitalTwins_Add). The body is
