@@ -145,16 +145,12 @@ func authzPhases(cfg Config, res *Result, call func(tok, method, path, body stri
 	b0 := cfg.Graph
 	b0.Buildings = 1
 	building0 := func(rng *rand.Rand) string { return roomID(b0, rng) }
-	// Each pair starts right after a collection, then alternates short
-	// segments in the order without, with, with, without, ... (16 in all,
-	// each an eighth of the phase length), without collecting between
-	// them: at full size a collection of the heap comes every few seconds,
-	// and with segments this short its work falls on both sides alike
-	// instead of on whichever half-phase happened to hold it.
-	const segments = 8
-	seg := cfg
-	seg.Duration = cfg.Duration / segments
-	seg.Progress = io.Discard
+	// Each pair starts right after a collection, then runs both sides on
+	// the same connections for twice the phase length, switching every
+	// 100 ms in the order without, with, with, without, ...: at full size
+	// a collection marks the 1.7 GiB heap for a second or more every few
+	// seconds, and with sides this short its work falls on both alike
+	// instead of on whichever half happened to hold it.
 	for _, p := range []struct {
 		without, with     string
 		withoutOp, withOp func(*rand.Rand) error
@@ -164,45 +160,89 @@ func authzPhases(cfg Config, res *Result, call func(tok, method, path, body stri
 		{"query admin", "query key, model grant", query("twinload"), query(modelKey)},
 	} {
 		runtime.GC()
-		var without, with []Phase
-		for i := range 2 * segments {
-			if i%4 == 0 || i%4 == 3 {
-				without = append(without, runPhase(context.Background(), seg, p.without, p.withoutOp))
-			} else {
-				with = append(with, runPhase(context.Background(), seg, p.with, p.withOp))
-			}
-		}
-		a, b := joinPhases(without...), joinPhases(with...)
+		a, b := runPair(context.Background(), cfg, 100*time.Millisecond, p.withoutOp, p.withOp)
 		res.HTTP[p.without], res.HTTP[p.with] = a, b
 		for _, x := range []struct {
 			name string
 			ph   Phase
 		}{{p.without, a}, {p.with, b}} {
-			fmt.Fprintf(cfg.Progress, "http %s (%d segments): %.0f ops/s, p50 %.0f µs, p99 %.0f µs, %.1f µs CPU/op, %d errors\n",
-				x.name, segments, x.ph.OpsPerSec, x.ph.P50us, x.ph.P99us, x.ph.CPUus, x.ph.Errors)
+			fmt.Fprintf(cfg.Progress, "http %s (interleaved): %.0f ops/s, p50 %.0f µs, p99 %.0f µs, %.1f µs CPU/op, %d errors\n",
+				x.name, x.ph.OpsPerSec, x.ph.P50us, x.ph.P99us, x.ph.CPUus, x.ph.Errors)
 		}
 	}
 	return nil
 }
 
-// joinPhases combines phases of equal length: their rate is the mean, their
-// p50 the mean, their p99 the highest, their CPU per operation the total
-// CPU over the total operations.
-func joinPhases(ps ...Phase) Phase {
-	var j Phase
-	var cpu float64
-	for _, p := range ps {
-		j.Ops += p.Ops
-		j.Errors += p.Errors
-		j.OpsPerSec += p.OpsPerSec / float64(len(ps))
-		j.P50us += p.P50us / float64(len(ps))
-		j.P99us = max(j.P99us, p.P99us)
-		cpu += p.CPUus * float64(p.Ops)
+// runPair measures two operations against each other over 2×cfg.Duration:
+// every connection runs whichever side is current, and the side switches
+// every seg in the order a, b, b, a, ... An operation counts for the side
+// current when it started; each side's rate is its operations over the
+// time it was current, its CPU per operation the process's CPU over that
+// time divided by its operations.
+func runPair(ctx context.Context, cfg Config, seg time.Duration, a, b func(*rand.Rand) error) (Phase, Phase) {
+	ops := [2]func(*rand.Rand) error{a, b}
+	var side atomic.Int32
+	var done atomic.Bool
+	var n, errs [2]atomic.Int64
+	lat := make([][2][]float64, cfg.Conns)
+	var wg sync.WaitGroup
+	for w := range cfg.Conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 43))
+			for !done.Load() && ctx.Err() == nil {
+				s := side.Load()
+				t0 := time.Now()
+				if err := ops[s](rng); err != nil {
+					errs[s].Add(1)
+					continue
+				}
+				lat[w][s] = append(lat[w][s], float64(time.Since(t0).Microseconds()))
+				n[s].Add(1)
+			}
+		}()
 	}
-	if j.Ops > 0 {
-		j.CPUus = cpu / float64(j.Ops)
+	var spent, cpu [2]time.Duration
+	segs := int(2 * cfg.Duration / seg)
+	t, c := time.Now(), bench.CPUTime()
+	for i := range segs {
+		time.Sleep(seg)
+		t1, c1 := time.Now(), bench.CPUTime()
+		s := side.Load()
+		spent[s] += t1.Sub(t)
+		cpu[s] += c1 - c
+		t, c = t1, c1
+		// a, b, b, a, a, b, b, a, ...: segment i+1 is b when (i+1)%4 is 1 or 2.
+		if j := (i + 1) % 4; j == 1 || j == 2 {
+			side.Store(1)
+		} else {
+			side.Store(0)
+		}
 	}
-	return j
+	done.Store(true)
+	wg.Wait()
+	var out [2]Phase
+	for s := range 2 {
+		var all []float64
+		for _, l := range lat {
+			all = append(all, l[s]...)
+		}
+		sort.Float64s(all)
+		p := Phase{Ops: n[s].Load(), Errors: errs[s].Load()}
+		if spent[s] > 0 {
+			p.OpsPerSec = float64(p.Ops) / spent[s].Seconds()
+		}
+		if len(all) > 0 {
+			p.P50us = all[len(all)/2]
+			p.P99us = all[len(all)*99/100]
+		}
+		if p.Ops > 0 {
+			p.CPUus = float64(cpu[s].Microseconds()) / float64(p.Ops)
+		}
+		out[s] = p
+	}
+	return out[0], out[1]
 }
 
 func roomID(g stdgraph.Config, rng *rand.Rand) string {
