@@ -335,14 +335,10 @@ func (r *Reader) Event(e *Event) error {
 	// Type, Twin, Model, Component, Relationship.
 	var strs [5][]byte
 	for i := range strs {
-		if len(b) < 4 {
+		var ok bool
+		if strs[i], b, ok = cut(b); !ok {
 			return r.malformed()
 		}
-		n := uint64(binary.LittleEndian.Uint32(b))
-		if n > uint64(len(b)-4) {
-			return r.malformed()
-		}
-		strs[i], b = b[4:4+n], b[4+n:]
 	}
 	if len(b) < 4 {
 		return r.malformed()
@@ -354,24 +350,17 @@ func (r *Reader) Event(e *Event) error {
 	}
 	e.Changed = e.Changed[:0]
 	for range n {
-		if len(b) < 4 {
+		c, rest, ok := cut(b)
+		if !ok {
 			return r.malformed()
 		}
-		l := uint64(binary.LittleEndian.Uint32(b))
-		if l > uint64(len(b)-4) {
-			return r.malformed()
-		}
-		e.Changed = append(e.Changed, r.string(b[4:4+l]))
-		b = b[4+l:]
+		e.Changed, b = append(e.Changed, r.string(c)), rest
 	}
-	if len(b) < 4 {
+	payload, rest, ok := cut(b)
+	if !ok {
 		return r.malformed()
 	}
-	n = uint64(binary.LittleEndian.Uint32(b))
-	if n > uint64(len(b)-4) {
-		return r.malformed()
-	}
-	e.Payload, r.b = b[4:4+n:4+n], b[4+n:]
+	e.Payload, r.b = payload[:len(payload):len(payload)], rest
 	// The type of a known kind is its name: no string to make.
 	if k := e.Kind; k > KindOther && int(k) < len(kindNames) && string(strs[0]) == kindNames[k] {
 		e.Type = kindNames[k]
@@ -383,6 +372,19 @@ func (r *Reader) Event(e *Event) error {
 	e.Component = r.string(strs[3])
 	e.Relationship = r.string(strs[4])
 	return nil
+}
+
+// cut returns the length-prefixed byte string at the start of b and what
+// follows it; ok is false when b is too short.
+func cut(b []byte) (s, rest []byte, ok bool) {
+	if len(b) < 4 {
+		return nil, nil, false
+	}
+	n := uint64(binary.LittleEndian.Uint32(b))
+	if n > uint64(len(b)-4) {
+		return nil, nil, false
+	}
+	return b[4 : 4+n], b[4+n:], true
 }
 
 // string converts b with the reader's function; "" when empty.
@@ -417,15 +419,32 @@ func AppendRelationships(dst []byte, rels []Relationship) []byte {
 	return dst
 }
 
-// Relationships decodes a list made by AppendRelationships.
+// Relationships decodes a list made by AppendRelationships, in one pass
+// like Event.
 func (r *Reader) Relationships() ([]Relationship, error) {
-	n := r.Uint32()
-	if uint64(n)*12 > uint64(len(r.b)) {
-		return nil, ErrMalformed
+	if r.err != nil {
+		return nil, r.err
 	}
-	out := make([]Relationship, 0, n)
-	for i := uint32(0); i < n && r.err == nil; i++ {
-		out = append(out, Relationship{ID: r.String(), Name: r.String(), Peer: r.String()})
+	b := r.b
+	if len(b) < 4 {
+		return nil, r.malformed()
 	}
-	return out, r.err
+	n := uint64(binary.LittleEndian.Uint32(b))
+	b = b[4:]
+	if n*12 > uint64(len(b)) {
+		return nil, r.malformed()
+	}
+	out := make([]Relationship, n)
+	for i := range out {
+		var f [3][]byte
+		for k := range f {
+			var ok bool
+			if f[k], b, ok = cut(b); !ok {
+				return nil, r.malformed()
+			}
+		}
+		out[i] = Relationship{ID: r.string(f[0]), Name: r.string(f[1]), Peer: r.string(f[2])}
+	}
+	r.b = b
+	return out, nil
 }

@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	files, err := handlertest.Build(dir, map[string]string{"trivial": handlertest.Examples["trivial"], "hostile": handlertest.Examples["hostile"],
-		"comfort": handlertest.Examples["comfort"]})
+		"comfort": handlertest.Examples["comfort"], "average": handlertest.Examples["average"]})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
@@ -146,6 +146,67 @@ func benchComfort(b *testing.B, m *host.Module, n int) {
 	cpu = bench.CPUTime() - cpu
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(n*b.N), "cpu-ns/event")
+}
+
+// floorState is a floor f1 containing 20 rooms r0..r19, each with a
+// comfort, in a building b.
+type floorState struct{ noState }
+
+func (floorState) Property(id, name string) ([]byte, bool) {
+	if name != "comfort" {
+		return nil, false
+	}
+	return []byte(`87.5`), true
+}
+
+func (floorState) Relationships(id, name string, incoming bool) ([]abi.Relationship, bool) {
+	switch {
+	case incoming && id == "f1":
+		return []abi.Relationship{{ID: "c", Name: "contains", Peer: "b"}}, true
+	case incoming:
+		return []abi.Relationship{{ID: "c", Name: "contains", Peer: "f1"}}, true
+	case id == "f1":
+		rels := make([]abi.Relationship, 20)
+		for i := range rels {
+			rels[i] = abi.Relationship{ID: fmt.Sprintf("c%d", i), Name: "contains", Peer: fmt.Sprintf("r%d", i)}
+		}
+		return rels, true
+	}
+	return nil, true
+}
+
+// BenchmarkInvokeAverage measures the average example recomputing one
+// floor from its 20 rooms, once per call (a room's comfort changed): the
+// floor hop of the propagation chain, without the log.
+func BenchmarkInvokeAverage(b *testing.B) {
+	h, err := host.New(host.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close()
+	ctx := context.Background()
+	m, err := h.Compile(ctx, "average", modules["average"], host.Limits{Timeout: time.Minute}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close(ctx)
+	evs := []abi.Event{{Position: 1, Seed: abi.Seed(1), Kind: abi.KindTwinPatched, Type: "twin.patched", Twin: "r3",
+		Model: "dtmi:example:Room;1", Changed: []string{"comfort"}, Payload: []byte(`[{"op":"add","path":"/comfort","value":90}]`)}}
+	in := abi.AppendEvent(abi.AppendBatchHeader(nil, 1), &evs[0])
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := bench.CPUTime()
+	for i := 0; i < b.N; i++ {
+		res, err := m.Invoke(ctx, floorState{}, evs, in)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(res.Outputs) != 1 {
+			b.Fatalf("%d outputs", len(res.Outputs))
+		}
+	}
+	cpu = bench.CPUTime() - cpu
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/call")
 }
 
 // BenchmarkCompile measures validating and compiling the comfort example
