@@ -81,10 +81,26 @@ func (s *Store) Allowed(p *Principal, a Action, id, model string) bool {
 // per model, so it is meant for one query: it is not safe for concurrent
 // use.
 func (s *Store) Visible(p *Principal) func(id, model string) bool {
+	return s.VisibleWith(p, new(Visibility))
+}
+
+// Visibility holds the state of a Visible predicate, for a caller that
+// runs one query at a time and keeps it between them (an HTTP/1.x
+// connection): VisibleWith then allocates nothing.
+type Visibility struct {
+	v  visibility
+	fn func(id, model string) bool // v.visible, made once
+}
+
+// VisibleWith is Visible keeping the predicate's state in vv, which it
+// resets: a predicate it returned is valid until the next call with the
+// same vv.
+func (s *Store) VisibleWith(p *Principal, vv *Visibility) func(id, model string) bool {
 	if p.Superuser || p.Role.Allows(ActRead) {
 		return nil
 	}
-	v := &visibility{s: s}
+	v := &vv.v
+	*v = visibility{s: s}
 	v.models, v.subtrees = v.mbuf[:0], v.sbuf[:0]
 	s.mu.RLock()
 	for _, g := range s.grantsLocked(p, v.buf[:0]) {
@@ -112,11 +128,14 @@ func (s *Store) Visible(p *Principal) func(id, model string) bool {
 	if len(v.models) > 0 {
 		v.mc = s.models()
 	}
-	return v.visible
+	if vv.fn == nil {
+		vv.fn = v.visible
+	}
+	return vv.fn
 }
 
 // visibility is the state of one Visible predicate: one allocation per
-// query, however many rows it sees.
+// query however many rows it sees, none with VisibleWith.
 type visibility struct {
 	s                *Store
 	buf              [8]*Grant

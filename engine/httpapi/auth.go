@@ -77,6 +77,9 @@ type callerSlot struct {
 	// read is the twin a GET of /digitaltwins/{id} was authorized on,
 	// which the handler answers with instead of looking it up again.
 	read *twingraph.Twin
+	// vis keeps the state of the request's query visibility predicate
+	// from one request to the next (authz.Store.VisibleWith resets it).
+	vis authz.Visibility
 }
 
 // ConnContext gives each connection its caller slot; it is meant for
@@ -135,6 +138,12 @@ func principal(r *http.Request) *authz.Principal {
 // visible returns the query visibility predicate of the request's caller;
 // nil when it may read every twin.
 func visible(r *http.Request) func(id, model string) bool {
+	if sl := slot(r); sl != nil {
+		if sl.set {
+			return sl.c.grants.VisibleWith(&sl.c.p, &sl.vis)
+		}
+		return nil
+	}
 	if c := callerOf(r); c != nil {
 		return c.grants.Visible(&c.p)
 	}
@@ -156,8 +165,9 @@ func authorizedTwin(r *http.Request) *twingraph.Twin {
 // is off.
 func (s *Server) authenticate(r *http.Request) (*http.Request, error) {
 	if sl := slot(r); sl != nil {
-		// Nothing of the connection's previous request carries over.
-		*sl = callerSlot{}
+		// Nothing of the connection's previous request carries over (vis
+		// is reset by its next use).
+		sl.c, sl.set, sl.read = caller{}, false, nil
 	}
 	h := r.Header.Get("Authorization")
 	tok, ok := strings.CutPrefix(h, "Bearer ")
