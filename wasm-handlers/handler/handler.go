@@ -80,13 +80,55 @@ func PropertyFloat(twin, name string) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	f, err := strconv.ParseFloat(aliasString(b), 64)
-	if err != nil {
-		// The error keeps the text: not the scratch buffer's.
-		_, err = strconv.ParseFloat(string(b), 64)
-	}
-	return f, err
+	return parseFloat(b)
 }
+
+// parseFloat is strconv.ParseFloat of b. Numbers of at most 15 digits,
+// without an exponent and at most 22 after the point, as properties
+// usually are, it computes as strconv's exact path does (an integer
+// mantissa divided by an exact power of ten, correctly rounded) without
+// its general parser, slow in a guest; others go to strconv.
+func parseFloat(b []byte) (float64, error) {
+	i, neg := 0, false
+	if len(b) > 0 && b[0] == '-' {
+		i, neg = 1, true
+	}
+	var mant uint64
+	digits, frac, point := 0, 0, false
+	for ; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case c >= '0' && c <= '9':
+			mant = mant*10 + uint64(c-'0')
+			digits++
+			if point {
+				frac++
+			}
+		case c == '.' && !point:
+			point = true
+		default:
+			digits = 0 // not this simple form
+			i = len(b)
+		}
+	}
+	if digits == 0 || digits > 15 || frac > 22 || point && frac == 0 || b[len(b)-1] == '.' {
+		f, err := strconv.ParseFloat(aliasString(b), 64)
+		if err != nil {
+			// The error keeps the text: not the scratch buffer's.
+			_, err = strconv.ParseFloat(string(b), 64)
+		}
+		return f, err
+	}
+	f := float64(mant) / pow10[frac]
+	if neg {
+		f = -f
+	}
+	return f, nil
+}
+
+// pow10 are the powers of ten a float64 holds exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+	1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
 
 // PropertyString returns a string root property of a twin.
 func PropertyString(twin, name string) (string, error) {
@@ -262,7 +304,7 @@ func NumberMembers(b []byte) (m map[string]float64, ok bool) {
 		for end < len(b) && (b[end] >= '0' && b[end] <= '9' || b[end] == '-' || b[end] == '+' || b[end] == '.' || b[end] == 'e' || b[end] == 'E') {
 			end++
 		}
-		f, err := strconv.ParseFloat(aliasString(b[i:end]), 64)
+		f, err := parseFloat(b[i:end])
 		if err != nil {
 			return nil, false
 		}

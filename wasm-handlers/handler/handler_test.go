@@ -2,7 +2,9 @@ package handler
 
 import (
 	"encoding/json"
+	"math"
 	"reflect"
+	"strconv"
 	"testing"
 
 	"github.com/twinlog/twinlog/wasm-handlers/abi"
@@ -115,6 +117,21 @@ func FuzzDecodeEvent(f *testing.F) {
 			if off = next; off == len(b) {
 				return
 			}
+		}
+	})
+}
+
+// FuzzParseFloat holds parseFloat to strconv.ParseFloat.
+func FuzzParseFloat(f *testing.F) {
+	for _, s := range []string{"21.5", "-0", "0.1", "87.25", "123456789012345", "1234567890123456", "1e3", ".5", "5.",
+		"-", "", "00.10", "0.0000000000000000000001", "1.7976931348623157e308", "NaN", "1_0", "+1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, gerr := parseFloat([]byte(s))
+		want, werr := strconv.ParseFloat(s, 64)
+		if (gerr == nil) != (werr == nil) || math.Float64bits(got) != math.Float64bits(want) && !(math.IsNaN(got) && math.IsNaN(want)) {
+			t.Fatalf("parseFloat(%q) = %v, %v; strconv %v, %v", s, got, gerr, want, werr)
 		}
 	})
 }
