@@ -52,7 +52,7 @@ func Markdown(w io.Writer, cfg Config, r *Result) {
 		if with.CPUus > 0 && without.CPUus > 0 {
 			cpu = fmt.Sprintf("; CPU per request %.1f vs %.1f µs (%+.1f%%)", with.CPUus, without.CPUus, 100*(with.CPUus/without.CPUus-1))
 		}
-		fmt.Fprintf(w, "| %s, %d conns | %.0f/s vs %.0f/s (p99 %.0f vs %.0f µs): authorization costs %.1f%%%s | | | < 5%% |\n", c.name, cfg.Conns,
+		fmt.Fprintf(w, "| %s, %d conns, sides interleaved every 100 ms | %.0f/s vs %.0f/s (p99 %.0f vs %.0f µs): authorization costs %.1f%%%s | | | < 5%% |\n", c.name, cfg.Conns,
 			with.OpsPerSec, without.OpsPerSec, with.P99us, without.P99us, 100*(1-with.OpsPerSec/without.OpsPerSec), cpu)
 	}
 	fmt.Fprintf(w, "| RSS after load (incl. load generator) | %d MiB | | | < 2 GiB at full size |\n", r.RSSBytes>>20)
