@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/twinlog/twinlog/engine/event"
@@ -50,7 +51,14 @@ func (r *runner) takePoints(j *job, e *event.Event, max int) bool {
 	if r.partial.pos == e.Position {
 		from = r.partial.next
 	}
-	err := twingraph.DecodeTelemetryBatch(e.Payload, func(i int, p *twingraph.TelemetryPoint) error {
+	// Room for the points, as far as the job takes them.
+	if n, err := twingraph.TelemetryBatchPoints(e.Payload); err == nil && n > from {
+		room := min(n-from, max-len(j.events))
+		j.events, j.abi = slices.Grow(j.events, room), slices.Grow(j.abi, room)
+	}
+	// Only the twin and the component are copied out of the payload: the
+	// message id and source time are not handed to the guest.
+	err := twingraph.DecodeTelemetryBatchRaw(e.Payload, func(i int, p *twingraph.RawTelemetryPoint) error {
 		if i < from {
 			return nil
 		}
@@ -59,8 +67,8 @@ func (r *runner) takePoints(j *job, e *event.Event, max int) bool {
 			return errJobFull
 		}
 		a := abi.Event{Position: e.Position, Time: e.Time, Seed: pointSeed(e.Position, i), Kind: abi.KindTelemetry,
-			Type: twingraph.TypeTelemetry, Twin: p.Twin, Component: p.Component, Payload: p.Body}
-		if t, ok := j.snap.Twin(p.Twin); ok {
+			Type: twingraph.TypeTelemetry, Twin: string(p.Twin), Component: string(p.Component), Payload: p.Body}
+		if t, ok := j.snap.Twin(a.Twin); ok {
 			a.Model = t.Model
 		}
 		r.take(j, e, a, i)

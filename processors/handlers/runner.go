@@ -464,7 +464,11 @@ func (r *runner) nextJob(evs []event.Event, snap *twingraph.Snapshot) (*job, []e
 	if j.through == 0 {
 		j.through = j.events[len(j.events)-1].Position
 	}
-	j.input = abi.AppendBatchHeader(nil, len(j.abi))
+	size := abi.BatchHeaderSize
+	for i := range j.abi {
+		size += abi.EventSize(&j.abi[i])
+	}
+	j.input = abi.AppendBatchHeader(make([]byte, 0, size), len(j.abi))
 	for i := range j.abi {
 		j.input = abi.AppendEvent(j.input, &j.abi[i])
 	}
@@ -709,32 +713,42 @@ func (r *runner) apply(ctx context.Context, j *job, outs []host.Output) error {
 		mu.Unlock()
 		return true
 	}
+	if len(order) == 0 {
+		return nil // nothing left to write
+	}
+	// writeTwin does the writes to one twin, in order.
+	writeTwin := func(twin string) {
+		for _, w := range byTwin[twin] {
+			err := r.write(ctx, j, twin, w)
+			if err != nil && w.parts != nil && !retryable(engine.AsError(err)) {
+				// Each output is accepted or rejected as it would be alone.
+				for _, p := range w.parts {
+					if !done(twin, p, r.write(ctx, j, twin, p)) {
+						return
+					}
+				}
+				continue
+			}
+			if !done(twin, w, err) {
+				return
+			}
+		}
+	}
+	// The last twin's writes are done here, not on a goroutine of their
+	// own: a job writing one twin (a cascade's usual step) waits for its
+	// write without a hand-off to another goroutine and back.
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 256)
-	for _, twin := range order {
-		ws := byTwin[twin]
+	for _, twin := range order[:len(order)-1] {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			for _, w := range ws {
-				err := r.write(ctx, j, twin, w)
-				if err != nil && w.parts != nil && !retryable(engine.AsError(err)) {
-					// Each output is accepted or rejected as it would be alone.
-					for _, p := range w.parts {
-						if !done(twin, p, r.write(ctx, j, twin, p)) {
-							return
-						}
-					}
-					continue
-				}
-				if !done(twin, w, err) {
-					return
-				}
-			}
+			writeTwin(twin)
 		}()
 	}
+	writeTwin(order[len(order)-1])
 	wg.Wait()
 	if ctx.Err() != nil {
 		return nil
