@@ -34,12 +34,7 @@ func decodeEvent(b []byte, off int, e *abi.Event) (next int, ok bool) {
 			return 0, false
 		}
 	}
-	if k := e.Kind; k != abi.KindOther && strs[0] == k.String() {
-		e.Type = k.String() // no string into the input to keep
-	} else {
-		e.Type = strs[0]
-	}
-	e.Twin, e.Model, e.Component, e.Relationship = strs[1], strs[2], strs[3], strs[4]
+	e.Type, e.Twin, e.Model, e.Component, e.Relationship = strs[0], strs[1], strs[2], strs[3], strs[4]
 	if n-off < 4 {
 		return 0, false
 	}
