@@ -47,9 +47,13 @@ FUZZ_TARGETS := \
 	schemas/dtdl:FuzzParse schemas/dtdl:FuzzParseDTMI schemas/dtdl:FuzzValidate \
 	projections/query:FuzzParse projections/twingraph:FuzzLoadSnapshot projections/twingraph:FuzzDecodePatched \
 	projections/twingraph:FuzzPatchedFast projections/twingraph:FuzzDecodeTelemetryBatch \
+	projections/twingraph:FuzzNewTwinFast projections/twingraph:FuzzRelationshipFast \
+	projections/twingraph:FuzzTelemetryFast projections/twingraph:FuzzParseSourceTime \
 	projections/telemetry:FuzzScanObject projections/telemetry:FuzzDecodeTelemetry \
+	schemas/dtdl:FuzzValidateNumber bench/httpload:FuzzReadResponse \
 	processors/ingest:FuzzDecode processors/routes:FuzzParseFilter \
-	processors/mqtt:FuzzParseTopic wasm-handlers/abi:FuzzBatch wasm-handlers/host:FuzzInstrument
+	processors/mqtt:FuzzParseTopic wasm-handlers/abi:FuzzBatch wasm-handlers/host:FuzzInstrument \
+	wasm-handlers/host:FuzzParsePlainPatch wasm-handlers/handler:FuzzDecodeEvent wasm-handlers/handler:FuzzParseFloat
 fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "== $$pkg $$fn"; \
