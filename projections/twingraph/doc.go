@@ -51,7 +51,14 @@
 // state, position) in a compact streaming binary format with a CRC-32C
 // trailer (see snapfile.go); LoadSnapshot rebuilds a Graph from it, which
 // then applies the log from the next position and ends in the same state as
-// a replay from scratch. A Snapshotter writes snapshot files in the
+// a replay from scratch. It reads the file into memory and, for a large
+// graph, skims the twins section once (parsing without building) to cut it
+// into blocks that several goroutines decode while it reads the sections
+// after it (see snapload.go). LoadSnapshotView does the same for a graph
+// kept briefly (a historical read view), with twins and their arrays in
+// shared blocks, and LoadSnapshotViewAt can fold the log after the snapshot
+// into the load when it only patches root properties (snapfold.go). A
+// Snapshotter writes snapshot files in the
 // background (every N events or M seconds, atomically, keeping the newest
 // K) from published Snapshots, so the applier never waits; LoadNewest
 // restores from the newest valid one, skipping damaged ones.

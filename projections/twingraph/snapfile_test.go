@@ -128,16 +128,31 @@ func FuzzLoadSnapshot(f *testing.F) {
 	f.Add(snapshotBytes(f, twingraph.New(twingraph.Options{})))
 	f.Add([]byte("TLGSNAP\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		g, err := twingraph.LoadSnapshot(bytes.NewReader(data), twingraph.Options{})
-		if err != nil {
-			if !errors.Is(err, twingraph.ErrCorruptSnapshot) {
-				t.Fatalf("error not ErrCorruptSnapshot: %v", err)
+		// Every loader loads what the others do, the same way.
+		var first string
+		for i, l := range loaders {
+			g, err := load(t, data, l.view, l.parallel, l.block)
+			if err != nil {
+				if !errors.Is(err, twingraph.ErrCorruptSnapshot) {
+					t.Fatalf("%s: error not ErrCorruptSnapshot: %v", l.name, err)
+				}
+				if i > 0 && first != "" {
+					t.Fatalf("%s: %v; %s loaded it", l.name, err, loaders[0].name)
+				}
+				continue
 			}
-			return
-		}
-		// Whatever loads writes back to the same bytes.
-		if again := snapshotBytes(t, g); !bytes.Equal(again, data) {
-			t.Fatalf("loaded snapshot does not round-trip")
+			if i > 0 && first == "" {
+				t.Fatalf("%s: loaded; %s did not", l.name, loaders[0].name)
+			}
+			// Whatever loads writes back to the same bytes.
+			if again := snapshotBytes(t, g); !bytes.Equal(again, data) {
+				t.Fatalf("%s: loaded snapshot does not round-trip", l.name)
+			}
+			if r := render(g); i == 0 {
+				first = r
+			} else if r != first {
+				t.Fatalf("%s: loaded a different graph than %s", l.name, loaders[0].name)
+			}
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"iter"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // twinTrees hold the twins outside memdb, in two persistent B+trees (see
@@ -40,42 +41,81 @@ func newTwinTrees() twinTrees {
 // without duplicates.
 func buildTwinTrees(twins []*Twin) twinTrees {
 	ids := make([]string, len(twins))
-	for i, t := range twins {
-		ids[i] = t.ID
-	}
 	mk := make([]modelKey, len(twins))
 	for i, t := range twins {
-		mk[i] = modelKey{t.Model, t.ID}
+		ids[i], mk[i] = t.ID, modelKey{t.Model, t.ID}
 	}
-	sortModelKeys(mk)
-	return twinTrees{
-		byID:    buildBtree(strings.Compare, ids, twins),
-		byModel: buildBtree(cmpModelKey, mk, make([]struct{}, len(mk))),
+	return buildTwinTreesKeys(ids, mk, twins)
+}
+
+// buildTwinTreesKeys is buildTwinTrees given the twins' ids and (model,
+// id) keys in the same order, which the trees keep as their keys (mk is
+// sorted in place). Many twins get their two trees built on two
+// goroutines.
+func buildTwinTreesKeys(ids []string, mk []modelKey, twins []*Twin) twinTrees {
+	var byModel btree[modelKey, struct{}]
+	build := func() {
+		sortModelKeys(mk)
+		byModel = buildBtree(cmpModelKey, mk, make([]struct{}, len(mk)))
 	}
+	var wg sync.WaitGroup
+	if len(twins) >= parallelTwins {
+		wg.Go(build)
+	} else {
+		build()
+	}
+	byID := buildBtree(strings.Compare, ids, twins)
+	wg.Wait()
+	return twinTrees{byID: byID, byModel: byModel}
 }
 
 // sortModelKeys sorts keys that are already in id order by model: a
-// stable bucket pass per model keeps the id order within each.
+// stable bucket pass per model keeps the id order within each. Keys of
+// one model only are sorted already.
 func sortModelKeys(mk []modelKey) {
-	counts := map[string]int{}
-	for _, k := range mk {
-		counts[k.model]++
+	// Runs of one model are common in id order (and model strings are
+	// shared, so comparing equal ones is cheap): the map is consulted
+	// once per run.
+	type group struct {
+		model string
+		n     int
 	}
-	models := make([]string, 0, len(counts))
-	for m := range counts {
-		models = append(models, m)
+	var groups []group
+	index := map[string]int32{}
+	of := make([]int32, len(mk))
+	last := int32(-1)
+	for i, k := range mk {
+		if last < 0 || groups[last].model != k.model {
+			g, ok := index[k.model]
+			if !ok {
+				g = int32(len(groups))
+				index[k.model] = g
+				groups = append(groups, group{model: k.model})
+			}
+			last = g
+		}
+		groups[last].n++
+		of[i] = last
 	}
-	slices.Sort(models)
-	start := make(map[string]int, len(models))
+	if len(groups) <= 1 {
+		return
+	}
+	order := make([]int32, len(groups))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int { return strings.Compare(groups[a].model, groups[b].model) })
+	start := make([]int, len(groups))
 	n := 0
-	for _, m := range models {
-		start[m] = n
-		n += counts[m]
+	for _, g := range order {
+		start[g] = n
+		n += groups[g].n
 	}
 	out := make([]modelKey, len(mk))
-	for _, k := range mk {
-		out[start[k.model]] = k
-		start[k.model]++
+	for i, k := range mk {
+		g := of[i]
+		out[start[g]] = k
+		start[g]++
 	}
 	copy(mk, out)
 }
