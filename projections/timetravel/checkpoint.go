@@ -37,6 +37,8 @@ func writeCheckpoint(dir string, snap *twingraph.Snapshot) (int64, error) {
 	return n, nil
 }
 
+// loadCheckpoint loads a checkpoint into a graph that keeps applying (see
+// Backfill).
 func loadCheckpoint(path string, opts twingraph.Options) (*twingraph.Graph, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -44,6 +46,23 @@ func loadCheckpoint(path string, opts twingraph.Options) (*twingraph.Graph, erro
 	}
 	defer f.Close()
 	return twingraph.LoadSnapshot(f, opts)
+}
+
+// loadView loads a checkpoint as a read view and, when r is not nil (r
+// reads the log right after it), folds what r reads into the load when it
+// can (twingraph.LoadSnapshotViewAt): the graph is then at r's last
+// position, with folded set.
+func loadView(path string, opts twingraph.Options, r *reader) (g *twingraph.Graph, folded bool, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.Close()
+	if r == nil {
+		g, err = twingraph.LoadSnapshotView(f, opts)
+		return g, false, err
+	}
+	return twingraph.LoadSnapshotViewAt(f, opts, r.collect)
 }
 
 // CheckpointOptions is the history-snapshot policy. The zero value is
@@ -305,62 +324,141 @@ func replay(ctx context.Context, log eventlog.Log, g *twingraph.Graph, pos uint6
 	if g.Position() >= pos {
 		return nil
 	}
-	type read struct {
-		evs []event.Event
-		err error
-	}
+	r := readAhead(ctx, log, g.Position()+1, pos, batch)
+	defer r.stop()
+	_, err := r.apply(ctx, g)
+	return err
+}
+
+// reader reads the log from one position up to and including another on
+// a goroutine of its own, a batch ahead of the one consuming it: a replay
+// applies a batch while the next is read, and a build starts reading
+// while it loads the checkpoint it replays from.
+type reader struct {
+	from, to uint64
+	reads    chan readBatch
+	cancel   context.CancelFunc
+	// kept are the batches collect read and apply has not applied yet;
+	// done is set once collect has read to the end, or to the error in
+	// err.
+	kept [][]event.Event
+	done bool
+	err  error
+}
+
+type readBatch struct {
+	evs []event.Event
+	err error
+}
+
+// readAhead starts reading the log from position from up to and including
+// to, in batches of at most batch events. The caller must stop it.
+func readAhead(ctx context.Context, log eventlog.Log, from, to uint64, batch int) *reader {
 	rctx, cancel := context.WithCancel(ctx)
-	reads := make(chan read, 1)
-	start := g.Position() + 1
+	r := &reader{from: from, to: to, reads: make(chan readBatch, 1), cancel: cancel}
 	go func() {
-		defer close(reads)
-		for from := start; from <= pos; {
+		defer close(r.reads)
+		for from <= to {
 			if err := rctx.Err(); err != nil {
-				reads <- read{err: err}
+				r.reads <- readBatch{err: err}
 				return
 			}
-			evs, err := log.Read(rctx, from, int(min(uint64(batch), pos-from+1)))
+			evs, err := log.Read(rctx, from, int(min(uint64(batch), to-from+1)))
 			if err == nil && len(evs) == 0 {
 				err = eventlog.ErrOutOfRange
 			}
 			if err != nil {
-				reads <- read{err: fmt.Errorf("read log at %d: %w", from, err)}
+				r.reads <- readBatch{err: fmt.Errorf("read log at %d: %w", from, err)}
 				return
 			}
-			if last := evs[len(evs)-1].Position; last > pos {
+			if last := evs[len(evs)-1].Position; last > to {
 				n := 0
-				for n < len(evs) && evs[n].Position <= pos {
+				for n < len(evs) && evs[n].Position <= to {
 					n++
 				}
 				evs = evs[:n]
 			}
 			select {
-			case reads <- read{evs: evs}:
+			case r.reads <- readBatch{evs: evs}:
 			case <-rctx.Done():
 				return
 			}
 			from = evs[len(evs)-1].Position + 1
 		}
 	}()
-	defer func() {
-		cancel()
-		for range reads {
+	return r
+}
+
+// stop ends the reading and waits for its goroutine.
+func (r *reader) stop() {
+	r.cancel()
+	for range r.reads {
+	}
+}
+
+// collect reads up to the end and returns everything read, which it keeps
+// for apply; nil when the read failed (apply then reports why).
+func (r *reader) collect() [][]event.Event {
+	for b := range r.reads {
+		if b.err != nil {
+			r.done, r.err = true, b.err
+			return nil
 		}
-	}()
-	for g.Position() < pos {
-		r, ok := <-reads
-		if !ok {
-			return fmt.Errorf("replay to %d: the log ended at %d", pos, g.Position())
-		}
-		if r.err != nil {
+		r.kept = append(r.kept, b.evs)
+	}
+	r.done = true
+	if n := len(r.kept); n == 0 || r.kept[n-1][len(r.kept[n-1])-1].Position != r.to {
+		return nil
+	}
+	return r.kept
+}
+
+// next returns the next batch to apply.
+func (r *reader) next() readBatch {
+	if len(r.kept) > 0 {
+		b := r.kept[0]
+		r.kept = r.kept[1:]
+		return readBatch{evs: b}
+	}
+	if r.done {
+		return readBatch{err: r.err}
+	}
+	b, ok := <-r.reads
+	if !ok {
+		r.done = true
+	}
+	return b
+}
+
+// apply applies what r reads to g, which must be at the position before
+// r's first, and returns how many relationships the events it applied
+// created, less those they deleted.
+func (r *reader) apply(ctx context.Context, g *twingraph.Graph) (rels int, err error) {
+	if g.Position()+1 != r.from {
+		return 0, fmt.Errorf("replay from %d onto a graph at %d", r.from, g.Position())
+	}
+	for g.Position() < r.to {
+		b := r.next()
+		if b.err != nil {
 			if err := ctx.Err(); err != nil {
-				return err
+				return rels, err
 			}
-			return r.err
+			return rels, b.err
 		}
-		if err := g.Apply(r.evs); err != nil {
-			return fmt.Errorf("apply at %d: %w", r.evs[0].Position, err)
+		if b.evs == nil {
+			return rels, fmt.Errorf("replay to %d: the log ended at %d", r.to, g.Position())
+		}
+		if err := g.Apply(b.evs); err != nil {
+			return rels, fmt.Errorf("apply at %d: %w", b.evs[0].Position, err)
+		}
+		for i := range b.evs {
+			switch b.evs[i].Type {
+			case twingraph.TypeRelationshipCreated:
+				rels++
+			case twingraph.TypeRelationshipDeleted:
+				rels--
+			}
 		}
 	}
-	return nil
+	return rels, nil
 }

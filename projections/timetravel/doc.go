@@ -8,11 +8,16 @@
 // (twingraph's format) in one or more directories, the newest two kept by
 // the live graph's Snapshotter and, for history, a Checkpointer's directory
 // holding a snapshot every N events. AsOf loads the newest checkpoint at or
-// before p, replays the log from it up to p in batches, and caches the
-// result: an LRU of read views by position, bounded in entries and
-// estimated bytes. A cached graph whose position is the tip of its lineage
-// is also a starting point, so nearby positions after it cost only the
-// events in between.
+// before p (a read view, decoded on several goroutines) while another
+// goroutine already reads the log after it up to p, replays that log onto
+// it in batches, and caches the result: an LRU of read views by position,
+// bounded in entries and estimated bytes. A cached graph whose position is
+// the tip of its lineage is also a starting point, so nearby positions
+// after it cost only the events in between. When the log up to p holds
+// only patches of twins' root properties and telemetry, it is folded into
+// the checkpoint's load instead (twingraph.LoadSnapshotViewAt): the
+// patches change the decoded twins before the graph is published, with no
+// replay.
 //
 // Historical read views are ordinary *twingraph.Snapshot values: the query
 // language runs on them through graphquery (AS OF, see Traveler.Query),

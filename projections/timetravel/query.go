@@ -91,10 +91,12 @@ func (t *Traveler) Query(ctx context.Context, req graphquery.Request, at At, opt
 	} else {
 		return nil, engine.Errorf(engine.KindInvalid, query.CodeQueryError, "the query has no AS OF clause and no asOf was given")
 	}
-	snap, err := t.AsOf(ctx, at)
+	// The query runs while the view is being cached.
+	snap, cached, err := t.asOf(ctx, at)
 	if err != nil {
 		return nil, err
 	}
+	defer cached()
 	return graphquery.New(fixed{snap}, opts).Run(ctx, req)
 }
 

@@ -105,3 +105,70 @@ func TestReplayStops(t *testing.T) {
 		t.Fatalf("%d goroutines after the replays, %d before", n, before)
 	}
 }
+
+// TestBuildEstimate checks that the size a build estimates from its start
+// and the events it replayed (twins and relationships added and removed)
+// is what walking the graph it built gives, for builds from checkpoints,
+// from cached graphs and from the start of the log.
+func TestBuildEstimate(t *testing.T) {
+	ctx := context.Background()
+	l := memlog.New(memlog.Options{})
+	var evs []event.Event
+	add := func(stream, typ string, p any) {
+		e, err := twingraph.NewEvent(stream, typ, "a", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, e)
+	}
+	rel := func(src, id, tgt string) twingraph.RelationshipState {
+		return twingraph.RelationshipState{Source: src, ID: id, Name: "next", Target: tgt, Properties: json.RawMessage(`{}`)}
+	}
+	for i := range 30 {
+		id := fmt.Sprintf("t%02d", i)
+		add(twingraph.TwinStream(id), twingraph.TypeTwinCreated, twingraph.TwinState{ID: id, Model: "dtmi:x:T;1"})
+		if i > 0 {
+			prev := fmt.Sprintf("t%02d", i-1)
+			if (i-1)%4 == 3 { // deleted
+				prev = "t00"
+			}
+			add(twingraph.TwinStream(id), twingraph.TypeRelationshipCreated, rel(id, "r", prev))
+			add(twingraph.TwinStream(prev), twingraph.TypeRelationshipLinked, twingraph.RelationshipRef{Source: id, ID: "r", Name: "next", Target: prev})
+		}
+		if i%4 == 3 {
+			// Delete a relationship, then the twin it started from
+			// (which nothing targets).
+			add(twingraph.TwinStream(id), twingraph.TypeRelationshipDeleted, twingraph.RelationshipRef{Source: id, ID: "r", Name: "next"})
+			add(twingraph.TwinStream(id), twingraph.TypeTwinDeleted, twingraph.TwinRef{ID: id})
+		}
+		if i%5 == 4 && i%4 != 3 {
+			add(twingraph.TwinStream(id), twingraph.TypeRelationshipReplaced, rel(id, "r", "t00"))
+		}
+	}
+	if _, err := l.Append(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := Backfill(ctx, l, dir, twingraph.Options{}, CheckpointOptions{Every: 17}); err != nil {
+		t.Fatal(err)
+	}
+	head := uint64(len(evs))
+	for _, dirs := range [][]string{nil, {dir}} {
+		tt, err := New(l, nil, Options{Dirs: dirs, CacheEntries: 64, ReadBatch: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pos := range []uint64{head / 2, 3, head / 2, head - 1, head, head/2 + 7, 20, 40} {
+			if _, err := tt.Position(ctx, pos); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tt.mu.Lock()
+		for pos, e := range tt.mu.entries {
+			if want := estimate(e.snap); e.bytes != want {
+				t.Errorf("dirs %v: entry at %d estimated %d, a walk gives %d", dirs, pos, e.bytes, want)
+			}
+		}
+		tt.mu.Unlock()
+	}
+}

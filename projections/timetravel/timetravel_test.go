@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/twinlog/twinlog/engine"
+	"github.com/twinlog/twinlog/engine/event"
 	"github.com/twinlog/twinlog/engine/eventlog"
 	"github.com/twinlog/twinlog/engine/eventlog/filelog"
 	"github.com/twinlog/twinlog/engine/eventlog/memlog"
@@ -655,5 +656,87 @@ func TestCheckpointSpacing(t *testing.T) {
 	}
 	if wrote, err := cp.Maybe(); err != nil || !wrote {
 		t.Fatalf("no checkpoint %d events after the last: %v %v", e.g.Position()-at, wrote, err)
+	}
+}
+
+// TestFoldedBuilds checks builds whose log after the checkpoint is folded
+// into the checkpoint's load (patches of root properties and telemetry)
+// against a replay from scratch, at every position of a history, beside
+// builds whose log after the checkpoint has events that do not fold
+// (a relationship, a component patch, a new twin).
+func TestFoldedBuilds(t *testing.T) {
+	ctx := context.Background()
+	l := memlog.New(memlog.Options{Now: newClock().Now})
+	var evs []event.Event
+	add := func(e event.Event) { evs = append(evs, e) }
+	newEvent := func(stream, typ string, p any) event.Event {
+		e, err := twingraph.NewEvent(stream, typ, "a", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	ev, err := twingraph.NewEvent(twingraph.ModelsStream, twingraph.TypeModelUploaded, "a", twingraph.ModelsUploaded{Models: loadModels(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	add(ev)
+	const n = 12
+	for i := range n {
+		id := fmt.Sprintf("r%02d", i)
+		add(newEvent(twingraph.TwinStream(id), twingraph.TypeTwinCreated, twingraph.TwinState{ID: id, Model: "dtmi:test:Room;1",
+			SectionState: twingraph.SectionState{Properties: map[string]json.RawMessage{"temperature": json.RawMessage(`20`)}},
+			Components:   map[string]twingraph.SectionState{"thermostat": {}}}))
+	}
+	for i := range 300 {
+		id := fmt.Sprintf("r%02d", (i*7)%n)
+		switch {
+		case i == 130:
+			add(newEvent(twingraph.TwinStream("r01"), twingraph.TypeRelationshipCreated, twingraph.RelationshipState{Source: "r01", ID: "a", Name: "adjacentTo", Target: "r02", Properties: json.RawMessage(`{}`)}))
+		case i == 170:
+			add(twingraph.NewPatchedEvent(twingraph.TwinStream(id), "a", &twingraph.TwinPatched{ID: id, Patch: json.RawMessage(`[]`),
+				Components: map[string]twingraph.ComponentChange{"thermostat": {SectionChange: twingraph.SectionChange{Set: map[string]json.RawMessage{"setpoint": json.RawMessage(`21`)}}}}}))
+		case i == 230:
+			add(newEvent(twingraph.TwinStream("late"), twingraph.TypeTwinCreated, twingraph.TwinState{ID: "late", Model: "dtmi:test:Sensor;1"}))
+		case i%9 == 0:
+			add(newEvent(twingraph.TelemetryStream(id), twingraph.TypeTelemetry, twingraph.Telemetry{Twin: id, MessageID: fmt.Sprint(i), Body: json.RawMessage(`{"t":1}`)}))
+		default:
+			set := map[string]json.RawMessage{"temperature": json.RawMessage(fmt.Sprint(i))}
+			if i%5 == 0 {
+				set["capacity"] = json.RawMessage(fmt.Sprint(i % 3))
+			}
+			add(twingraph.NewPatchedEvent(twingraph.TwinStream(id), "a", &twingraph.TwinPatched{ID: id, Patch: json.RawMessage(`[]`),
+				SectionChange: twingraph.SectionChange{Set: set, SourceTimes: map[string]string{"temperature": fmt.Sprintf("2026-11-24T10:%02d:00Z", i%60)}}}))
+		}
+	}
+	for i := 0; i < len(evs); i += 10 {
+		if _, err := l.Append(ctx, evs[i:min(i+10, len(evs))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	if _, err := timetravel.Backfill(ctx, l, dir, twingraph.Options{}, timetravel.CheckpointOptions{Every: 40}); err != nil {
+		t.Fatal(err)
+	}
+	head, _ := l.Head(ctx)
+	for _, batch := range []int{0, 7} {
+		var folded uint64
+		for pos := uint64(1); pos <= head; pos++ {
+			tt, err := timetravel.New(l, nil, timetravel.Options{Dirs: []string{dir}, ReadBatch: batch})
+			if err != nil {
+				t.Fatal(err)
+			}
+			snap, err := tt.AsOf(ctx, timetravel.At{Position: pos})
+			if err != nil {
+				t.Fatalf("at %d: %v", pos, err)
+			}
+			if got, want := dump(snap), dump(replayed(t, l, pos)); got != want {
+				t.Fatalf("batch %d, at %d (%+v):\n%s\nwant:\n%s", batch, pos, tt.Stats(), got, want)
+			}
+			folded += tt.Stats().Folded
+		}
+		if folded == 0 {
+			t.Fatalf("batch %d: no build folded the log into a checkpoint", batch)
+		}
 	}
 }

@@ -95,8 +95,10 @@ type Stats struct {
 	// Builds counts graphs built; Loaded of them started from a checkpoint
 	// file, the others from a cached graph or the start of the log.
 	Builds, Loaded uint64
-	// Replayed counts the events applied by builds.
-	Replayed uint64
+	// Replayed counts the events applied by builds; Folded of them were
+	// folded into the load of a checkpoint (see
+	// twingraph.LoadSnapshotViewAt) rather than applied one by one.
+	Replayed, Folded uint64
 }
 
 // New returns a Traveler over log. live, when not nil, is the live graph:
@@ -170,20 +172,39 @@ func (t *Traveler) Resolve(ctx context.Context, at At) (uint64, error) {
 // AsOf returns the graph as of at (see Resolve). The view is immutable and
 // may be shared with other callers.
 func (t *Traveler) AsOf(ctx context.Context, at At) (*twingraph.Snapshot, error) {
+	snap, cached, err := t.asOf(ctx, at)
+	cached()
+	return snap, err
+}
+
+// asOf is AsOf, returning before the graph it built is cached: cached
+// waits for that.
+func (t *Traveler) asOf(ctx context.Context, at At) (_ *twingraph.Snapshot, cached func(), _ error) {
 	pos, err := t.Resolve(ctx, at)
 	if err != nil {
-		return nil, err
+		return nil, func() {}, err
 	}
-	return t.Position(ctx, pos)
+	return t.position(ctx, pos)
 }
 
 // Position returns the graph right after the event at pos was applied (pos
 // 0: the empty graph). pos must not be beyond the log's head.
 func (t *Traveler) Position(ctx context.Context, pos uint64) (*twingraph.Snapshot, error) {
+	snap, cached, err := t.position(ctx, pos)
+	cached()
+	return snap, err
+}
+
+// position is Position, returning as soon as the graph is built: its size
+// is estimated and it is cached on another goroutine, which cached waits
+// for, so that a query can run on it meanwhile. Until then, requests for
+// the same position get it as waiters of its build do.
+func (t *Traveler) position(ctx context.Context, pos uint64) (_ *twingraph.Snapshot, cached func(), _ error) {
+	none := func() {}
 	if t.live != nil {
 		if s := t.live.Snapshot(); s.Position() == pos {
 			t.count(func(s *Stats) { s.Live++ })
-			return s, nil
+			return s, none, nil
 		}
 	}
 	t.mu.Lock()
@@ -192,15 +213,15 @@ func (t *Traveler) Position(ctx context.Context, pos uint64) (*twingraph.Snapsho
 		e.used = t.mu.tick
 		t.mu.Unlock()
 		t.count(func(s *Stats) { s.Hits++ })
-		return e.snap, nil
+		return e.snap, none, nil
 	}
 	if b, ok := t.mu.building[pos]; ok {
 		t.mu.Unlock()
 		select {
 		case <-b.done:
-			return b.snap, b.err
+			return b.snap, none, b.err
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, none, ctx.Err()
 		}
 	}
 	b := &build{done: make(chan struct{})}
@@ -209,24 +230,40 @@ func (t *Traveler) Position(ctx context.Context, pos uint64) (*twingraph.Snapsho
 
 	// The build runs under its own context: waiters on the same position
 	// share it, so one caller giving up must not fail the others.
-	g, err := t.build(context.WithoutCancel(ctx), pos)
-	t.mu.Lock()
-	delete(t.mu.building, pos)
-	if err == nil {
-		b.snap = g.Snapshot()
-		t.insertLocked(b.snap)
+	g, est, err := t.build(context.WithoutCancel(ctx), pos)
+	if err != nil {
+		t.mu.Lock()
+		delete(t.mu.building, pos)
+		b.err = err
+		t.mu.Unlock()
+		close(b.done)
+		return nil, none, err
 	}
-	b.err = err
-	t.mu.Unlock()
+	b.snap = g.Snapshot()
 	close(b.done)
-	return b.snap, b.err
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e := est()
+		t.mu.Lock()
+		delete(t.mu.building, pos)
+		t.insertLocked(b.snap, e)
+		t.mu.Unlock()
+	}()
+	return b.snap, func() { <-done }, nil
 }
 
-// build returns a graph at pos, started from the best of: a fork of the
-// newest cached graph at or before pos, the newest usable checkpoint at or
-// before pos (kept in the cache, so later builds between it and the next
-// fork it instead of loading it again), or an empty graph.
-func (t *Traveler) build(ctx context.Context, pos uint64) (*twingraph.Graph, error) {
+// build returns a graph at pos and a function returning its estimated size
+// (see estimate),
+// started from the best of: a fork of the newest cached graph at or before
+// pos, the newest usable checkpoint at or before pos (kept in the cache, so
+// later builds between it and the next fork it instead of loading it
+// again), or an empty graph. The log after the checkpoint is read while the
+// checkpoint loads, and folded into the load when it can be (then the
+// checkpoint's own state is not kept). The estimate is the start's plus
+// what the replay added or removed, rather than another walk over every
+// twin.
+func (t *Traveler) build(ctx context.Context, pos uint64) (*twingraph.Graph, func() int64, error) {
 	cps := t.checkpoints(pos)
 	t.mu.Lock()
 	var base *entry
@@ -236,47 +273,96 @@ func (t *Traveler) build(ctx context.Context, pos uint64) (*twingraph.Graph, err
 		}
 	}
 	var g *twingraph.Graph
+	var baseEst chan int64 // the estimate of where the build starts
 	if base != nil && (len(cps) == 0 || base.snap.Position() >= cps[0].pos) {
 		t.mu.tick++
 		base.used = t.mu.tick
 		g = base.snap.Fork()
+		baseEst = make(chan int64, 1)
+		baseEst <- base.bytes
 	}
 	t.mu.Unlock()
-	loaded := false
+	var r *reader
+	defer func() {
+		if r != nil {
+			r.stop()
+		}
+	}()
+	var loaded *twingraph.Snapshot // the checkpoint, to cache
+	var start *twingraph.Snapshot  // where the estimate starts
+	var from uint64                // where the replay starts
+	fromCheckpoint, folded := false, false
 	if g == nil {
 		for _, cp := range cps {
-			lg, err := loadCheckpoint(cp.path, t.opts.Graph)
-			if err == nil && lg.Position() != cp.pos {
+			if cp.pos < pos {
+				r = readAhead(ctx, t.log, cp.pos+1, pos, t.opts.ReadBatch)
+			}
+			lg, fold, err := loadView(cp.path, t.opts.Graph, r)
+			if err == nil && !fold && lg.Position() != cp.pos {
 				err = fmt.Errorf("holds position %d", lg.Position())
 			}
 			if err != nil {
 				t.opts.Logger.Warn("checkpoint unusable, skipped", "file", cp.path, "err", err)
+				if r != nil {
+					r.stop()
+					r = nil
+				}
 				continue
 			}
-			g, loaded = lg, true
-			if cp.pos < pos {
-				t.mu.Lock()
-				t.insertLocked(lg.Snapshot())
-				t.mu.Unlock()
+			g, fromCheckpoint, start, folded, from = lg, true, lg.Snapshot(), fold, cp.pos
+			if cp.pos < pos && !fold {
+				loaded = start
 			}
+			// Estimated while the log is replayed onto it (folded, the
+			// graph is at pos already, with the checkpoint's twins and
+			// relationships).
+			baseEst = make(chan int64, 1)
+			go func() { baseEst <- estimate(start) }()
 			break
 		}
 	}
 	if g == nil {
 		g = twingraph.New(t.opts.Graph)
+		baseEst = make(chan int64, 1)
+		baseEst <- 0
 	}
-	from := g.Position()
-	if err := replay(ctx, t.log, g, pos, t.opts.ReadBatch); err != nil {
-		return nil, err
+	if start == nil {
+		start, from = g.Snapshot(), g.Position()
+	}
+	rels := 0
+	if g.Position() < pos {
+		if r == nil {
+			r = readAhead(ctx, t.log, g.Position()+1, pos, t.opts.ReadBatch)
+		}
+		var err error
+		if rels, err = r.apply(ctx, g); err != nil {
+			<-baseEst
+			return nil, nil, err
+		}
 	}
 	t.count(func(s *Stats) {
 		s.Builds++
 		s.Replayed += pos - from
-		if loaded {
+		if fromCheckpoint {
 			s.Loaded++
 		}
+		if folded {
+			s.Folded += pos - from
+		}
 	})
-	return g, nil
+	items := int64(g.Snapshot().TwinCount()-start.TwinCount()) + int64(rels)
+	if loaded == nil {
+		// Folded (or from a cached graph, or the start of the log): the
+		// start's estimate may still be on its way.
+		return g, func() int64 { return <-baseEst + items*bytesPerItem }, nil
+	}
+	// Cached only now, with the graph built from it: the replay changed
+	// copies, never the checkpoint's own objects.
+	startEst := <-baseEst
+	t.mu.Lock()
+	t.insertLocked(loaded, startEst)
+	t.mu.Unlock()
+	return g, func() int64 { return startEst + items*bytesPerItem }, nil
 }
 
 type checkpoint struct {
@@ -304,11 +390,11 @@ func (t *Traveler) checkpoints(pos uint64) []checkpoint {
 	return out
 }
 
-// insertLocked caches snap, evicting the least recently used entries beyond
-// the bounds.
-func (t *Traveler) insertLocked(snap *twingraph.Snapshot) {
+// insertLocked caches snap, whose estimated size is est, evicting the
+// least recently used entries beyond the bounds.
+func (t *Traveler) insertLocked(snap *twingraph.Snapshot, est int64) {
 	t.mu.tick++
-	e := &entry{snap: snap, bytes: estimate(snap), used: t.mu.tick}
+	e := &entry{snap: snap, bytes: est, used: t.mu.tick}
 	if old, ok := t.mu.entries[snap.Position()]; ok {
 		t.mu.bytes -= old.bytes
 	}
@@ -329,7 +415,8 @@ func (t *Traveler) insertLocked(snap *twingraph.Snapshot) {
 	}
 }
 
-// estimate returns the estimated heap of a graph's twins and relationships.
+// estimate returns the estimated heap of a graph's twins and relationships
+// (bytesPerItem each).
 func estimate(s *twingraph.Snapshot) int64 {
 	var n int64
 	for tw := range s.Twins() {
