@@ -49,6 +49,7 @@ FUZZ_TARGETS := \
 	projections/twingraph:FuzzPatchedFast projections/twingraph:FuzzDecodeTelemetryBatch \
 	projections/twingraph:FuzzNewTwinFast projections/twingraph:FuzzRelationshipFast \
 	projections/twingraph:FuzzTelemetryFast projections/twingraph:FuzzParseSourceTime \
+	projections/twingraph:FuzzFastPatch \
 	projections/telemetry:FuzzScanObject projections/telemetry:FuzzDecodeTelemetry \
 	schemas/dtdl:FuzzValidateNumber bench/httpload:FuzzReadResponse \
 	processors/ingest:FuzzDecode processors/routes:FuzzParseFilter \

@@ -1,14 +1,10 @@
 package telemetry
 
 import (
+	"bytes"
 	"context"
-	"errors"
-	"runtime"
-	"slices"
-	"sync"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/twinlog/twinlog/engine"
@@ -123,7 +119,9 @@ func (s *Store) Run(ctx context.Context, q Query) (*Result, error) {
 		}
 	}()
 
-	// Twins and fields get dense indexes; cells are [field][twin*nb+bucket].
+	// Twins and fields get dense indexes. A first pass over the records'
+	// dictionaries and schemas fixes them, so the cells can be laid out
+	// bucket-major (see aggregate.go).
 	twinIdx := map[string]int{}
 	var twins []string
 	for _, t := range q.Twins {
@@ -142,20 +140,22 @@ func (s *Store) Run(ctx context.Context, q Query) (*Result, error) {
 		}
 	}
 	fixedFields := len(q.Fields) > 0
-	// A first pass over the records' dictionaries and schemas fixes the
-	// twins and fields, so the cells can be laid out bucket-major
-	// ([field][bucket*stride+twin]): consecutive rows, the same minute of
-	// different twins, then touch neighbouring cells.
 	res := &Result{}
+	var lastOffsets, lastValues []byte
 	for _, p := range parts {
 		rec := p.rec
 		res.Rows += rec.NumRows()
 		if dictArr, ok := rec.Column(0).(*array.Dictionary); ok && !fixedTwins {
 			dict := dictArr.Dictionary().(*array.String)
-			for i := range dict.Len() {
-				if _, ok := twinIdx[dict.Value(i)]; !ok {
-					twinIdx[dict.Value(i)] = len(twins)
-					twins = append(twins, dict.Value(i))
+			// Records mostly repeat the last one's dictionary.
+			offsets, values := dictBuffers(dict)
+			if lastOffsets == nil || !bytes.Equal(offsets, lastOffsets) || !bytes.Equal(values, lastValues) {
+				lastOffsets, lastValues = offsets, values
+				for i := range dict.Len() {
+					if _, ok := twinIdx[dict.Value(i)]; !ok {
+						twinIdx[dict.Value(i)] = len(twins)
+						twins = append(twins, dict.Value(i))
+					}
 				}
 			}
 		}
@@ -172,99 +172,13 @@ func (s *Store) Run(ctx context.Context, q Query) (*Result, error) {
 	if cells := float64(len(fields)) * float64(stride) * float64(nb); cells > MaxCells {
 		return nil, invalid("the query spans %d twins × %d fields × %d buckets, over %d; narrow it or widen the bucket", stride, len(fields), nb, MaxCells)
 	}
-	cells := make([][]acc, len(fields))
-	for i := range cells {
-		cells[i] = make([]acc, stride*nb)
-	}
-	// Workers take disjoint ranges of buckets, so they write disjoint
-	// cells; each scans the records whose partition overlaps its range.
-	sc := scan{from: from, to: to, width: width, stride: stride, twinIdx: twinIdx, fieldIdx: fieldIdx, cells: cells}
-	workers := 1
-	if res.Rows >= parallelRows {
-		workers = min(runtime.GOMAXPROCS(0), nb, maxWorkers)
-	}
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		lo, hi := nb*w/workers, nb*(w+1)/workers
-		tLo, tHi := from+int64(lo)*width, min(to, from+int64(hi)*width)
-		wg.Go(func() {
-			var mask []int32
-			for _, p := range parts {
-				if p.hi <= tLo || p.lo >= tHi {
-					continue
-				}
-				if err := ctx.Err(); err != nil {
-					errs[w] = err
-					return
-				}
-				if mask, errs[w] = sc.record(p.rec, mask, tLo, tHi); errs[w] != nil {
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	sc := &scan{from: from, to: to, width: width, stride: stride, twins: twins, twinIdx: twinIdx, fieldIdx: fieldIdx,
+		cells: newAggCells(len(fields), stride*nb, needsFull(q.Aggs))}
+	defer sc.cells.release()
+	if err := sc.aggregate(ctx, parts, nb, res.Rows); err != nil {
 		return nil, err
 	}
-	// Emit series in twin then field order.
-	order := make([]int, len(twins))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(a, b int) int { return cmpStr(twins[a], twins[b]) })
-	forder := make([]int, len(fields))
-	for i := range forder {
-		forder[i] = i
-	}
-	slices.SortFunc(forder, func(a, b int) int { return cmpStr(fields[a], fields[b]) })
-	for _, ti := range order {
-		for _, fi := range forder {
-			// Count the buckets first: one allocation for the series'
-			// buckets and one for its averages, not one per bucket.
-			n := 0
-			for b := range nb {
-				if cells[fi][b*stride+ti].n > 0 {
-					n++
-				}
-			}
-			if n == 0 {
-				continue
-			}
-			bs := make([]Bucket, 0, n)
-			var avgs []float64
-			if slices.Contains(q.Aggs, Avg) {
-				avgs = make([]float64, 0, n)
-			}
-			for b := range nb {
-				a := &cells[fi][b*stride+ti]
-				if a.n == 0 {
-					continue
-				}
-				bk := Bucket{Start: time.Unix(0, from+int64(b)*width).UTC()}
-				for _, ag := range q.Aggs {
-					switch ag {
-					case Count:
-						bk.Count = &a.n
-					case Min:
-						bk.Min = &a.min
-					case Max:
-						bk.Max = &a.max
-					case Sum:
-						bk.Sum = &a.sum
-					case Last:
-						bk.Last = &a.last
-					case Avg:
-						avgs = append(avgs, a.sum/float64(a.n))
-						bk.Avg = &avgs[len(avgs)-1]
-					}
-				}
-				bs = append(bs, bk)
-			}
-			res.Series = append(res.Series, Series{Twin: twins[ti], Field: fields[fi], Buckets: bs})
-		}
-	}
+	res.Series = sc.series(&q, twins, fields, nb, res.Rows >= parallelRows)
 	return res, nil
 }
 
@@ -276,86 +190,4 @@ func cmpStr(a, b string) int {
 		return 1
 	}
 	return 0
-}
-
-// Queries over at least parallelRows rows split their buckets among up to
-// maxWorkers goroutines.
-var parallelRows int64 = 1 << 20
-
-const maxWorkers = 8
-
-// scan is the read-only state of one query's aggregation and its cells.
-type scan struct {
-	from, to, width int64
-	stride          int
-	twinIdx         map[string]int
-	fieldIdx        map[string]int
-	cells           [][]acc
-}
-
-// record aggregates the rows of rec with times in [tLo, tHi) into the
-// cells (mask is scratch space, returned for reuse).
-func (sc *scan) record(rec arrow.RecordBatch, mask []int32, tLo, tHi int64) ([]int32, error) {
-	dictArr, ok := rec.Column(0).(*array.Dictionary)
-	if !ok {
-		return mask, errors.New("telemetry: record without a twin dictionary")
-	}
-	dict := dictArr.Dictionary().(*array.String)
-	mask = mask[:0]
-	any := false
-	for i := range dict.Len() {
-		if j, ok := sc.twinIdx[dict.Value(i)]; ok {
-			mask = append(mask, int32(j))
-			any = true
-		} else {
-			mask = append(mask, -1)
-		}
-	}
-	if !any {
-		return mask, nil
-	}
-	schema := rec.Schema()
-	idx := dictArr.Indices().(*array.Int32).Int32Values()
-	times := arrow.TimestampTraits.CastFromBytes(rec.Column(1).Data().Buffers()[1].Bytes())[rec.Column(1).Data().Offset():][:rec.NumRows()]
-	tLo, tHi = max(tLo, sc.from), min(tHi, sc.to)
-	from, width, stride := sc.from, sc.width, sc.stride
-	for c := 2; c < int(rec.NumCols()); c++ {
-		fi, ok := sc.fieldIdx[schema.Field(c).Name]
-		if !ok {
-			continue
-		}
-		col := rec.Column(c).(*array.Float64)
-		vals := col.Float64Values()
-		cs := sc.cells[fi]
-		nulls := col.NullN() > 0
-		// Rows arrive nearly in time order: the bucket is recomputed
-		// only when a row leaves the current one.
-		bLo, bHi, bOff := int64(1), int64(0), 0
-		for r, ti := range idx {
-			tw := mask[ti]
-			t := int64(times[r])
-			if tw < 0 || t < tLo || t >= tHi || (nulls && col.IsNull(r)) {
-				continue
-			}
-			if t < bLo || t >= bHi {
-				b := (t - from) / width
-				bLo, bHi, bOff = from+b*width, from+(b+1)*width, int(b)*stride
-			}
-			v := vals[r]
-			a := &cs[bOff+int(tw)]
-			if a.n == 0 {
-				a.min, a.max = v, v
-			} else if v < a.min {
-				a.min = v
-			} else if v > a.max {
-				a.max = v
-			}
-			a.n++
-			a.sum += v
-			if a.n == 1 || t >= a.lastT {
-				a.last, a.lastT = v, t
-			}
-		}
-	}
-	return mask, nil
 }
