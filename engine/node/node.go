@@ -115,6 +115,7 @@ type Node struct {
 	telemetry   *telemetry.Follower
 	twins       *twins.Service
 	handlers    *handlers.Manager
+	host        *host.Host // the handlers' and the simulations'
 	routes      *routes.Router
 	sim         *simulate.Simulator
 	devices     *devices.Registry
@@ -240,8 +241,13 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	n.twins = twins.New(eng, graph, twins.Options{})
 	n.api.RegisterTwins(n.twins)
 	took("twin service ready")
+	// One handler host for the live handlers and the simulation branches,
+	// so a branch running a deployed handler compiles nothing.
+	if n.host, err = host.New(host.Config{CacheDir: host.CacheDir(cfg.DataDir), Logger: cfg.Logger, Keep: simulate.KeptModules}); err != nil {
+		return nil, err
+	}
 	n.handlers, err = handlers.New(eng, n.twins, handlers.Options{
-		CacheDir:  host.CacheDir(cfg.DataDir),
+		Host:      n.host,
 		ModuleDir: filepath.Join(cfg.DataDir, "handlers", "modules"),
 		Logger:    cfg.Logger,
 		Grants:    grants,
@@ -257,10 +263,10 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	n.api.RegisterQuery(graphquery.New(graph, graphquery.Options{}))
 	n.api.RegisterHistory(travel, graphquery.Options{})
 	if n.sim, err = simulate.New(lg, travel, simulate.Options{
-		Logger:          cfg.Logger,
-		HandlerCacheDir: host.CacheDir(cfg.DataDir),
-		ModuleDir:       filepath.Join(cfg.DataDir, "handlers", "modules"),
-		Dir:             filepath.Join(cfg.DataDir, "simulations"),
+		Logger:      cfg.Logger,
+		HandlerHost: n.host,
+		ModuleDir:   filepath.Join(cfg.DataDir, "handlers", "modules"),
+		Dir:         filepath.Join(cfg.DataDir, "simulations"),
 	}); err != nil {
 		return nil, err
 	}
@@ -482,6 +488,10 @@ func (n *Node) Close() error {
 	if n.sim != nil {
 		n.sim.Close()
 		n.sim = nil
+	}
+	if n.host != nil {
+		n.host.Close()
+		n.host = nil
 	}
 	if n.eng != nil {
 		n.eng.Stop()

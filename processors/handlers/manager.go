@@ -88,6 +88,11 @@ type Options struct {
 	// CacheDir is wazero's compilation cache directory (see
 	// host.CacheDir). Default: an in-memory cache.
 	CacheDir string
+	// Host, when set, compiles and runs the handlers instead of a host of
+	// the manager's own (CacheDir is then unused): a host shared with other
+	// managers, which shares compiled code with them. The manager does
+	// not close it.
+	Host *host.Host
 	// ModuleDir, when set, keeps deployed modules as files named by their
 	// SHA-256 (written and synced before the deployment is appended), and
 	// deployment events carry only the digest. Default: modules are kept in
@@ -173,9 +178,12 @@ func New(eng *engine.Engine, svc *twins.Service, opts Options) (*Manager, error)
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	h, err := host.New(host.Config{CacheDir: opts.CacheDir, Logger: opts.Logger})
-	if err != nil {
-		return nil, err
+	h := opts.Host
+	if h == nil {
+		var err error
+		if h, err = host.New(host.Config{CacheDir: opts.CacheDir, Logger: opts.Logger}); err != nil {
+			return nil, err
+		}
 	}
 	m := &Manager{eng: eng, log: eng.Log(), svc: svc, graph: svc.Graph(), host: h, opts: opts}
 	m.mu.runners = map[string]*runner{}
@@ -268,6 +276,9 @@ func (m *Manager) Close() error {
 	}
 	for _, r := range runners {
 		r.closeModules()
+	}
+	if m.opts.Host != nil {
+		return nil
 	}
 	return m.host.Close()
 }

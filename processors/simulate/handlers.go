@@ -83,8 +83,8 @@ func pick(ds []handlers.Deployment, name, version string) (handlers.Deployment, 
 
 // startHandlers starts the branch's handler manager and deploys ds into
 // the branch's log: they handle every event fed to the branch afterwards.
-func (b *Branch) startHandlers(ctx context.Context, opts Options, actor string, ds []handlers.Deployment) error {
-	m, err := handlers.New(b.eng, b.twins, handlers.Options{CacheDir: opts.HandlerCacheDir, Logger: opts.Logger})
+func (b *Branch) startHandlers(ctx context.Context, s *Simulator, actor string, ds []handlers.Deployment) error {
+	m, err := handlers.New(b.eng, b.twins, handlers.Options{Host: s.host, Logger: s.opts.Logger})
 	if err != nil {
 		return err
 	}

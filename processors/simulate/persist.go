@@ -254,7 +254,7 @@ func (s *Simulator) restore(ctx context.Context, dir string, m meta) (*Branch, e
 	b.twins = twins.New(b.eng, g, twins.Options{})
 	if withHandlers {
 		// The manager finds its deployments and cursors in the overlay.
-		if err := b.startHandlers(ctx, s.opts, "", nil); err != nil {
+		if err := b.startHandlers(ctx, s, "", nil); err != nil {
 			b.shut()
 			return nil, err
 		}

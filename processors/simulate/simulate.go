@@ -23,6 +23,7 @@ import (
 	"github.com/twinlog/twinlog/projections/graphquery"
 	"github.com/twinlog/twinlog/projections/timetravel"
 	"github.com/twinlog/twinlog/projections/twingraph"
+	"github.com/twinlog/twinlog/wasm-handlers/host"
 )
 
 // ErrNotFound is returned for an unknown branch id.
@@ -44,8 +45,14 @@ type Options struct {
 	TimeResolution time.Duration
 	// Logger receives the branches' engines' reports. Default slog.Default().
 	Logger *slog.Logger
-	// HandlerCacheDir is the compilation cache of the handlers run in
-	// branches (see host.CacheDir). Default: an in-memory cache.
+	// HandlerHost compiles and runs the handlers of every branch, shared
+	// with the live handlers (handlers.Options.Host) so that a branch
+	// running a deployed handler compiles nothing. The simulator does not
+	// close it. Default: a host of the simulator's own, keeping the last
+	// KeptModules modules it compiled, with HandlerCacheDir.
+	HandlerHost *host.Host
+	// HandlerCacheDir is the compilation cache of the simulator's own
+	// handler host (see host.CacheDir). Default: an in-memory cache.
 	HandlerCacheDir string
 	// ModuleDir is where the main log's handler deployments keep their
 	// modules (handlers.Options.ModuleDir), read to run deployed handlers
@@ -73,6 +80,9 @@ type Simulator struct {
 	log  eventlog.Log
 	tt   *timetravel.Traveler
 	opts Options
+	// host runs the branches' handlers; the simulator's own unless
+	// opts.HandlerHost is set.
+	host *host.Host
 
 	mu struct {
 		sync.Mutex
@@ -80,7 +90,15 @@ type Simulator struct {
 		next     uint64
 		closed   bool
 	}
+	// creating counts the Creates and Restores under way, which Close
+	// waits for before closing the host.
+	creating sync.WaitGroup
 }
+
+// KeptModules is how many handler modules a simulator's own host keeps
+// compiled (host.Config.Keep): branches created one after another with the
+// same handlers compile them once.
+const KeptModules = 8
 
 // New returns a simulator forking branches from log, as of points resolved
 // and built by tt (which must read the same log).
@@ -100,7 +118,14 @@ func New(log eventlog.Log, tt *timetravel.Traveler, opts Options) (*Simulator, e
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Simulator{log: log, tt: tt, opts: opts}
+	s := &Simulator{log: log, tt: tt, opts: opts, host: opts.HandlerHost}
+	if s.host == nil {
+		h, err := host.New(host.Config{CacheDir: opts.HandlerCacheDir, Logger: opts.Logger, Keep: KeptModules})
+		if err != nil {
+			return nil, err
+		}
+		s.host = h
+	}
 	s.mu.branches = map[string]*Branch{}
 	return s, nil
 }
@@ -186,6 +211,8 @@ func (s *Simulator) Create(ctx context.Context, req Request) (*Branch, error) {
 		s.mu.Unlock()
 		return nil, errors.New("simulate: closed")
 	}
+	s.creating.Add(1)
+	defer s.creating.Done()
 	if len(s.mu.branches) >= s.opts.MaxBranches {
 		s.mu.Unlock()
 		return nil, engine.Errorf(engine.KindThrottled, "TooManyRequests", "at most %d simulations may exist at once; delete one first", s.opts.MaxBranches)
@@ -240,7 +267,7 @@ func (s *Simulator) Create(ctx context.Context, req Request) (*Branch, error) {
 	}
 	b.twins = twins.New(b.eng, g, twins.Options{})
 	if len(deploy) > 0 {
-		if err := b.startHandlers(ctx, s.opts, req.Actor, deploy); err != nil {
+		if err := b.startHandlers(ctx, s, req.Actor, deploy); err != nil {
 			b.shut()
 			b.discard()
 			return nil, err
@@ -358,6 +385,10 @@ func (s *Simulator) Close() {
 	s.mu.Unlock()
 	for _, b := range bs {
 		b.stop()
+	}
+	s.creating.Wait()
+	if s.opts.HandlerHost == nil {
+		s.host.Close()
 	}
 }
 

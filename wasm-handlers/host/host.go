@@ -13,12 +13,14 @@ package host
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -38,17 +40,42 @@ type Config struct {
 	CacheDir string
 	// Logger receives handlers' log calls. Default slog.Default().
 	Logger *slog.Logger
+	// Keep is how many of the most recently compiled modules stay
+	// compiled in memory after every Module of them is closed, so that
+	// compiling one of them again (a simulation branch running a handler
+	// the last one ran, a version rolled back) takes no compilation.
+	// Default 0: a module's code is dropped with its last Module.
+	Keep int
 }
 
-// Host compiles and runs handler modules.
+// Host compiles and runs handler modules. It is safe for concurrent use,
+// and may be shared by several users (the live handlers and simulation
+// branches), which then share its compiled code.
 type Host struct {
 	cache  wazero.CompilationCache
 	logger *slog.Logger
+	keep   int
+
+	kept struct {
+		sync.Mutex
+		rt   wazero.Runtime // holds the kept modules' references
+		mods []keptModule   // oldest first
+	}
+}
+
+// keptModule is a compiled module the host keeps, by the SHA-256 of the
+// (instrumented) bytes compiled.
+type keptModule struct {
+	sum      [sha256.Size]byte
+	compiled wazero.CompiledModule
 }
 
 // New returns a host.
 func New(cfg Config) (*Host, error) {
-	h := &Host{logger: cfg.Logger}
+	if cfg.Keep < 0 {
+		return nil, errors.New("host: negative Keep")
+	}
+	h := &Host{logger: cfg.Logger, keep: cfg.Keep}
 	if h.logger == nil {
 		h.logger = slog.Default()
 	}
@@ -67,8 +94,51 @@ func New(cfg Config) (*Host, error) {
 	return h, nil
 }
 
-// Close releases the compilation cache. Modules must be closed first.
-func (h *Host) Close() error { return h.cache.Close(context.Background()) }
+// Close releases the kept modules and the compilation cache. Modules must
+// be closed first.
+func (h *Host) Close() error {
+	ctx := context.Background()
+	h.kept.Lock()
+	if h.kept.rt != nil {
+		h.kept.rt.Close(ctx)
+		h.kept.rt, h.kept.mods = nil, nil
+	}
+	h.kept.Unlock()
+	return h.cache.Close(ctx)
+}
+
+// keepCompiled makes wasm, just compiled through the host's cache, one of the
+// modules kept compiled (see Config.Keep): a reference to it from the
+// host's own runtime, which finds it in the cache, keeps its code there.
+func (h *Host) keepCompiled(ctx context.Context, wasm []byte) {
+	if h.keep == 0 {
+		return
+	}
+	sum := sha256.Sum256(wasm)
+	h.kept.Lock()
+	defer h.kept.Unlock()
+	for i, k := range h.kept.mods {
+		if k.sum == sum {
+			// The most recent now.
+			h.kept.mods = append(append(h.kept.mods[:i:i], h.kept.mods[i+1:]...), k)
+			return
+		}
+	}
+	if h.kept.rt == nil {
+		h.kept.rt = wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(h.cache))
+	}
+	compiled, err := h.kept.rt.CompileModule(ctx, wasm)
+	if err != nil {
+		// Compiled a moment ago: not expected. Nothing is kept.
+		h.logger.Warn("keep compiled handler module", "error", err)
+		return
+	}
+	h.kept.mods = append(h.kept.mods, keptModule{sum: sum, compiled: compiled})
+	if len(h.kept.mods) > h.keep {
+		h.kept.mods[0].compiled.Close(ctx)
+		h.kept.mods = slices.Delete(h.kept.mods, 0, 1)
+	}
+}
 
 // Limits bound one handler. Zero values mean the defaults.
 type Limits struct {
@@ -208,6 +278,7 @@ func (h *Host) Compile(ctx context.Context, name string, wasm []byte, limits Lim
 	}
 	m.pool <- inst
 	ok = true
+	h.keepCompiled(ctx, wasm)
 	return m, nil
 }
 

@@ -96,3 +96,61 @@ func TestInvokeCanceled(t *testing.T) {
 		t.Fatalf("invoke: %v, want a host failure (canceled)", err)
 	}
 }
+
+// TestKeep checks that a host keeps the most recently compiled modules
+// after their Modules close, up to Keep of them, and that a module
+// compiled again from the kept code runs.
+func TestKeep(t *testing.T) {
+	ctx := context.Background()
+	h, err := host.New(host.Config{Keep: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	compile := func(name string) *host.Module {
+		t.Helper()
+		m, err := h.Compile(ctx, name, modules[name], host.Limits{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	evs, in := telemetryBatch(3)
+	for round := range 2 {
+		for _, name := range []string{"trivial", "comfort", "trivial"} {
+			m := compile(name)
+			if name == "trivial" {
+				res, err := m.Invoke(ctx, noState{}, evs, in)
+				if err != nil || len(res.Outputs) != 0 {
+					t.Fatalf("round %d: %s: %d outputs, %v", round, name, len(res.Outputs), err)
+				}
+			}
+			m.Close(ctx)
+		}
+		if n := host.KeptModules(h); n != 2 {
+			t.Fatalf("round %d: %d modules kept, want 2", round, n)
+		}
+	}
+	// A third module pushes out the least recently compiled.
+	compile("average").Close(ctx)
+	if n := host.KeptModules(h); n != 2 {
+		t.Fatalf("%d modules kept, want 2", n)
+	}
+	// Nothing is kept by default.
+	h0, err := host.New(host.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h0.Close()
+	m, err := h0.Compile(ctx, "trivial", modules["trivial"], host.Limits{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Close(ctx)
+	if n := host.KeptModules(h0); n != 0 {
+		t.Fatalf("default host keeps %d modules", n)
+	}
+	if _, err := host.New(host.Config{Keep: -1}); err == nil {
+		t.Fatal("negative Keep accepted")
+	}
+}
