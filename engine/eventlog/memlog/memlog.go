@@ -137,9 +137,22 @@ func (l *Log) Read(ctx context.Context, from uint64, max int) ([]event.Event, er
 	if max > 0 && from-1+uint64(max) < end {
 		end = from - 1 + uint64(max)
 	}
-	out := make([]event.Event, 0, end-from+1)
+	// The payloads are copied into one buffer for the call, as a file
+	// log's alias the buffer it read.
+	size := 0
 	for p := from; p <= end; p++ {
-		out = append(out, cloneEvent(l.at(p)))
+		size += len(l.at(p).Payload)
+	}
+	buf := make([]byte, 0, size)
+	out := make([]event.Event, end-from+1)
+	for i := range out {
+		e := l.at(from + uint64(i))
+		out[i] = *e
+		if e.Payload != nil {
+			start := len(buf)
+			buf = append(buf, e.Payload...)
+			out[i].Payload = buf[start:len(buf):len(buf)]
+		}
 	}
 	return out, nil
 }
