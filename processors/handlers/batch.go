@@ -108,7 +108,7 @@ func (j *job) numbered(outs []host.Output) []host.Output {
 // one returns the job of j's i-th event alone.
 func (j *job) one(i int) *job {
 	s := &job{ctx: j.ctx, v: j.v, events: j.events[i : i+1], abi: j.abi[i : i+1], snap: j.snap, applied: j.applied,
-		through: j.events[i].Position}
+		seen: j.seen, through: j.events[i].Position}
 	if j.point != nil {
 		s.point = j.point[i : i+1]
 	}

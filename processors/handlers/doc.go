@@ -14,7 +14,8 @@
 // watermill message per batch, to the handler's topic on an in-process
 // GoChannel with BlockPublishUntilSubscriberAck, so batches of one handler
 // are processed in log order and one at a time while handlers run
-// independently. The router handler calls the guest once per batch, then
+// independently; the feeder prepares the next batch (reads the log, looks
+// up twins, encodes) while the one before is handled. The router handler calls the guest once per batch, then
 // applies its outputs through the twin service (validated like any write).
 // A telemetry.batch event reaches handlers as one telemetry event per point
 // (see batch.go).

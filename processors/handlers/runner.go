@@ -276,8 +276,8 @@ func (r *runner) markSeen(k string) {
 	r.seen[k] = struct{}{}
 }
 
-func (r *runner) isSeen(k string) bool {
-	_, ok := r.seen[k]
+func isSeen(seen map[string]struct{}, k string) bool {
+	_, ok := seen[k]
 	return ok
 }
 
@@ -316,6 +316,9 @@ type job struct {
 	// point, when not nil, is each event's point index within its
 	// telemetry.batch (0 for other events); see batch.go.
 	point []int
+	// seen is the runner's seen as the feeder made the job: outputs
+	// already in the log, skipped.
+	seen map[string]struct{}
 	// through is the position up to which every event is handled once
 	// the job is.
 	through uint64
@@ -331,14 +334,41 @@ const feedBatch = 1024
 // read the graph as of their batch, so an event appended but not yet
 // applied could not be handled anyway, and the feeder wakes once per
 // applied batch instead of once at the append and again at the apply.
+//
+// A batch is published (and so handled) on a goroutine of its own while
+// the feeder reads and prepares the next one, which it hands over when the
+// previous one is handled: decoding the log and looking up twins overlap
+// the guest's run and its writes. The cursor advances on the publishing
+// goroutine, in log order, as each batch is handled.
 func (r *runner) feed(ctx context.Context) {
+	steps := make(chan feedStep)
+	published := make(chan struct{})
+	fctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		defer close(published)
+		r.publish(ctx, stop, steps)
+	}()
 	defer close(r.done)
 	defer r.checkpoint(context.Background())
+	defer func() {
+		close(steps)
+		<-published
+	}()
+	// send hands s to the publisher; false when the feeder is to stop.
+	send := func(s feedStep) bool {
+		select {
+		case steps <- s:
+			return true
+		case <-fctx.Done():
+			return false
+		}
+	}
 	var lastCheckpoint time.Time
 	for next := r.cursor.Load() + 1; ; {
-		evs, err := r.read(ctx, next)
+		evs, err := r.read(fctx, next)
 		if err != nil {
-			if ctx.Err() == nil {
+			if fctx.Err() == nil {
 				r.stats.report(Report{Time: time.Now(), Kind: "stopped", Message: err.Error()})
 				r.m.opts.Logger.Error("handler feeder stopped", "handler", r.name, "err", err)
 			}
@@ -355,33 +385,68 @@ func (r *runner) feed(ctx context.Context) {
 				continue
 			}
 			handled = true
+			j.ctx = ctx
+			if !send(feedStep{job: j}) {
+				return
+			}
+		}
+		if !send(feedStep{through: last}) {
+			return
+		}
+		if last > r.seenUpTo {
+			r.seen = nil
+		}
+		if handled && time.Since(lastCheckpoint) >= r.m.opts.CheckpointInterval {
+			r.checkpoint(fctx)
+			lastCheckpoint = time.Now()
+		}
+	}
+}
+
+// feedStep is what the feeder hands the publisher: a job to publish, after
+// which the cursor moves to its through, or, with job nil, only a move of
+// the cursor to through (past events no job took).
+type feedStep struct {
+	job     *job
+	through uint64
+}
+
+// publish publishes the feeder's jobs in order, each once the one before
+// is handled, and moves the cursor past each. When a publish fails or ctx
+// ends, it stops the feeder and moves the cursor no further; it returns
+// when the feeder has closed steps.
+func (r *runner) publish(ctx context.Context, stopFeeder context.CancelFunc, steps <-chan feedStep) {
+	failed := false
+	for s := range steps {
+		if failed {
+			continue
+		}
+		if j := s.job; j != nil {
 			msg := message.NewMessage(watermill.NewUUID(), nil)
 			// The message's own context is never cancelled: watermill's
 			// Retry middleware answers a cancelled one with an error
 			// before calling the handler, the message is then redelivered
 			// at once, and this publish, waiting for its ack, never
 			// returns. The handler watches the feeder's context in j.
-			j.ctx = ctx
 			msg.SetContext(context.WithValue(context.WithoutCancel(ctx), jobKey{}, j))
 			if err := r.m.pubsub.Publish(r.topic, msg); err != nil {
 				if ctx.Err() == nil {
 					r.stats.report(Report{Time: time.Now(), Kind: "stopped", Message: err.Error()})
 				}
-				return
+				failed = true
+				stopFeeder()
+				continue
 			}
-			if ctx.Err() != nil {
-				return // the batch may not have been handled; it is handled again after a restart
-			}
-			r.cursor.Store(j.through)
+			s.through = j.through
 		}
-		r.cursor.Store(last)
-		if last > r.seenUpTo {
-			r.seen = nil
+		if ctx.Err() != nil {
+			// The batch may not have been handled; it is handled again
+			// after a restart.
+			failed = true
+			stopFeeder()
+			continue
 		}
-		if handled && time.Since(lastCheckpoint) >= r.m.opts.CheckpointInterval {
-			r.checkpoint(ctx)
-			lastCheckpoint = time.Now()
-		}
+		r.cursor.Store(s.through)
 	}
 }
 
@@ -429,7 +494,7 @@ func (r *runner) nextJob(evs []event.Event, snap *twingraph.Snapshot) (*job, []e
 	}
 	max := v.manifest.Limits.host().MaxBatch
 	n = min(n, max)
-	j := &job{v: v, snap: snap}
+	j := &job{v: v, snap: snap, seen: r.seen}
 	for i := range evs[:n] {
 		e := &evs[i]
 		if e.Type == twingraph.TypeTelemetryBatch {
@@ -451,7 +516,7 @@ func (r *runner) nextJob(evs []event.Event, snap *twingraph.Snapshot) (*job, []e
 		if !v.manifest.selects(e.Type) {
 			continue // not worth describing
 		}
-		if r.seen != nil && r.isSeen(fmt.Sprintf("d%d", e.Position)) {
+		if r.seen != nil && isSeen(r.seen, fmt.Sprintf("d%d", e.Position)) {
 			continue
 		}
 		if a, ok := describe(e, snap); ok {
@@ -649,7 +714,7 @@ func (r *runner) apply(ctx context.Context, j *job, outs []host.Output) error {
 		if _, ok := j.applied[key]; ok {
 			continue
 		}
-		if r.seen != nil && r.isSeen(key) {
+		if j.seen != nil && isSeen(j.seen, key) {
 			r.stats.deduplicated.Add(1)
 			continue
 		}
