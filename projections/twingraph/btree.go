@@ -94,6 +94,44 @@ func (t btree[K, V]) Get(k K) (V, bool) {
 	return x.vals[i], true
 }
 
+// getStr is Get for a tree of string keys ordered by strings.Compare (the
+// twins by id), with the comparisons inlined rather than called through
+// cmp: the lookup a write, a telemetry point and a read each make.
+func getStr[V any](t btree[string, V], k string) (V, bool) {
+	x := t.root
+	if x == nil {
+		var zero V
+		return zero, false
+	}
+	for x.kids != nil {
+		// The last i >= 1 with keys[i] <= k, else 0 (see child).
+		lo, hi := 1, len(x.keys)
+		for lo < hi {
+			m := int(uint(lo+hi) >> 1)
+			if x.keys[m] <= k {
+				lo = m + 1
+			} else {
+				hi = m
+			}
+		}
+		x = x.kids[lo-1]
+	}
+	lo, hi := 0, len(x.keys)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if x.keys[m] < k {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < len(x.keys) && x.keys[lo] == k {
+		return x.vals[lo], true
+	}
+	var zero V
+	return zero, false
+}
+
 // seeker looks up keys of one tree in ascending order, cheaply when they
 // are close together (the twins of a model, looked up by id in id order).
 // A key within the leaf of the last lookup costs one compare with the

@@ -92,6 +92,19 @@ func check(t *testing.T, i int, tr btree[string, int], want map[string]int) {
 		if v, ok := tr.Get(k); !ok || v != want[k] {
 			t.Fatalf("version %d: get %s = %d %v", i, k, v, ok)
 		}
+		if v, ok := getStr(tr, k); !ok || v != want[k] {
+			t.Fatalf("version %d: getStr %s = %d %v", i, k, v, ok)
+		}
+		// Absent keys just before and after k, and a prefix of it.
+		for _, a := range []string{k + "\x00", k[:len(k)-1], k[:len(k)-1] + "\xff"} {
+			_, had := want[a]
+			if _, ok := getStr(tr, a); ok != had {
+				t.Fatalf("version %d: getStr %q found %v, want %v", i, a, ok, had)
+			}
+		}
+	}
+	if _, ok := getStr(tr, ""); ok {
+		t.Fatalf("version %d: getStr found the empty key", i)
 	}
 	if len(keys) > 2 {
 		from := keys[len(keys)/2]
@@ -158,4 +171,34 @@ func TestSeeker(t *testing.T) {
 			}
 		}
 	}
+}
+
+// BenchmarkGet compares a lookup through the tree's comparison function
+// with getStr, in a tree of 100,000 twin-like ids.
+func BenchmarkGet(b *testing.B) {
+	ks := make([]string, 100_000)
+	for i := range ks {
+		ks[i] = fmt.Sprintf("dtmi-building-%03d-floor-%02d-room-%04d", i/1000, i/100%10, i)
+	}
+	slices.Sort(ks)
+	tr := buildBtree(strings.Compare, ks, make([]int, len(ks)))
+	rng := rand.New(rand.NewPCG(1, 2))
+	probe := make([]string, 4096)
+	for i := range probe {
+		probe[i] = strings.Clone(ks[rng.IntN(len(ks))])
+	}
+	b.Run("via=cmp", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if _, ok := tr.Get(probe[i%len(probe)]); !ok {
+				b.Fatal("missing")
+			}
+		}
+	})
+	b.Run("via=getStr", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if _, ok := getStr(tr, probe[i%len(probe)]); !ok {
+				b.Fatal("missing")
+			}
+		}
+	})
 }

@@ -121,7 +121,7 @@ func sortModelKeys(mk []modelKey) {
 }
 
 func (tt twinTrees) get(id string) *Twin {
-	t, _ := tt.byID.Get(id)
+	t, _ := getStr(tt.byID, id)
 	return t
 }
 
@@ -160,7 +160,7 @@ type twinTxn struct {
 }
 
 func (tx twinTxn) get(id string) *Twin {
-	t, _ := tx.byID.Get(id)
+	t, _ := getStr(tx.byID.t, id)
 	return t
 }
 
