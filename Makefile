@@ -50,7 +50,7 @@ FUZZ_TARGETS := \
 	projections/twingraph:FuzzNewTwinFast projections/twingraph:FuzzRelationshipFast \
 	projections/twingraph:FuzzTelemetryFast projections/twingraph:FuzzParseSourceTime \
 	projections/twingraph:FuzzFastPatch \
-	projections/telemetry:FuzzScanObject projections/telemetry:FuzzDecodeTelemetry \
+	projections/telemetry:FuzzScanObject projections/telemetry:FuzzDecodeTelemetry engine/jsonstr:FuzzAppend \
 	schemas/dtdl:FuzzValidateNumber bench/httpload:FuzzReadResponse \
 	processors/ingest:FuzzDecode processors/routes:FuzzParseFilter \
 	processors/mqtt:FuzzParseTopic wasm-handlers/abi:FuzzBatch wasm-handlers/host:FuzzInstrument \
