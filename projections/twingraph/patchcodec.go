@@ -269,42 +269,11 @@ func findKV(kvs []payloadKV, name string) ([]byte, bool) {
 // batch is copied once. Otherwise the result is a new twin of gen. A value
 // or source time equal to the one it replaces keeps the old string.
 func (t *Twin) patchedFast(payload []byte, pos uint64, tm int64, gen uint64, intern func(string) string) (_ *Twin, ok bool) {
-	r := payloadReader{b: payload}
-	r.bytes() // id
-	if len(r.bytes()) > 0 {
-		return nil, false // the model changes
-	}
-	r.bytes() // the JSON Patch, for notifications and history
-	var setBuf, stBuf [maxFastEntries]payloadKV
-	var unsetBuf [maxFastEntries][]byte
-	n := r.count(2)
-	if n > maxFastEntries {
+	var pe patchEntries
+	if !pe.parse(payload) {
 		return nil, false
 	}
-	set := setBuf[:0]
-	for range n {
-		set = append(set, payloadKV{r.bytes(), r.bytes()})
-	}
-	if n = r.count(1); n > maxFastEntries {
-		return nil, false
-	}
-	unset := unsetBuf[:0]
-	for range n {
-		unset = append(unset, r.bytes())
-	}
-	if n = r.count(2); n > maxFastEntries {
-		return nil, false
-	}
-	sts := stBuf[:0]
-	for range n {
-		sts = append(sts, payloadKV{r.bytes(), r.bytes()})
-	}
-	if r.count(5) != 0 || r.err != nil || len(r.b) != 0 {
-		return nil, false // components change, or a malformed payload
-	}
-	if dupKeys(set) || dupKeys(sts) || dupNames(unset) {
-		return nil, false // never written so; decoding keeps the last of each
-	}
+	set, unset, sts := pe.set[:pe.nSet], pe.unset[:pe.nUnset], pe.sts[:pe.nSts]
 	nt := t
 	if gen == 0 || t.gen != gen {
 		nt = new(Twin)
@@ -360,6 +329,49 @@ func (t *Twin) patchedFast(payload []byte, pos uint64, tm int64, gen uint64, int
 	}
 	nt.Props, nt.ownProps = out, true
 	return nt, true
+}
+
+// patchEntries are the entries of a twin.patched payload that patchedFast
+// takes, aliasing the payload.
+type patchEntries struct {
+	set, sts           [maxFastEntries]payloadKV
+	unset              [maxFastEntries][]byte
+	nSet, nUnset, nSts int
+}
+
+// parse reads a twin.patched payload at PatchedSchemaVersion into pe and
+// reports whether patchedFast takes it: root properties only, no model
+// change, at most maxFastEntries entries of each kind, no key twice.
+func (pe *patchEntries) parse(payload []byte) bool {
+	r := payloadReader{b: payload}
+	r.bytes() // id
+	if len(r.bytes()) > 0 {
+		return false // the model changes
+	}
+	r.bytes() // the JSON Patch, for notifications and history
+	if pe.nSet = r.count(2); pe.nSet > maxFastEntries {
+		return false
+	}
+	for i := range pe.nSet {
+		pe.set[i] = payloadKV{r.bytes(), r.bytes()}
+	}
+	if pe.nUnset = r.count(1); pe.nUnset > maxFastEntries {
+		return false
+	}
+	for i := range pe.nUnset {
+		pe.unset[i] = r.bytes()
+	}
+	if pe.nSts = r.count(2); pe.nSts > maxFastEntries {
+		return false
+	}
+	for i := range pe.nSts {
+		pe.sts[i] = payloadKV{r.bytes(), r.bytes()}
+	}
+	if r.count(5) != 0 || r.err != nil || len(r.b) != 0 {
+		return false // components change, or a malformed payload
+	}
+	// Never written so; decoding keeps the last of each.
+	return !dupKeys(pe.set[:pe.nSet]) && !dupKeys(pe.sts[:pe.nSts]) && !dupNames(pe.unset[:pe.nUnset])
 }
 
 // findKey returns the index of the entry of kvs with key name, or -1.

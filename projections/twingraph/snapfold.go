@@ -1,7 +1,6 @@
 package twingraph
 
 import (
-	"encoding/binary"
 	"io"
 	"runtime"
 	"slices"
@@ -185,90 +184,9 @@ func (g *Graph) foldIntern(name string) string {
 	return name
 }
 
-// fastPatch reports whether patchedFast takes a twin.patched payload: its
-// parse and checks (those of payloadReader), without building anything,
-// in one pass over the bytes.
+// fastPatch reports whether patchedFast takes a twin.patched payload,
+// building nothing.
 func fastPatch(b []byte) bool {
-	var ok bool
-	var model []byte
-	if _, b, ok = pstr(b); !ok { // id
-		return false
-	}
-	if model, b, ok = pstr(b); !ok || len(model) > 0 {
-		return false // the model changes
-	}
-	if _, b, ok = pstr(b); !ok { // the JSON Patch
-		return false
-	}
-	var set, sts [maxFastEntries]payloadKV
-	var unset [maxFastEntries][]byte
-	var n, nu, ns int
-	if n, b, ok = pcount(b, 2); !ok || n > maxFastEntries {
-		return false
-	}
-	for i := range n {
-		if set[i].k, b, ok = pstr(b); !ok {
-			return false
-		}
-		if set[i].v, b, ok = pstr(b); !ok {
-			return false
-		}
-	}
-	if nu, b, ok = pcount(b, 1); !ok || nu > maxFastEntries {
-		return false
-	}
-	for i := range nu {
-		if unset[i], b, ok = pstr(b); !ok {
-			return false
-		}
-	}
-	if ns, b, ok = pcount(b, 2); !ok || ns > maxFastEntries {
-		return false
-	}
-	for i := range ns {
-		if sts[i].k, b, ok = pstr(b); !ok {
-			return false
-		}
-		if sts[i].v, b, ok = pstr(b); !ok {
-			return false
-		}
-	}
-	if nc, rest, ok := pcount(b, 5); !ok || nc != 0 || len(rest) != 0 {
-		return false // components change, or trailing bytes
-	}
-	return !dupKeys(set[:n]) && !dupKeys(sts[:ns]) && !dupNames(unset[:nu])
-}
-
-// pvarint reads a varint as binary.Uvarint does, one-byte values inline.
-func pvarint(b []byte) (uint64, int) {
-	if len(b) > 0 && b[0] < 0x80 {
-		return uint64(b[0]), 1
-	}
-	return uvarint(b)
-}
-
-// uvarint is binary.Uvarint, out of line.
-func uvarint(b []byte) (uint64, int) { return binary.Uvarint(b) }
-
-// pstr reads a string as payloadReader.bytes does.
-func pstr(b []byte) (s, rest []byte, ok bool) {
-	n, m := pvarint(b)
-	if m <= 0 || n > uint64(len(b)-m) {
-		return nil, nil, false
-	}
-	return b[m : m+int(n)], b[m+int(n):], true
-}
-
-// pcount reads a count of items of at least min bytes each, as
-// payloadReader.count does.
-func pcount(b []byte, min int) (n int, rest []byte, ok bool) {
-	v, m := pvarint(b)
-	if m <= 0 {
-		return 0, nil, false
-	}
-	b = b[m:]
-	if v > uint64(len(b)/min) {
-		return 0, nil, false
-	}
-	return int(v), b, true
+	var pe patchEntries
+	return pe.parse(b)
 }
