@@ -276,11 +276,6 @@ func (r *runner) markSeen(k string) {
 	r.seen[k] = struct{}{}
 }
 
-func isSeen(seen map[string]struct{}, k string) bool {
-	_, ok := seen[k]
-	return ok
-}
-
 func (r *runner) stopped() bool {
 	select {
 	case <-r.done:
@@ -516,8 +511,10 @@ func (r *runner) nextJob(evs []event.Event, snap *twingraph.Snapshot) (*job, []e
 		if !v.manifest.selects(e.Type) {
 			continue // not worth describing
 		}
-		if r.seen != nil && isSeen(r.seen, fmt.Sprintf("d%d", e.Position)) {
-			continue
+		if r.seen != nil {
+			if _, ok := r.seen[fmt.Sprintf("d%d", e.Position)]; ok {
+				continue
+			}
 		}
 		if a, ok := describe(e, snap); ok {
 			r.take(j, e, a, 0)
@@ -714,7 +711,7 @@ func (r *runner) apply(ctx context.Context, j *job, outs []host.Output) error {
 		if _, ok := j.applied[key]; ok {
 			continue
 		}
-		if j.seen != nil && isSeen(j.seen, key) {
+		if _, ok := j.seen[key]; ok {
 			r.stats.deduplicated.Add(1)
 			continue
 		}

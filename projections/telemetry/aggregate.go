@@ -458,16 +458,7 @@ func (sc *scan) series(q *Query, twins, fields []string, nb int, parallel bool) 
 			}
 		}
 	}
-	order := make([]int, len(twins))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(a, b int) int { return cmpStr(twins[a], twins[b]) })
-	forder := make([]int, len(fields))
-	for i := range forder {
-		forder[i] = i
-	}
-	slices.SortFunc(forder, func(a, b int) int { return cmpStr(fields[a], fields[b]) })
+	order, forder := sortedIndexes(twins), sortedIndexes(fields)
 	total, nseries := 0, 0
 	for _, c := range counts {
 		if c > 0 {
@@ -548,6 +539,16 @@ func (sc *scan) series(q *Query, twins, fields []string, nb int, parallel bool) 
 	fill(0, stride/workers)
 	wg.Wait()
 	return out
+}
+
+// sortedIndexes returns the indexes of names in the order of the names.
+func sortedIndexes(names []string) []int {
+	order := make([]int, len(names))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmpStr(names[a], names[b]) })
+	return order
 }
 
 // valueArrays hold the values of a query's buckets, one array per
