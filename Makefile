@@ -49,7 +49,6 @@ FUZZ_TARGETS := \
 	projections/twingraph:FuzzPatchedFast projections/twingraph:FuzzDecodeTelemetryBatch \
 	projections/twingraph:FuzzNewTwinFast projections/twingraph:FuzzRelationshipFast \
 	projections/twingraph:FuzzTelemetryFast projections/twingraph:FuzzParseSourceTime \
-	projections/twingraph:FuzzFastPatch \
 	projections/telemetry:FuzzScanObject projections/telemetry:FuzzDecodeTelemetry engine/jsonstr:FuzzAppend \
 	schemas/dtdl:FuzzValidateNumber bench/httpload:FuzzReadResponse \
 	processors/ingest:FuzzDecode processors/routes:FuzzParseFilter \

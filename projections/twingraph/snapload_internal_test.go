@@ -2,7 +2,6 @@ package twingraph
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"math/rand/v2"
 	"testing"
 )
@@ -47,26 +46,4 @@ func TestUvarint(t *testing.T) {
 			}
 		}
 	}
-}
-
-// FuzzFastPatch checks that fastPatch accepts exactly the payloads
-// patchedFast applies, which foldTail counts on to change nothing before
-// it knows the whole tail folds.
-func FuzzFastPatch(f *testing.F) {
-	for _, p := range []*TwinPatched{
-		{ID: "a", SectionChange: SectionChange{Set: map[string]json.RawMessage{"t": json.RawMessage("1")}}},
-		{ID: "a", Model: "m", SectionChange: SectionChange{Set: map[string]json.RawMessage{"t": json.RawMessage("1")}}},
-		{ID: "a", SectionChange: SectionChange{Unset: []string{"t", "u"}, SourceTimes: map[string]string{"t": "x"}}},
-		{ID: "a", Components: map[string]ComponentChange{"c": {Create: true}}},
-		{ID: "a", SectionChange: SectionChange{Set: map[string]json.RawMessage{"a": nil, "b": nil, "c": nil, "d": nil, "e": nil, "f": nil, "g": nil, "h": nil, "i": nil}}},
-	} {
-		f.Add(NewPatchedEvent("twin/a", "x", p).Payload)
-	}
-	f.Fuzz(func(t *testing.T, payload []byte) {
-		tw := &Twin{ID: "a", Section: Section{Props: []Prop{{Name: "t", Value: "0"}}}}
-		_, ok := tw.patchedFast(payload, 2, 3, 0, func(s string) string { return s })
-		if got := fastPatch(payload); got != ok {
-			t.Fatalf("%x: fastPatch %v, patchedFast %v", payload, got, ok)
-		}
-	})
 }
