@@ -49,7 +49,7 @@ FUZZ_TARGETS := \
 	projections/twingraph:FuzzPatchedFast projections/twingraph:FuzzDecodeTelemetryBatch \
 	projections/twingraph:FuzzNewTwinFast projections/twingraph:FuzzRelationshipFast \
 	projections/twingraph:FuzzTelemetryFast projections/twingraph:FuzzParseSourceTime \
-	projections/telemetry:FuzzScanObject projections/telemetry:FuzzDecodeTelemetry engine/jsonstr:FuzzAppend \
+	projections/telemetry:FuzzScanObject projections/telemetry:FuzzDecodeTelemetry engine/jsonstr:FuzzAppend engine/jsonnum:FuzzParseFloat \
 	schemas/dtdl:FuzzValidateNumber bench/httpload:FuzzReadResponse \
 	processors/ingest:FuzzDecode processors/routes:FuzzParseFilter \
 	processors/mqtt:FuzzParseTopic wasm-handlers/abi:FuzzBatch wasm-handlers/host:FuzzInstrument \

@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/twinlog/twinlog/bench"
+	"github.com/twinlog/twinlog/bench/httpload"
 )
 
 // Config is one run. Zero values mean the documented defaults.
@@ -102,9 +102,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Clients <= 0 {
 		cfg.Clients = 4
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Clients, MaxConnsPerHost: cfg.Clients}}
-	defer client.CloseIdleConnections()
-	url := cfg.URL + "/ingest"
+	// A lean client (see httpload): the generator shares the cores with
+	// the node it measures.
+	client, err := httpload.New(cfg.URL, cfg.Clients)
+	if err != nil {
+		return nil, err
+	}
+	defer client.Close()
+	headers := []httpload.Header{{Name: "Content-Type", Value: "application/json"}}
+	if cfg.Token != "" {
+		headers = append(headers, httpload.Header{Name: "Authorization", Value: "Bearer " + cfg.Token})
+	}
 	var (
 		next     atomic.Int64
 		refused  atomic.Int64
@@ -113,27 +121,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		lat      []time.Duration
 		firstErr error
 	)
-	post := func(body []byte) (int, error) {
-		req, err := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(body))
-		if err != nil {
+	post := func(body []byte, buf *[]byte) (int, error) {
+		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		req.Header.Set("Content-Type", "application/json")
-		if cfg.Token != "" {
-			req.Header.Set("Authorization", "Bearer "+cfg.Token)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0, err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			io.Copy(io.Discard, resp.Body)
-			return resp.StatusCode, nil
+		status, b, err := client.Do("POST", "/ingest", headers, body, (*buf)[:0])
+		*buf = b
+		if err != nil || status != http.StatusOK {
+			return status, err
 		}
 		// The report ends with "position":N}; read it without decoding.
-		b, err := io.ReadAll(resp.Body)
-		if i := bytes.LastIndex(b, []byte(`"position":`)); err == nil && i >= 0 {
+		if i := bytes.LastIndex(b, []byte(`"position":`)); i >= 0 {
 			var p uint64
 			for _, c := range b[i+len(`"position":`):] {
 				if c < '0' || c > '9' {
@@ -144,13 +142,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			for old := position.Load(); p > old && !position.CompareAndSwap(old, p); old = position.Load() {
 			}
 		}
-		return resp.StatusCode, err
+		return status, nil
 	}
 	start, cpu0 := time.Now(), bench.CPUTime()
 	var wg sync.WaitGroup
 	for range cfg.Clients {
 		wg.Go(func() {
 			var mine []time.Duration
+			var buf []byte
 			defer func() {
 				mu.Lock()
 				lat = append(lat, mine...)
@@ -164,7 +163,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				body := cfg.Bodies[i%int64(len(cfg.Bodies))]
 				t0 := time.Now()
 				for {
-					code, err := post(body)
+					code, err := post(body, &buf)
 					if err == nil && code == http.StatusTooManyRequests {
 						refused.Add(1)
 						time.Sleep(5 * time.Millisecond)

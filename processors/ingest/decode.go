@@ -2,9 +2,11 @@ package ingest
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -85,6 +87,8 @@ type decoder struct {
 	b []byte
 	i int
 	p Point
+	// esc reports whether the last string value had escapes.
+	esc bool
 }
 
 func (d *decoder) errf(format string, args ...any) error {
@@ -226,11 +230,16 @@ func (d *decoder) object(idx int) error {
 			if kind != KindString {
 				return fmt.Errorf("%w: %q must be a string", ErrSyntax, key)
 			}
-			s, err := unquote(raw)
-			if err != nil {
-				return d.errf("%v", err)
+			if d.esc {
+				s, err := unquote(raw)
+				if err != nil {
+					return d.errf("%v", err)
+				}
+				*dst = s
+			} else {
+				inner := raw[1 : len(raw)-1]
+				*dst = unsafe.String(unsafe.SliceData(inner), len(inner))
 			}
-			*dst = s
 		} else {
 			fields = append(fields, Field{Name: key, RawName: rawKey, Raw: raw, Kind: kind})
 		}
@@ -256,8 +265,13 @@ func (d *decoder) key() (string, error) {
 		return "", d.errf("expected a member name")
 	}
 	start := d.i
-	if err := d.str(); err != nil {
+	esc, err := d.str()
+	if err != nil {
 		return "", err
+	}
+	if !esc {
+		inner := d.b[start+1 : d.i-1]
+		return unsafe.String(unsafe.SliceData(inner), len(inner)), nil
 	}
 	return unquote(d.b[start:d.i])
 }
@@ -279,48 +293,76 @@ func unquote(raw []byte) (string, error) {
 	return unsafe.String(unsafe.SliceData(inner), len(inner)), nil
 }
 
-// str consumes a string literal, checking escapes and UTF-8.
-func (d *decoder) str() error {
+// str consumes a string literal, checking escapes and UTF-8, and reports
+// whether it has escapes. Runs of plain ASCII are skipped eight bytes at a
+// time.
+func (d *decoder) str() (esc bool, err error) {
 	d.i++ // "
 	for d.i < len(d.b) {
+		for d.i+8 <= len(d.b) {
+			if m := special8(binary.LittleEndian.Uint64(d.b[d.i:])); m != 0 {
+				d.i += bits.TrailingZeros64(m) / 8
+				break
+			}
+			d.i += 8
+		}
+		if d.i >= len(d.b) {
+			break
+		}
 		c := d.b[d.i]
 		switch {
 		case c == '"':
 			d.i++
-			return nil
+			return esc, nil
 		case c == '\\':
+			esc = true
 			if d.i+1 >= len(d.b) {
-				return d.errf("unterminated string")
+				return esc, d.errf("unterminated string")
 			}
 			switch d.b[d.i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				d.i += 2
 			case 'u':
 				if d.i+6 > len(d.b) {
-					return d.errf("short \\u escape")
+					return esc, d.errf("short \\u escape")
 				}
 				for _, h := range d.b[d.i+2 : d.i+6] {
 					if !isHex(h) {
-						return d.errf("bad \\u escape")
+						return esc, d.errf("bad \\u escape")
 					}
 				}
 				d.i += 6
 			default:
-				return d.errf("bad escape")
+				return esc, d.errf("bad escape")
 			}
 		case c < 0x20:
-			return d.errf("control character in string")
+			return esc, d.errf("control character in string")
 		case c < utf8.RuneSelf:
 			d.i++
 		default:
 			r, n := utf8.DecodeRune(d.b[d.i:])
 			if r == utf8.RuneError && n == 1 {
-				return d.errf("invalid UTF-8 in string")
+				return esc, d.errf("invalid UTF-8 in string")
 			}
 			d.i += n
 		}
 	}
-	return d.errf("unterminated string")
+	return esc, d.errf("unterminated string")
+}
+
+// special8 returns, for the eight bytes in x (little-endian), a mask with
+// the high bit set of each byte a string scan must look at: '"', '\\', a
+// control character or a byte of a multi-byte UTF-8 sequence. Bytes above
+// the first one flagged may be flagged wrongly; the lowest set bit is
+// always that of the first.
+func special8(x uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote := x ^ (ones * '"')
+	slash := x ^ (ones * '\\')
+	// A byte is zero, or below 0x20, when its high bit is set after the
+	// subtraction while it was clear before; a borrow only passes upward
+	// from a byte that is itself flagged.
+	return ((quote-ones)&^quote | (slash-ones)&^slash | (x-ones*0x20)&^x | x) & highs
 }
 
 func isHex(c byte) bool {
@@ -339,7 +381,9 @@ func (d *decoder) value(depth int) (Kind, error) {
 	}
 	switch c := d.b[d.i]; {
 	case c == '"':
-		return KindString, d.str()
+		esc, err := d.str()
+		d.esc = esc
+		return KindString, err
 	case c == '-' || isDigit(c):
 		return KindNumber, d.number()
 	case c == '{':
@@ -354,7 +398,7 @@ func (d *decoder) value(depth int) (Kind, error) {
 			if d.i >= len(d.b) || d.b[d.i] != '"' {
 				return 0, d.errf("expected a member name")
 			}
-			if err := d.str(); err != nil {
+			if _, err := d.str(); err != nil {
 				return 0, err
 			}
 			d.ws()

@@ -2,7 +2,9 @@ package ingest
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	"testing"
 )
 
@@ -19,7 +21,9 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		array := bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("["))
+		var sources [][2]string
 		err := Decode(body, func(p *Point) {
+			sources = append(sources, [2]string{p.Twin, p.Time})
 			for _, fl := range p.Fields {
 				if !json.Valid(fl.Raw) {
 					t.Fatalf("field %q: invalid JSON %q", fl.Name, fl.Raw)
@@ -44,5 +48,51 @@ func FuzzDecode(f *testing.F) {
 		if array && err == nil && !json.Valid(body) {
 			t.Fatalf("accepted an invalid array %q", body)
 		}
+		if array && err == nil {
+			// The reserved members decode as encoding/json decodes them.
+			var objs []map[string]json.RawMessage
+			if json.Unmarshal(body, &objs) != nil || len(objs) != len(sources) {
+				t.Fatalf("%q: %d points, encoding/json disagrees", body, len(sources))
+			}
+			for i, o := range objs {
+				var want [2]string
+				for j, k := range [2]string{keyTwin, keyTime} {
+					if raw, ok := o[k]; ok {
+						json.Unmarshal(raw, &want[j])
+					}
+				}
+				if sources[i] != want {
+					t.Fatalf("%q: point %d has twinId, time %q, encoding/json gives %q", body, i, sources[i], want)
+				}
+			}
+		}
 	})
+}
+
+func TestSpecial8(t *testing.T) {
+	// ref returns the index of the first byte to look at, 8 when none.
+	ref := func(b []byte) int {
+		for i, c := range b {
+			if c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
+				return i
+			}
+		}
+		return 8
+	}
+	first := func(x uint64) int { return bits.TrailingZeros64(special8(x)) / 8 }
+	for _, bg := range []byte{'a', ' ', '!', '#', '[', ']', 0x7f, 0x21, 0x5b, 0x5d} {
+		for pos := range 8 {
+			for v := range 256 {
+				b := bytes.Repeat([]byte{bg}, 8)
+				b[pos] = byte(v)
+				if got, want := first(binary.LittleEndian.Uint64(b)), ref(b); got != want {
+					t.Fatalf("special8(%q) flags byte %d first, want %d", b, got, want)
+				}
+				b[(pos+3)%8] = 0x20 // a space beside a control character or a quote
+				if got, want := first(binary.LittleEndian.Uint64(b)), ref(b); got != want {
+					t.Fatalf("special8(%q) flags byte %d first, want %d", b, got, want)
+				}
+			}
+		}
+	}
 }

@@ -355,8 +355,8 @@ func (in *Ingester) ingest(ctx context.Context, actor string, body []byte) (*Rep
 	// The targets of this request, by twin id (or NUL and device id):
 	// values in one slice, found through a map sized for a batch of
 	// mostly distinct twins.
-	var tlist []target
-	targets := make(map[string]int, min(len(body)/64, 1024))
+	tlist := make([]target, 0, min(len(body)/64, 1024))
+	targets := make(map[string]int, cap(tlist))
 	resolve := func(p *Point) *target {
 		key := p.Twin
 		if p.Device != "" {

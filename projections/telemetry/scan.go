@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
-	"strconv"
 	"unicode/utf8"
+	"unsafe"
+
+	"github.com/twinlog/twinlog/engine/jsonnum"
 )
 
 // member is one top-level member of a telemetry body with a numeric or
@@ -63,7 +65,7 @@ func scanObject(dst []member, body []byte) (_ []member, ok bool) {
 		case 'f':
 			m.num, m.v = true, 0
 		case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-			if v, err := strconv.ParseFloat(string(raw), 64); err == nil && !math.IsInf(v, 0) {
+			if v, ok := jsonnum.ParseFloat(unsafe.String(unsafe.SliceData(raw), len(raw))); ok && !math.IsInf(v, 0) {
 				m.num, m.v = true, v
 			}
 		}

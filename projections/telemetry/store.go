@@ -61,14 +61,31 @@ type Store struct {
 
 	mu struct {
 		sync.Mutex
-		pos       uint64
-		newest    int64
-		points    uint64
-		models    map[string]*series
-		twinModel map[string]string
-		scratch   []member // a point's members, reused
-		header    []member // a telemetry event's members, reused
+		pos     uint64
+		newest  int64
+		points  uint64
+		models  map[string]*series
+		twins   map[string]*twinInfo // the twins whose models are known
+		scratch []member             // a point's members, reused
+		header  []member             // a telemetry event's members, reused
+		chunks  uint64               // chunks opened, the last one's gen
+		// cur is the partition the last point went to (nil when retention
+		// may have dropped it): points in a row mostly share one.
+		cur struct {
+			model string
+			start int64
+			p     *partition
+		}
 	}
+}
+
+// twinInfo is what the store knows of a twin: its model, and its row in
+// the dictionary of the chunk it was last recorded in (gen, idx), so that
+// the twin's next point in that chunk needs no other lookup.
+type twinInfo struct {
+	model string
+	gen   uint64
+	idx   int32
 }
 
 // series is one model's history.
@@ -84,12 +101,21 @@ type partition struct {
 
 // chunk gathers rows before they become a record.
 type chunk struct {
+	gen    uint64 // unique among the store's chunks
 	dict   map[string]int32
 	names  []string
 	twins  []int32
 	times  []int64
 	fields map[string]*column
 	rows   int
+	// last are the root fields of the chunk's last point, in its order:
+	// the next point mostly has the same ones.
+	last []fieldRef
+}
+
+type fieldRef struct {
+	name string
+	col  *column
 }
 
 type column struct {
@@ -110,7 +136,7 @@ func New(opts Options) (*Store, error) {
 	}
 	s := &Store{opts: opts, mem: memory.NewGoAllocator()}
 	s.mu.models = map[string]*series{}
-	s.mu.twinModel = map[string]string{}
+	s.mu.twins = map[string]*twinInfo{}
 	return s, nil
 }
 
@@ -177,19 +203,30 @@ func (s *Store) applyLocked(e *event.Event) error {
 			Model string `json:"model"`
 		}
 		if json.Unmarshal(e.Payload, &st) == nil && st.ID != "" {
-			s.mu.twinModel[st.ID] = st.Model
+			s.setModelLocked(st.ID, st.Model)
 		}
 	case twingraph.TypeTwinPatched:
 		if id, model, ok := patchedModel(e); ok && model != "" {
-			s.mu.twinModel[id] = model
+			s.setModelLocked(id, model)
 		}
 	case twingraph.TypeTwinDeleted:
 		var r twingraph.TwinRef
 		if json.Unmarshal(e.Payload, &r) == nil {
-			delete(s.mu.twinModel, r.ID)
+			delete(s.mu.twins, r.ID)
 		}
 	}
 	return nil
+}
+
+// setModelLocked records a twin's model.
+func (s *Store) setModelLocked(twin, model string) {
+	if info := s.mu.twins[twin]; info != nil {
+		if info.model != model {
+			info.model, info.gen = model, 0
+		}
+		return
+	}
+	s.mu.twins[twin] = &twinInfo{model: model}
 }
 
 // patchedModel reads the twin id and new model of a twin.patched event
@@ -228,34 +265,51 @@ func (s *Store) pointLocked(twin, component, sourceTime string, evTime int64, bo
 	if !ok || len(vals) == 0 {
 		return
 	}
-	model := s.mu.twinModel[twin]
-	ser := s.mu.models[model]
-	if ser == nil {
-		ser = &series{parts: map[int64]*partition{}}
-		s.mu.models[model] = ser
+	info := s.mu.twins[twin]
+	model := ""
+	if info != nil {
+		model = info.model
 	}
 	width := int64(s.opts.Partition)
 	start := floorDiv(t, width) * width
-	p := ser.parts[start]
-	if p == nil {
-		p = &partition{start: start}
-		ser.parts[start] = p
+	p := s.mu.cur.p
+	if p == nil || s.mu.cur.start != start || s.mu.cur.model != model {
+		ser := s.mu.models[model]
+		if ser == nil {
+			ser = &series{parts: map[int64]*partition{}}
+			s.mu.models[model] = ser
+		}
+		if p = ser.parts[start]; p == nil {
+			p = &partition{start: start}
+			ser.parts[start] = p
+		}
+		s.mu.cur.model, s.mu.cur.start, s.mu.cur.p = model, start, p
 	}
 	if p.open == nil {
-		p.open = &chunk{dict: map[string]int32{}, fields: map[string]*column{}}
+		s.mu.chunks++
+		p.open = &chunk{gen: s.mu.chunks, dict: map[string]int32{}, fields: map[string]*column{}}
 	}
 	c := p.open
-	idx, ok := c.dict[twin]
-	if !ok {
-		twin = strings.Clone(twin) // it may view an event's payload
-		idx = int32(len(c.names))
-		c.dict[twin] = idx
-		c.names = append(c.names, twin)
+	var idx int32
+	if info != nil && info.gen == c.gen {
+		idx = info.idx
+	} else {
+		var ok bool
+		if idx, ok = c.dict[twin]; !ok {
+			twin = strings.Clone(twin) // it may view an event's payload
+			idx = int32(len(c.names))
+			c.dict[twin] = idx
+			c.names = append(c.names, twin)
+		}
+		if info != nil {
+			info.gen, info.idx = c.gen, idx
+		}
 	}
 	row := c.rows
 	c.twins = append(c.twins, idx)
 	c.times = append(c.times, t)
 	c.rows++
+	k := 0 // numeric members seen
 	for i := range vals {
 		m := &vals[i]
 		if !m.num {
@@ -264,6 +318,8 @@ func (s *Store) pointLocked(twin, component, sourceTime string, evTime int64, bo
 		var col *column
 		if component != "" {
 			col = c.fields[component+"."+string(m.name)]
+		} else if k < len(c.last) && c.last[k].name == string(m.name) {
+			col = c.last[k].col
 		} else {
 			col = c.fields[string(m.name)]
 		}
@@ -274,6 +330,16 @@ func (s *Store) pointLocked(twin, component, sourceTime string, evTime int64, bo
 			}
 			col = &column{vals: make([]float64, row, max(row+1, 64)), valid: make([]bool, row, max(row+1, 64))}
 			c.fields[name] = col
+		}
+		if component == "" {
+			if k < len(c.last) {
+				if c.last[k].col != col {
+					c.last[k] = fieldRef{name: string(m.name), col: col}
+				}
+			} else {
+				c.last = append(c.last, fieldRef{name: string(m.name), col: col})
+			}
+			k++
 		}
 		if len(col.vals) > row {
 			// A repeated member: the last one wins, as in a JSON object.
@@ -367,6 +433,7 @@ func (s *Store) retainLocked() {
 					s.mu.points -= uint64(p.open.rows)
 				}
 				delete(ser.parts, start)
+				s.mu.cur.p = nil
 			}
 		}
 	}
@@ -444,8 +511,10 @@ func (s *Store) partRecords(models []string, from, to int64) []partRecord {
 func (s *Store) ModelOf(twin string) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m, ok := s.mu.twinModel[twin]
-	return m, ok
+	if info, ok := s.mu.twins[twin]; ok {
+		return info.model, true
+	}
+	return "", false
 }
 
 func (s *Store) String() string {

@@ -177,3 +177,74 @@ func TestExport(t *testing.T) {
 		t.Fatalf("parquet read %d rows × %d cols: %v", tbl.NumRows(), tbl.NumCols(), tbl.Schema())
 	}
 }
+
+// TestPointsFollowModelsAndFields records points whose twins change model
+// mid-chunk, whose fields come in changing order and sets, and which arrive
+// in runs of one twin, then of alternating twins: every point lands in its
+// twin's model history at the time of the point, under its own fields.
+func TestPointsFollowModelsAndFields(t *testing.T) {
+	s, err := telemetry.New(telemetry.Options{ChunkRows: 1 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos := uint64(0)
+	apply := func(e event.Event) {
+		pos++
+		e.Position, e.Time = pos, t0.Add(time.Duration(pos)*time.Second).UnixNano()
+		if err := s.Apply([]event.Event{e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	create := func(id, model string, typ string) {
+		e, err := twingraph.NewEvent(twingraph.TwinStream(id), typ, "a", twingraph.TwinState{ID: id, Model: model})
+		if err != nil {
+			t.Fatal(err)
+		}
+		apply(e)
+	}
+	batch := func(points ...[2]string) {
+		p := twingraph.AppendTelemetryBatchHeader(nil, len(points))
+		for i, pt := range points {
+			p = twingraph.AppendTelemetryPoint(p, &twingraph.TelemetryPoint{Twin: pt[0], MessageID: fmt.Sprint(pos, ".", i), Body: []byte(pt[1])})
+		}
+		apply(event.Event{Stream: twingraph.TelemetryBatchStream(0), Type: twingraph.TypeTelemetryBatch, SchemaVersion: twingraph.TelemetryBatchSchemaVersion, Payload: p})
+	}
+	create("x", "dtmi:ex:A;1", twingraph.TypeTwinCreated)
+	create("y", "dtmi:ex:A;1", twingraph.TypeTwinCreated)
+	batch([2]string{"x", `{"a":1,"b":10}`}, [2]string{"x", `{"b":20,"a":2}`}, [2]string{"y", `{"a":3}`}, [2]string{"x", `{"c":30,"a":4}`})
+	create("x", "dtmi:ex:B;1", twingraph.TypeTwinReplaced)
+	batch([2]string{"x", `{"a":5,"b":50}`}, [2]string{"y", `{"a":6,"b":60}`}, [2]string{"x", `{"a":7}`}, [2]string{"z", `{"a":8}`})
+
+	sums := func(models ...string) map[string]string {
+		res, err := s.Run(context.Background(), telemetry.Query{Models: models, From: t0, To: t0.Add(time.Hour), Aggs: []telemetry.Agg{telemetry.Count, telemetry.Sum}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, se := range res.Series {
+			for _, b := range se.Buckets {
+				got[se.Twin+" "+se.Field] = fmt.Sprintf("n=%d sum=%g", *b.Count, *b.Sum)
+			}
+		}
+		return got
+	}
+	for _, c := range []struct {
+		model string
+		want  map[string]string
+	}{
+		{"dtmi:ex:A;1", map[string]string{"x a": "n=3 sum=7", "x b": "n=2 sum=30", "x c": "n=1 sum=30", "y a": "n=2 sum=9", "y b": "n=1 sum=60"}},
+		{"dtmi:ex:B;1", map[string]string{"x a": "n=2 sum=12", "x b": "n=1 sum=50"}},
+		{"", map[string]string{"z a": "n=1 sum=8"}},
+	} {
+		got := sums(c.model)
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("model %q: %v, want %v", c.model, got, c.want)
+		}
+	}
+	if m, ok := s.ModelOf("x"); !ok || m != "dtmi:ex:B;1" {
+		t.Errorf("ModelOf(x) = %q, %v", m, ok)
+	}
+	if _, ok := s.ModelOf("z"); ok {
+		t.Error("ModelOf(z) reports a model for a twin never created")
+	}
+}

@@ -4,8 +4,9 @@ import (
 	"iter"
 	"math"
 	"slices"
-	"strconv"
 	"sync"
+
+	"github.com/twinlog/twinlog/engine/jsonnum"
 )
 
 // PropNumber returns the number a property holds, parsed from its stored
@@ -17,8 +18,7 @@ func PropNumber(p *Prop) (v float64, ok bool) {
 	if c := p.Value[0]; c != '-' && (c < '0' || c > '9') {
 		return 0, false
 	}
-	v, err := strconv.ParseFloat(p.Value, 64)
-	return v, err == nil
+	return jsonnum.ParseFloat(p.Value)
 }
 
 // NumberColumns caches, for the leaves of the twins' id tree, their twins'

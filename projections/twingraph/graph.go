@@ -558,11 +558,19 @@ func (a *applier) telemetry(twin string) (*TelemetryRecord, error) {
 		a.telemTx = a.g.telem.Txn()
 		a.telem = map[string]*TelemetryRecord{}
 	}
-	rec := &TelemetryRecord{Twin: twin}
+	// The record, its ids and its root's last message in one allocation.
+	blk := &struct {
+		rec    TelemetryRecord
+		recent [RecentMessageIDs]string
+		last   [1]TelemetryValue
+	}{}
+	rec := &blk.rec
+	rec.Twin = twin
+	rec.Recent, rec.Last = blk.recent[:0], blk.last[:0]
 	if old, ok := a.telemTx.Get(twin); ok {
 		rec.Twin, rec.Version = old.Twin, old.Version
-		rec.Recent = append(make([]string, 0, RecentMessageIDs), old.Recent...)
-		rec.Last = append(make([]TelemetryValue, 0, len(old.Last)+1), old.Last...)
+		rec.Recent = append(rec.Recent, old.Recent...)
+		rec.Last = append(rec.Last, old.Last...)
 	}
 	a.telemTx.Put(rec.Twin, rec)
 	a.telem[rec.Twin] = rec

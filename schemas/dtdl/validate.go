@@ -7,6 +7,8 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/twinlog/twinlog/engine/jsonnum"
 )
 
 // Validate reports whether value conforms to the schema. value is a JSON
@@ -24,7 +26,7 @@ func (s *Schema) ValidateNumber(text string) error {
 		if i, err := strconv.ParseInt(text, 10, 64); err == nil && i >= lo && i <= hi {
 			return nil
 		}
-	} else if f, err := strconv.ParseFloat(text, 64); err == nil && floatIn(s.Kind, f) {
+	} else if f, ok := jsonnum.ParseFloat(text); ok && floatIn(s.Kind, f) {
 		return nil
 	}
 	// Other schemas, and the error's message: the general path.
