@@ -195,18 +195,26 @@ func (h *twinHandlers) deleteModel(w http.ResponseWriter, r *http.Request) error
 
 func (h *twinHandlers) getTwin(w http.ResponseWriter, r *http.Request) error {
 	// A point read does no blocking work: it needs no deadline of its own.
+	// The twin is rendered into a recycled buffer: the ResponseWriter
+	// copies what it is given.
+	buf := answers.Get().(*[]byte)
 	var body []byte
 	var etag string
 	if t := authorizedTwin(r); t != nil && t.ID == r.PathValue("id") {
 		// The version the authorizer just read: no second lookup.
-		body, etag = twins.RenderTwin(t)
+		body, etag = t.AppendJSON((*buf)[:0]), t.ETag()
 	} else {
 		var err error
-		if body, etag, err = h.svc.GetTwin(r.Context(), r.PathValue("id")); err != nil {
+		if body, etag, err = h.svc.AppendTwin(r.Context(), (*buf)[:0], r.PathValue("id")); err != nil {
+			answers.Put(buf)
 			return err
 		}
 	}
 	writeEntity(w, http.StatusOK, body, etag)
+	if cap(body) <= maxPooledAnswer {
+		*buf = body[:0]
+		answers.Put(buf)
+	}
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -103,18 +104,38 @@ func BenchmarkPatchTwin(b *testing.B) {
 }
 
 // BenchmarkGetTwin reads random twins as ADT JSON.
+// BenchmarkGetTwin reads random twins' JSON on every core: api=get into a
+// new buffer per read (GetTwin), api=append into each reader's own buffer
+// (AppendTwin, what GET /digitaltwins/{id} does).
 func BenchmarkGetTwin(b *testing.B) {
 	e := benchEnv(b, "mem")
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		r := rand.New(rand.NewPCG(rand.Uint64(), 2))
-		for pb.Next() {
-			if _, _, err := e.svc.GetTwin(context.Background(), "room"+strconv.Itoa(r.IntN(benchTwins))); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reads/s")
+	ids := make([]string, benchTwins)
+	for i := range ids {
+		ids[i] = "room" + strconv.Itoa(i)
+	}
+	for _, api := range []string{"get", "append"} {
+		b.Run("api="+api, func(b *testing.B) {
+			runtime.GC()
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				r := rand.New(rand.NewPCG(rand.Uint64(), 2))
+				var buf []byte
+				var err error
+				for pb.Next() {
+					id := ids[r.IntN(benchTwins)]
+					if api == "get" {
+						buf, _, err = e.svc.GetTwin(context.Background(), id)
+					} else {
+						buf, _, err = e.svc.AppendTwin(context.Background(), buf[:0], id)
+					}
+					if err != nil || len(buf) == 0 {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reads/s")
+		})
+	}
 }

@@ -24,6 +24,16 @@ func (s *Service) GetTwin(ctx context.Context, id string) ([]byte, string, error
 	return body, etag, nil
 }
 
+// AppendTwin is GetTwin appending the twin's JSON to dst, for callers that
+// reuse their buffers (a reader answering many requests).
+func (s *Service) AppendTwin(ctx context.Context, dst []byte, id string) ([]byte, string, error) {
+	t, ok := s.g.Snapshot().Twin(id)
+	if !ok {
+		return dst, "", twinNotFound(id)
+	}
+	return t.AppendJSON(dst), t.ETag(), nil
+}
+
 // RenderTwin returns t's ADT JSON and its ETag, as GetTwin does.
 func RenderTwin(t *twingraph.Twin) ([]byte, string) {
 	return t.AppendJSON(make([]byte, 0, t.JSONSize())), t.ETag()
