@@ -240,6 +240,10 @@ func tooLarge(max int) error {
 // maxPooled is the largest buffer kept for reuse.
 const maxPooled = 4 << 20
 
+// batchHeaderRoom is the most a telemetry.batch header takes: its magic
+// byte and the count.
+const batchHeaderRoom = 1 + binary.MaxVarintLen64
+
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 256<<10); return &b }}
 
 // IngestReader reads a request body from r (gunzipping it when gzipped),
@@ -406,6 +410,13 @@ func (in *Ingester) ingest(ctx context.Context, actor string, body []byte) (*Rep
 
 	arena := bufPool.Get().(*[]byte)
 	out := (*arena)[:0]
+	batch := in.opts.Layout == LayoutBatch
+	if batch {
+		// Room for the batch's header, written in front once the count is
+		// known: the payload is the arena itself (the log does not keep
+		// it), not a copy.
+		out = out[:batchHeaderRoom]
+	}
 	defer func() {
 		if cap(out) <= maxPooled {
 			*arena = out[:0]
@@ -419,8 +430,8 @@ func (in *Ingester) ingest(ctx context.Context, actor string, body []byte) (*Rep
 	var spans []span // LayoutEvents: one payload per point
 	count := 0
 	msgBase := ""
-	batch := in.opts.Layout == LayoutBatch
 	var scratch, midBuf []byte
+	var memo checkMemo
 	tooMany := false
 	err := Decode(body, func(p *Point) {
 		if tooMany {
@@ -437,7 +448,7 @@ func (in *Ingester) ingest(ctx context.Context, actor string, body []byte) (*Rep
 			rep.Rejected = append(rep.Rejected, r)
 			return
 		}
-		if rej := in.check(t, p); rej != nil {
+		if rej := in.check(&memo, t, p); rej != nil {
 			rej.Index = p.Index
 			rep.Rejected = append(rep.Rejected, *rej)
 			return
@@ -478,8 +489,10 @@ func (in *Ingester) ingest(ctx context.Context, actor string, body []byte) (*Rep
 	var events []event.Event
 	if batch {
 		// The count goes in front, now that it is known.
-		payload := twingraph.AppendTelemetryBatchHeader(make([]byte, 0, binary.MaxVarintLen64+1+len(out)), count)
-		payload = append(payload, out...)
+		var hdr [batchHeaderRoom]byte
+		h := twingraph.AppendTelemetryBatchHeader(hdr[:0], count)
+		payload := out[batchHeaderRoom-len(h):]
+		copy(payload, h)
 		shard := in.shard.Add(1) % uint32(in.opts.Shards)
 		events = []event.Event{{Stream: twingraph.TelemetryBatchStream(int(shard)), Type: twingraph.TypeTelemetryBatch,
 			Actor: actor, SchemaVersion: twingraph.TelemetryBatchSchemaVersion, Payload: payload}}
@@ -506,8 +519,31 @@ func (in *Ingester) ingest(ctx context.Context, actor string, body []byte) (*Rep
 	return rep, nil
 }
 
+// checkMemo remembers the telemetry contents of the interface the last
+// point was checked against, in the order of its fields: points of one
+// model in a row mostly send the same fields in the same order.
+type checkMemo struct {
+	itf      *dtdl.Interface
+	contents []*dtdl.Content
+}
+
+// content returns the content of itf named by field i of a point.
+func (m *checkMemo) content(itf *dtdl.Interface, i int, name string) (*dtdl.Content, bool) {
+	if m.itf != itf {
+		m.itf, m.contents = itf, m.contents[:0]
+	}
+	if i < len(m.contents) && m.contents[i].Name == name {
+		return m.contents[i], true
+	}
+	c, ok := itf.Content(name)
+	if ok && c.Kind == dtdl.KindTelemetry && i <= len(m.contents) {
+		m.contents = append(m.contents[:i], c)
+	}
+	return c, ok
+}
+
 // check validates one point against its twin's model.
-func (in *Ingester) check(t *target, p *Point) *Rejection {
+func (in *Ingester) check(memo *checkMemo, t *target, p *Point) *Rejection {
 	itf := t.itf
 	if p.Component != "" {
 		c, ok := itf.Component(p.Component)
@@ -526,7 +562,7 @@ func (in *Ingester) check(t *target, p *Point) *Rejection {
 	}
 	for i := range p.Fields {
 		f := &p.Fields[i]
-		c, ok := itf.Content(f.Name)
+		c, ok := memo.content(itf, i, f.Name)
 		if !ok || c.Kind != dtdl.KindTelemetry {
 			if in.opts.AllowUndeclared {
 				continue
