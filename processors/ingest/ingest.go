@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -164,11 +165,53 @@ type Ingester struct {
 	shard    atomic.Uint32
 	points   atomic.Uint64 // accepted points, for metrics
 
+	models atomic.Pointer[modelCache]
+
 	mu struct {
 		sync.Mutex
 		devices   Devices
 		consumers []Consumer
 	}
+}
+
+// modelCache maps twin ids to models for one twingraph.Snapshot.TwinSet:
+// a twin that received points before is resolved without a search of the
+// graph's id tree, as long as no twin was created, deleted or changed
+// model since.
+type modelCache struct {
+	set any
+	m   sync.Map // twin id → model
+	n   atomic.Int64
+}
+
+// maxCachedModels bounds a modelCache's entries.
+const maxCachedModels = 1 << 17
+
+// modelCacheFor returns the cache of snap's twin set.
+func (in *Ingester) modelCacheFor(snap *twingraph.Snapshot) *modelCache {
+	set := snap.TwinSet()
+	if c := in.models.Load(); c != nil && c.set == set {
+		return c
+	}
+	c := &modelCache{set: set}
+	in.models.Store(c)
+	return c
+}
+
+// model returns the model of twin in snap, whose TwinSet is c's.
+func (c *modelCache) model(snap *twingraph.Snapshot, twin string) (string, bool) {
+	if m, ok := c.m.Load(twin); ok {
+		return m.(string), true
+	}
+	tw, ok := snap.Twin(twin)
+	if !ok {
+		return "", false
+	}
+	if c.n.Add(1) <= maxCachedModels {
+		// twin may view the request's body.
+		c.m.Store(strings.Clone(twin), tw.Model)
+	}
+	return tw.Model, true
 }
 
 // New returns an Ingester appending through eng and validating against
@@ -353,6 +396,7 @@ func (in *Ingester) ingest(ctx context.Context, actor string, body []byte) (*Rep
 	allow, _ := ctx.Value(allowKey{}).(Allow)
 	snap := in.graph.Snapshot()
 	reg := snap.Models()
+	models := in.modelCacheFor(snap)
 	in.mu.Lock()
 	devices := in.mu.devices
 	in.mu.Unlock()
@@ -388,13 +432,13 @@ func (in *Ingester) ingest(ctx context.Context, actor string, body []byte) (*Rep
 			t.err = &Rejection{Code: "InvalidArgument", Message: "a point needs a twinId or a deviceId"}
 		}
 		if t.err == nil {
-			tw, ok := snap.Twin(t.twin)
+			model, ok := models.model(snap, t.twin)
 			if !ok {
 				t.err = &Rejection{Code: "DigitalTwinNotFound", Message: fmt.Sprintf("twin %s does not exist", t.twin)}
-			} else if t.itf, ok = reg.Get(tw.Model); !ok {
-				t.err = &Rejection{Code: "ModelNotFound", Message: fmt.Sprintf("the model %s of twin %s is not loaded", tw.Model, t.twin)}
+			} else if t.itf, ok = reg.Get(model); !ok {
+				t.err = &Rejection{Code: "ModelNotFound", Message: fmt.Sprintf("the model %s of twin %s is not loaded", model, t.twin)}
 			} else if allow != nil {
-				switch send, see := allow(t.twin, tw.Model); {
+				switch send, see := allow(t.twin, model); {
 				case !see:
 					// As if it did not exist: the caller may not learn
 					// that it does.

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/twinlog/twinlog/engine/twins"
 	"github.com/twinlog/twinlog/processors/ingest"
 )
 
@@ -252,4 +253,61 @@ func TestIngestFlood(t *testing.T) {
 		t.Fatalf("in-flight bytes after the flood=%d, want 0", f)
 	}
 	t.Logf("statuses %v, %d points accepted", statuses, accepted)
+}
+
+// TestIngestFollowsTwinChanges sends points to twins that are deleted,
+// re-created with another model and joined by new twins between requests:
+// each request checks its points against the twins as they are then, and
+// within a request points of different models with fields in changing
+// orders are each checked against their own model.
+func TestIngestFollowsTwinChanges(t *testing.T) {
+	e := newEnv(t, false, 2, ingest.Options{})
+	ctx := context.Background()
+	send := func(lines ...string) answer {
+		t.Helper()
+		a := post(t, e.srv.URL, []byte(strings.Join(lines, "\n")), "Content-Type", "application/x-ndjson")
+		if a.status != 200 {
+			t.Fatalf("status=%d: %s", a.status, a.body)
+		}
+		return a
+	}
+	codes := func(a answer) map[int]string {
+		got := map[int]string{}
+		for _, r := range a.rep.Rejected {
+			got[r.Index] = r.Code
+		}
+		return got
+	}
+	if a := send(`{"twinId":"s0","temperature":1,"co2":2}`, `{"twinId":"s1","co2":3,"temperature":4}`); a.rep.Accepted != 2 {
+		t.Fatalf("accepted=%d: %s", a.rep.Accepted, a.body)
+	}
+	if err := e.svc.DeleteTwin(ctx, "test", "s1", twins.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	a := send(`{"twinId":"s0","temperature":5}`, `{"twinId":"s1","temperature":6}`)
+	if got := codes(a); a.rep.Accepted != 1 || got[1] != "DigitalTwinNotFound" {
+		t.Fatalf("after delete: accepted=%d rejections=%v", a.rep.Accepted, got)
+	}
+	// s1 again, now an Hvac (telemetry fan only); s9 new.
+	for id, model := range map[string]string{"s1": "dtmi:test:Hvac;1", "s9": "dtmi:test:Sensor;1"} {
+		body := `{"$metadata":{"$model":"` + model + `"}}`
+		if model == "dtmi:test:Sensor;1" {
+			body = `{"$metadata":{"$model":"` + model + `"},"hvac":{"$metadata":{}}}`
+		}
+		if _, _, err := e.svc.PutTwin(ctx, "test", id, []byte(body), twins.Cond{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a = send(
+		`{"twinId":"s0","temperature":7,"co2":8}`,
+		`{"twinId":"s1","temperature":9}`, // an Hvac has no temperature
+		`{"twinId":"s1","fan":10}`,
+		`{"twinId":"s9","co2":11,"temperature":12}`,
+		`{"twinId":"s0","co2":13.5}`, // co2 is an integer
+		`{"twinId":"s9","fan":14}`,   // a Sensor's fan is in its component
+	)
+	want := map[int]string{1: "UnknownTelemetry", 4: "ValidationFailed", 5: "UnknownTelemetry"}
+	if got := codes(a); a.rep.Accepted != 3 || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("after re-create: accepted=%d rejections=%v, want 3 and %v: %s", a.rep.Accepted, got, want, a.body)
+	}
 }

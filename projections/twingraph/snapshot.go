@@ -78,6 +78,13 @@ func (s *Snapshot) Twin(id string) (*Twin, bool) {
 	return t, t != nil
 }
 
+// TwinSet returns an identity of the snapshot's twins and their models: two
+// snapshots with equal TwinSets hold the same twin ids with the same
+// models (property changes keep it; a create, a delete or a model change
+// gives a new one). Callers may cache what they derive from twin ids and
+// models under it.
+func (s *Snapshot) TwinSet() any { return s.twins.byModel.root }
+
 // StreamVersion returns the version of the twin's stream: the existing
 // twin's Version, a deleted twin's last position, or 0 (eventlog.NoStream).
 func (s *Snapshot) StreamVersion(id string) uint64 {
