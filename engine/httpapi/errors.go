@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/twinlog/twinlog/engine"
 )
@@ -71,9 +72,17 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	writeRaw(w, status, b)
 }
 
+// contentTypeJSON is the Content-Type of every JSON answer, shared: the
+// server only reads header values, and its length equals its capacity, so
+// an append copies it.
+var contentTypeJSON = []string{"application/json; charset=utf-8"}
+
+// writeRaw writes a JSON answer with its length, so that a large one goes
+// out as is rather than in chunks.
 func writeRaw(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
+	h["Content-Type"] = contentTypeJSON
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(status)
 	w.Write(body)
 }
