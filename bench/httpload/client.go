@@ -128,13 +128,23 @@ func (c *Client) roundTrip(cn *conn, method, path string, headers []Header, body
 		b = append(b, "\r\n"...)
 	}
 	b = append(b, "\r\n"...)
-	b = append(b, body...)
-	cn.req = b
 	if c.Timeout > 0 {
 		cn.nc.SetDeadline(time.Now().Add(c.Timeout))
 	}
-	if _, err := cn.nc.Write(b); err != nil {
-		return 0, dst, err
+	if len(body) <= 4<<10 {
+		b = append(b, body...)
+		cn.req = b
+		if _, err := cn.nc.Write(b); err != nil {
+			return 0, dst, err
+		}
+	} else {
+		// A large body is not copied: head and body go out in one
+		// writev.
+		cn.req = b
+		bufs := net.Buffers{b, body}
+		if _, err := bufs.WriteTo(cn.nc); err != nil {
+			return 0, dst, err
+		}
 	}
 	return readResponse(cn.br, method == "HEAD", dst)
 }
