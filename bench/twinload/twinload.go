@@ -55,6 +55,10 @@ type Config struct {
 	// the load (inspect with pprof -sample_index=inuse_space). Default:
 	// none.
 	HeapProfile string
+	// CPUProfile, when set, is a path prefix: each HTTP phase writes a CPU
+	// profile of itself to <prefix><phase>.prof (the phase's name with
+	// spaces and slashes as dashes). Default: none.
+	CPUProfile string
 }
 
 // Phase is one measured load phase.
@@ -256,7 +260,15 @@ func roomID(g stdgraph.Config, rng *rand.Rand) string {
 	if r == 0 {
 		r = 20
 	}
-	return fmt.Sprintf("building-%d-floor-%d-room-%d", rng.IntN(b), rng.IntN(f), rng.IntN(r))
+	// Built without fmt: the generator shares the cores with the server.
+	var a [64]byte
+	id := append(a[:0], "building-"...)
+	id = strconv.AppendInt(id, int64(rng.IntN(b)), 10)
+	id = append(id, "-floor-"...)
+	id = strconv.AppendInt(id, int64(rng.IntN(f)), 10)
+	id = append(id, "-room-"...)
+	id = strconv.AppendInt(id, int64(rng.IntN(r)), 10)
+	return string(id)
 }
 
 // Run executes the workload.
@@ -328,19 +340,27 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		<-served
 		return nil, err
 	}
+	// The generator reuses its buffers and each token's header.
+	type bufPair struct{ req, resp []byte }
 	var bufs sync.Pool
+	var auth sync.Map // token → []httpload.Header
 	call := func(tok, method, path, body string, out any) error {
-		var b []byte
-		if body != "" {
-			b = []byte(body)
-		}
-		buf, _ := bufs.Get().(*[]byte)
+		buf, _ := bufs.Get().(*bufPair)
 		if buf == nil {
-			buf = new([]byte)
+			buf = new(bufPair)
 		}
 		defer bufs.Put(buf)
-		status, resp, err := client.Do(method, path, []httpload.Header{{Name: "Authorization", Value: "Bearer " + tok}}, b, (*buf)[:0])
-		*buf = resp
+		var b []byte
+		if body != "" {
+			buf.req = append(buf.req[:0], body...)
+			b = buf.req
+		}
+		h, ok := auth.Load(tok)
+		if !ok {
+			h, _ = auth.LoadOrStore(tok, []httpload.Header{{Name: "Authorization", Value: "Bearer " + tok}})
+		}
+		status, resp, err := client.Do(method, path, h.([]httpload.Header), b, buf.resp[:0])
+		buf.resp = resp
 		if err != nil {
 			return err
 		}
@@ -518,6 +538,18 @@ func phase(ctx context.Context, cfg Config, name string, op func(rng *rand.Rand)
 
 // runPhase is phase without the collection first.
 func runPhase(ctx context.Context, cfg Config, name string, op func(rng *rand.Rand) error) Phase {
+	if cfg.CPUProfile != "" {
+		name := strings.NewReplacer(" ", "-", "/", "-").Replace(name)
+		if f, err := os.Create(cfg.CPUProfile + name + ".prof"); err == nil {
+			started := pprof.StartCPUProfile(f) == nil
+			defer func() {
+				if started {
+					pprof.StopCPUProfile()
+				}
+				f.Close()
+			}()
+		}
+	}
 	var ops, errs atomic.Int64
 	lat := make([][]float64, cfg.Conns)
 	deadline := time.Now().Add(cfg.Duration)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/twinlog/twinlog/engine"
 	"github.com/twinlog/twinlog/processors/simulate"
@@ -22,14 +21,10 @@ var errNoSimulations = engine.Errorf(engine.KindInvalid, "FeatureNotEnabled", "s
 // branchOf returns the branch r names with ?branch=, nil when it names
 // none.
 func (s *Server) branchOf(r *http.Request) (*simulate.Branch, error) {
-	if !strings.Contains(r.URL.RawQuery, "branch") {
+	if !queryHas(r, "branch") {
 		return nil, nil // the common case, without parsing the query
 	}
-	q := r.URL.Query()
-	if !q.Has("branch") {
-		return nil, nil
-	}
-	id := q.Get("branch")
+	id := r.URL.Query().Get("branch")
 	if id == "" {
 		return nil, engine.Errorf(engine.KindInvalid, "InvalidArgument", "branch must name a simulation")
 	}
@@ -63,7 +58,7 @@ func (s *Server) readOr(next func(http.ResponseWriter, *http.Request) error) fun
 		if b == nil {
 			return asOf(w, r)
 		}
-		if r.URL.Query().Has("asOf") {
+		if queryHas(r, "asOf") {
 			return engine.Errorf(engine.KindInvalid, "InvalidArgument", "give branch or asOf, not both")
 		}
 		return writeSnapshotRead(w, r, b.Graph().Snapshot(), "in simulation "+b.ID())
@@ -75,7 +70,7 @@ func (s *Server) readOr(next func(http.ResponseWriter, *http.Request) error) fun
 // mistake.
 func mainOnly(next func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if r.URL.Query().Has("branch") {
+		if queryHas(r, "branch") {
 			return engine.Errorf(engine.KindInvalid, "InvalidArgument", "branch is for reads; a simulation is fed through POST /simulations")
 		}
 		return next(w, r)

@@ -88,6 +88,8 @@ func TestBranchReads(t *testing.T) {
 		{"empty branch", "GET", "/digitaltwins/R1?branch=", "", 400, "InvalidArgument"},
 		{"branch and asOf", "GET", "/digitaltwins/R1?branch=" + sim + "&asOf=1", "", 400, "InvalidArgument"},
 		{"write with branch", "PATCH", "/digitaltwins/R1?branch=" + sim, `[{"op":"replace","path":"/name","value":"x"}]`, 400, "InvalidArgument"},
+		{"write with escaped branch", "PATCH", "/digitaltwins/R1?br%61nch=" + sim, `[{"op":"replace","path":"/name","value":"x"}]`, 400, "InvalidArgument"},
+		{"escaped branch and asOf", "GET", "/digitaltwins/R1?%62ranch=" + sim + "&as%4Ff=1", "", 400, "InvalidArgument"},
 		{"query unknown branch", "POST", "/query?branch=sim-99", `{"query":"SELECT * FROM DIGITALTWINS"}`, 404, "SimulationNotFound"},
 		{"query branch AS OF", "POST", "/query?branch=" + sim, `{"query":"SELECT * FROM DIGITALTWINS","asOf":"1"}`, 400, "InvalidArgument"},
 		{"diff unknown", "GET", "/simulations/sim-99/diff", "", 404, "SimulationNotFound"},

@@ -37,7 +37,7 @@ var errNoHistory = engine.Errorf(engine.KindInvalid, "FeatureNotEnabled", "time 
 // asOfOr serves a read with ?asOf= from the past, and any other with next.
 func (s *Server) asOfOr(next func(http.ResponseWriter, *http.Request) error) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if !r.URL.Query().Has("asOf") {
+		if !queryHas(r, "asOf") {
 			return next(w, r)
 		}
 		if s.history == nil {

@@ -161,6 +161,17 @@ func requestContext(r *http.Request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(r.Context(), 60*time.Second)
 }
 
+// queryHas reports whether the request's query has key, parsing the query
+// only when its raw text names key or has escapes (hot paths ask for keys
+// that are rarely there).
+func queryHas(r *http.Request, key string) bool {
+	raw := r.URL.RawQuery
+	if raw == "" || !strings.Contains(raw, key) && !strings.Contains(raw, "%") {
+		return false
+	}
+	return r.URL.Query().Has(key)
+}
+
 // queryParam returns the first value of key in a raw query string without
 // parsing the whole query (the hot path reads only api-version).
 func queryParam(raw, key string) string {
