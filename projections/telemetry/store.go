@@ -65,10 +65,10 @@ type Store struct {
 		newest  int64
 		points  uint64
 		models  map[string]*series
-		twins   map[string]*twinInfo // the twins whose models are known
-		scratch []member             // a point's members, reused
-		header  []member             // a telemetry event's members, reused
-		chunks  uint64               // chunks opened, the last one's gen
+		twins   map[string]twinInfo // the twins whose models are known
+		scratch []member            // a point's members, reused
+		header  []member            // a telemetry event's members, reused
+		chunks  uint32              // chunks opened, the last one's gen
 		// cur is the partition the last point went to (nil when retention
 		// may have dropped it): points in a row mostly share one.
 		cur struct {
@@ -81,10 +81,11 @@ type Store struct {
 
 // twinInfo is what the store knows of a twin: its model, and its row in
 // the dictionary of the chunk it was last recorded in (gen, idx), so that
-// the twin's next point in that chunk needs no other lookup.
+// the twin's next point in that chunk needs no other lookup. It is held by
+// value: a large graph has one per twin.
 type twinInfo struct {
 	model string
-	gen   uint64
+	gen   uint32
 	idx   int32
 }
 
@@ -101,7 +102,7 @@ type partition struct {
 
 // chunk gathers rows before they become a record.
 type chunk struct {
-	gen    uint64 // unique among the store's chunks
+	gen    uint32 // unique among the store's chunks (for 2^32 chunks)
 	dict   map[string]int32
 	names  []string
 	twins  []int32
@@ -136,7 +137,7 @@ func New(opts Options) (*Store, error) {
 	}
 	s := &Store{opts: opts, mem: memory.NewGoAllocator()}
 	s.mu.models = map[string]*series{}
-	s.mu.twins = map[string]*twinInfo{}
+	s.mu.twins = map[string]twinInfo{}
 	return s, nil
 }
 
@@ -220,13 +221,10 @@ func (s *Store) applyLocked(e *event.Event) error {
 
 // setModelLocked records a twin's model.
 func (s *Store) setModelLocked(twin, model string) {
-	if info := s.mu.twins[twin]; info != nil {
-		if info.model != model {
-			info.model, info.gen = model, 0
-		}
+	if info, ok := s.mu.twins[twin]; ok && info.model == model {
 		return
 	}
-	s.mu.twins[twin] = &twinInfo{model: model}
+	s.mu.twins[twin] = twinInfo{model: model}
 }
 
 // patchedModel reads the twin id and new model of a twin.patched event
@@ -265,11 +263,8 @@ func (s *Store) pointLocked(twin, component, sourceTime string, evTime int64, bo
 	if !ok || len(vals) == 0 {
 		return
 	}
-	info := s.mu.twins[twin]
-	model := ""
-	if info != nil {
-		model = info.model
-	}
+	info, known := s.mu.twins[twin]
+	model := info.model
 	width := int64(s.opts.Partition)
 	start := floorDiv(t, width) * width
 	p := s.mu.cur.p
@@ -287,11 +282,20 @@ func (s *Store) pointLocked(twin, component, sourceTime string, evTime int64, bo
 	}
 	if p.open == nil {
 		s.mu.chunks++
+		if s.mu.chunks == 0 {
+			// The generations wrapped: no twin's row may be taken for
+			// one in a new chunk.
+			for k, v := range s.mu.twins {
+				v.gen = 0
+				s.mu.twins[k] = v
+			}
+			s.mu.chunks = 1
+		}
 		p.open = &chunk{gen: s.mu.chunks, dict: map[string]int32{}, fields: map[string]*column{}}
 	}
 	c := p.open
 	var idx int32
-	if info != nil && info.gen == c.gen {
+	if known && info.gen == c.gen {
 		idx = info.idx
 	} else {
 		var ok bool
@@ -301,8 +305,10 @@ func (s *Store) pointLocked(twin, component, sourceTime string, evTime int64, bo
 			c.dict[twin] = idx
 			c.names = append(c.names, twin)
 		}
-		if info != nil {
+		if known {
+			// Keyed by the chunk's copy of the id: twin may view a payload.
 			info.gen, info.idx = c.gen, idx
+			s.mu.twins[c.names[idx]] = info
 		}
 	}
 	row := c.rows

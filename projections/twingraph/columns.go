@@ -263,15 +263,25 @@ func (t btree[K, V]) eachGroup(yield func(x *bnode[K, V], leaves []*bnode[K, V])
 		yield(t.root, []*bnode[K, V]{t.root})
 		return
 	}
-	t.root.eachGroup(yield)
+	// Every leaf is at the same depth: the nodes above the leaves are those
+	// at depth-1, found without reading a leaf (on a large tree, reading
+	// each group's first leaf only to learn it is one cost a cache miss
+	// per group).
+	depth := 0
+	for x := t.root; x.kids != nil; x = x.kids[0] {
+		depth++
+	}
+	t.root.eachGroup(depth-1, yield)
 }
 
-func (x *bnode[K, V]) eachGroup(yield func(x *bnode[K, V], leaves []*bnode[K, V]) bool) bool {
-	if x.kids[0].kids == nil { // siblings are all leaves or all inner nodes
+// eachGroup yields the nodes at level below x (0: x itself) with their
+// kids, which are leaves.
+func (x *bnode[K, V]) eachGroup(level int, yield func(x *bnode[K, V], leaves []*bnode[K, V]) bool) bool {
+	if level == 0 {
 		return yield(x, x.kids)
 	}
 	for _, c := range x.kids {
-		if !c.eachGroup(yield) {
+		if !c.eachGroup(level-1, yield) {
 			return false
 		}
 	}
