@@ -204,18 +204,23 @@ type graph struct {
 // cache, for a model holding at least a sixteenth of the twins: reading
 // the cached columns of every leaf of the twins beats reading each twin of
 // the model then.
-func (g graph) TwinsOfModelWhere(model, prop string, keep func(float64) bool) (iter.Seq[query.Twin], bool) {
-	if g.cols == nil || !g.cols.Worth(g.s, model) {
+func (g graph) TwinsOfModelWhere(model, prop string, test query.NumberTest) (iter.Seq[query.Twin], bool) {
+	op, ok := cmpOps[test.Op]
+	if g.cols == nil || !ok || !g.cols.Worth(g.s, model) {
 		return nil, false
 	}
+	cmp := twingraph.NumberCmp{Op: op, C: test.C}
 	return func(yield func(query.Twin) bool) {
-		for t := range g.cols.Scan(g.s, model, prop, keep) {
+		for t := range g.cols.Scan(g.s, model, prop, cmp) {
 			if !yield(twin{t}) {
 				return
 			}
 		}
 	}, true
 }
+
+// cmpOps are the column scan's comparisons of the query's.
+var cmpOps = map[string]twingraph.CmpOp{"<": twingraph.Less, "<=": twingraph.LessEq, ">": twingraph.Greater, ">=": twingraph.GreaterEq}
 
 var (
 	_ query.Graph           = graph{}

@@ -623,7 +623,7 @@ func (p *planner) compileAggregate(c *Call, usage string) (evalFn, error) {
 // Property for those that do not. It returns nil when e is not a plain
 // twin property.
 func (p *planner) compareNumberProperty(e Expr, op string, c float64) evalFn {
-	slot, name, cmp, ok := p.numberTest(e, op, c)
+	slot, name, test, ok := p.numberTest(e, op, c)
 	if !ok {
 		return nil
 	}
@@ -640,17 +640,17 @@ func (p *planner) compareNumberProperty(e Expr, op string, c float64) evalFn {
 				return missing
 			}
 		}
-		return cmp(v)
+		return test.Keep(v)
 	}
 }
 
 // numberTest recognizes e op c where e is a root property of a twin
 // collection: it returns the collection's slot, the property and the test
 // of its number.
-func (p *planner) numberTest(e Expr, op string, c float64) (slot int, name string, cmp func(float64) bool, ok bool) {
+func (p *planner) numberTest(e Expr, op string, c float64) (slot int, name string, test NumberTest, ok bool) {
 	ref, isRef := e.(*Ref)
 	if !isRef || p.inAgg {
-		return 0, "", nil, false
+		return 0, "", NumberTest{}, false
 	}
 	var rest []string
 	if i, found := p.lookup(ref.Path[0]); found {
@@ -658,39 +658,32 @@ func (p *planner) numberTest(e Expr, op string, c float64) (slot int, name strin
 	} else if len(p.names) == 1 {
 		slot, rest = p.slots[0], ref.Path
 	} else {
-		return 0, "", nil, false
+		return 0, "", NumberTest{}, false
 	}
 	if slot < 0 || len(rest) != 1 || strings.HasPrefix(rest[0], "$") {
-		return 0, "", nil, false
+		return 0, "", NumberTest{}, false
 	}
 	switch op {
-	case "<":
-		cmp = func(v float64) bool { return v < c }
-	case ">":
-		cmp = func(v float64) bool { return v > c }
-	case "<=":
-		cmp = func(v float64) bool { return v <= c }
-	case ">=":
-		cmp = func(v float64) bool { return v >= c }
+	case "<", ">", "<=", ">=":
 	default:
-		return 0, "", nil, false
+		return 0, "", NumberTest{}, false
 	}
-	return slot, rest[0], cmp, true
+	return slot, rest[0], NumberTest{Op: op, C: c}, true
 }
 
 // numberCondition recognizes a conjunct <twin>.<property> op <number>.
-func (p *planner) numberCondition(e Expr) (slot int, name string, cmp func(float64) bool, ok bool) {
+func (p *planner) numberCondition(e Expr) (slot int, name string, test NumberTest, ok bool) {
 	b, isBin := e.(*Binary)
 	if !isBin {
-		return 0, "", nil, false
+		return 0, "", NumberTest{}, false
 	}
 	l, isLit := b.Y.(*Literal)
 	if !isLit {
-		return 0, "", nil, false
+		return 0, "", NumberTest{}, false
 	}
 	c, isNum := l.Value.(float64)
 	if !isNum {
-		return 0, "", nil, false
+		return 0, "", NumberTest{}, false
 	}
 	return p.numberTest(b.X, b.Op, c)
 }

@@ -167,7 +167,7 @@ func (x *exec) run(emit func(*row) bool) error {
 			twins := x.g.TwinsOfModel(m)
 			x.filt = pl.access.filt
 			if ns != nil && x.filt != nil {
-				if ts, ok := ns.TwinsOfModelWhere(m, pl.access.prop, pl.access.keep); ok {
+				if ts, ok := ns.TwinsOfModelWhere(m, pl.access.prop, pl.access.test); ok {
 					twins, x.filt = ts, nil
 				}
 			}

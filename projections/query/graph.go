@@ -101,9 +101,31 @@ type SeekingGraph interface {
 
 // NumberScanner is an optional capability of a Graph: the twins that
 // TwinsOfModel(model) yields, in the same order, restricted to those whose
-// root property prop holds a number v (as NumberReader reads it) for which
-// keep(v) is true. ok is false when the graph would not do better than
-// TwinsOfModel and a filter; the executor then filters itself.
+// root property prop holds a number v (as NumberReader reads it) that test
+// keeps. ok is false when the graph would not do better than TwinsOfModel
+// and a filter; the executor then filters itself.
 type NumberScanner interface {
-	TwinsOfModelWhere(model, prop string, keep func(float64) bool) (twins iter.Seq[Twin], ok bool)
+	TwinsOfModelWhere(model, prop string, test NumberTest) (twins iter.Seq[Twin], ok bool)
+}
+
+// NumberTest compares a number with a constant: v Op C, Op one of "<",
+// "<=", ">" and ">=".
+type NumberTest struct {
+	Op string
+	C  float64
+}
+
+// Keep reports whether v passes the test; NaN never does.
+func (t NumberTest) Keep(v float64) bool {
+	switch t.Op {
+	case "<":
+		return v < t.C
+	case "<=":
+		return v <= t.C
+	case ">":
+		return v > t.C
+	case ">=":
+		return v >= t.C
+	}
+	return false
 }

@@ -45,10 +45,10 @@ type access struct {
 	idArg  int
 	models []string // scanModels
 	// A condition on a root property's number, for scanModels: the graph
-	// applies prop and keep when it is a NumberScanner, the executor
+	// applies prop and test when it is a NumberScanner, the executor
 	// filt otherwise.
 	prop string
-	keep func(float64) bool
+	test NumberTest
 	filt evalFn
 }
 
@@ -571,10 +571,10 @@ func (p *planner) access(conj []Expr) error {
 			continue
 		}
 		if pl.access.kind == scanModels && pl.access.filt == nil {
-			if slot, prop, keep, ok := p.numberCondition(e); ok && slot == pl.anchor {
+			if slot, prop, test, ok := p.numberCondition(e); ok && slot == pl.anchor {
 				// A scan of the model index may leave this one to
 				// the graph.
-				pl.access.prop, pl.access.keep, pl.access.filt = prop, keep, f
+				pl.access.prop, pl.access.test, pl.access.filt = prop, test, f
 				continue
 			}
 		}

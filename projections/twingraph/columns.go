@@ -79,6 +79,69 @@ type groupColumn struct {
 	ends   []int       // the end of each leaf's positions
 }
 
+// CmpOp is the comparison of a NumberCmp.
+type CmpOp uint8
+
+// The comparisons of a scan.
+const (
+	Less CmpOp = iota + 1
+	LessEq
+	Greater
+	GreaterEq
+	// Any keeps every number.
+	Any
+)
+
+// NumberCmp keeps the numbers v for which v Op C holds; NaN is never kept.
+type NumberCmp struct {
+	Op CmpOp
+	C  float64
+}
+
+// Keep reports whether c keeps v.
+func (c NumberCmp) Keep(v float64) bool {
+	switch c.Op {
+	case Less:
+		return v < c.C
+	case LessEq:
+		return v <= c.C
+	case Greater:
+		return v > c.C
+	case GreaterEq:
+		return v >= c.C
+	case Any:
+		return v == v
+	}
+	return false
+}
+
+// next returns the index of the first number of nums at or after j that c
+// keeps, len(nums) when none: one loop per comparison, with no call per
+// number.
+func (c NumberCmp) next(nums []float64, j int) int {
+	x := c.C
+	switch c.Op {
+	case Less:
+		for ; j < len(nums) && !(nums[j] < x); j++ {
+		}
+	case LessEq:
+		for ; j < len(nums) && !(nums[j] <= x); j++ {
+		}
+	case Greater:
+		for ; j < len(nums) && !(nums[j] > x); j++ {
+		}
+	case GreaterEq:
+		for ; j < len(nums) && !(nums[j] >= x); j++ {
+		}
+	case Any:
+		for ; j < len(nums) && nums[j] != nums[j]; j++ {
+		}
+	default:
+		j = len(nums)
+	}
+	return j
+}
+
 // NewNumberColumns returns an empty cache.
 func NewNumberColumns() *NumberColumns {
 	c := &NumberColumns{}
@@ -99,12 +162,11 @@ func (c *NumberColumns) Len() int {
 }
 
 // Scan iterates, in id order, over the twins of s whose model is exactly
-// model and whose root property prop holds a number v for which keep(v)
-// is true (keep is not called with NaN): the twins and order of
-// TwinsOfModel(model, true) filtered on that number. It reads the columns
+// model and whose root property prop holds a number cmp keeps: the twins
+// and order of TwinsOfModel(model, true) filtered on that number. It reads the columns
 // of every inner node above the id tree's leaves, so it pays off for a
 // model holding a good share of the twins (see Worth).
-func (c *NumberColumns) Scan(s *Snapshot, model, prop string, keep func(float64) bool) iter.Seq[*Twin] {
+func (c *NumberColumns) Scan(s *Snapshot, model, prop string, cmp NumberCmp) iter.Seq[*Twin] {
 	return func(yield func(*Twin) bool) {
 		c.mu.Lock()
 		c.mu.scans++
@@ -127,22 +189,23 @@ func (c *NumberColumns) Scan(s *Snapshot, model, prop string, keep func(float64)
 			}
 		}
 		c.mu.Unlock()
-		s.twins.byID.eachGroup(func(x *bnode[string, *Twin], leaves []*bnode[string, *Twin]) bool {
-			col := c.group(pc, x, leaves, prop, scan)
+		s.twins.byID.eachGroup(func(x *bnode[string, *Twin]) bool {
+			col := c.group(pc, x, prop, scan)
 			mi := slices.Index(col.models, model)
 			if mi < 0 {
 				return true
 			}
-			at := col.at[mi]
+			at, nums := col.at[mi], col.nums[mi]
+			var leaves []*bnode[string, *Twin] // read only for a kept number
 			k, start := 0, 0
-			for j, v := range col.nums[mi] {
-				if !keep(v) {
-					continue
-				}
+			for j := cmp.next(nums, 0); j < len(nums); j = cmp.next(nums, j+1) {
 				i := int(at[j])
 				for i >= col.ends[k] {
 					start = col.ends[k]
 					k++
+				}
+				if leaves == nil {
+					leaves = groupLeaves(x)
 				}
 				if !yield(leaves[k].vals[i-start]) {
 					return false
@@ -155,13 +218,14 @@ func (c *NumberColumns) Scan(s *Snapshot, model, prop string, keep func(float64)
 
 // group returns the column of the leaves under x, building it from the
 // leaves' columns when missing.
-func (c *NumberColumns) group(pc *propColumns, x *bnode[string, *Twin], leaves []*bnode[string, *Twin], prop string, scan uint64) *groupColumn {
+func (c *NumberColumns) group(pc *propColumns, x *bnode[string, *Twin], prop string, scan uint64) *groupColumn {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if col := pc.groups[x]; col != nil {
 		col.seen = scan
 		return col
 	}
+	leaves := groupLeaves(x)
 	g := &groupColumn{seen: scan, ends: make([]int, 0, len(leaves))}
 	n := 0
 	for _, leaf := range leaves {
@@ -252,15 +316,25 @@ func (s *Snapshot) hasAtLeast(model string, n int) bool {
 	return count >= n
 }
 
-// eachGroup calls yield with each node directly above leaves, and its
-// leaves, in key order until yield returns false; a root that is a leaf
-// is its own group. It does not read the leaves themselves.
-func (t btree[K, V]) eachGroup(yield func(x *bnode[K, V], leaves []*bnode[K, V]) bool) {
+// groupLeaves returns the leaves of a group of eachGroup.
+func groupLeaves[K, V any](x *bnode[K, V]) []*bnode[K, V] {
+	if x.kids == nil {
+		return []*bnode[K, V]{x}
+	}
+	return x.kids
+}
+
+// eachGroup calls yield with each node directly above leaves, in key order
+// until yield returns false; a root that is a leaf is its own group (see
+// groupLeaves). It reads neither the leaves nor the groups themselves: a
+// caller with what it needs of a group cached by the group's identity
+// spends no cache miss on it.
+func (t btree[K, V]) eachGroup(yield func(x *bnode[K, V]) bool) {
 	if t.root == nil {
 		return
 	}
 	if t.root.kids == nil {
-		yield(t.root, []*bnode[K, V]{t.root})
+		yield(t.root)
 		return
 	}
 	// Every leaf is at the same depth: the nodes above the leaves are those
@@ -274,11 +348,10 @@ func (t btree[K, V]) eachGroup(yield func(x *bnode[K, V], leaves []*bnode[K, V])
 	t.root.eachGroup(depth-1, yield)
 }
 
-// eachGroup yields the nodes at level below x (0: x itself) with their
-// kids, which are leaves.
-func (x *bnode[K, V]) eachGroup(level int, yield func(x *bnode[K, V], leaves []*bnode[K, V]) bool) bool {
+// eachGroup yields the nodes at level below x (0: x itself).
+func (x *bnode[K, V]) eachGroup(level int, yield func(x *bnode[K, V]) bool) bool {
 	if level == 0 {
-		return yield(x, x.kids)
+		return yield(x)
 	}
 	for _, c := range x.kids {
 		if !c.eachGroup(level-1, yield) {

@@ -3,6 +3,7 @@ package twingraph_test
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"testing"
 
@@ -31,32 +32,58 @@ func TestNumberColumns(t *testing.T) {
 		gn.twin(fmt.Sprintf("twin-%04d", i), models[i%3], props)
 	}
 	apply(t, g, gn.events, 500)
-	cols := twingraph.NewNumberColumns()
+	cols, ops := twingraph.NewNumberColumns(), twingraph.NewNumberColumns()
 	check := func(step string) {
 		t.Helper()
 		s := g.Snapshot()
 		for _, m := range models {
-			for _, th := range []float64{-20, 10, 40, 100} {
-				keep := func(v float64) bool { return v > th }
-				var want, got []string
-				for tw := range s.TwinsOfModel(m, true) {
-					if p, ok := tw.Prop("t"); ok {
-						if v, ok := twingraph.PropNumber(p); ok && keep(v) {
-							want = append(want, tw.ID)
+			for _, th := range []float64{-20, -15, 10, 40, 49, 100} {
+				for _, op := range []twingraph.CmpOp{twingraph.Less, twingraph.LessEq, twingraph.Greater, twingraph.GreaterEq, twingraph.Any} {
+					cmp := twingraph.NumberCmp{Op: op, C: th}
+					keep := func(v float64) bool {
+						switch op {
+						case twingraph.Less:
+							return v < th
+						case twingraph.LessEq:
+							return v <= th
+						case twingraph.Greater:
+							return v > th
+						case twingraph.GreaterEq:
+							return v >= th
+						}
+						return true
+					}
+					var want, got []string
+					for tw := range s.TwinsOfModel(m, true) {
+						if p, ok := tw.Prop("t"); ok {
+							if v, ok := twingraph.PropNumber(p); ok && keep(v) {
+								want = append(want, tw.ID)
+							}
 						}
 					}
-				}
-				for tw := range cols.Scan(s, m, "t", keep) {
-					got = append(got, tw.ID)
-				}
-				if !slices.Equal(got, want) || (th == 10 && len(want) == 0) {
-					t.Fatalf("%s: %s t > %v: got %d twins %v, want %d %v", step, m, th, len(got), got, len(want), want)
+					// Every comparison on a cache of its own: cols sees
+					// one scan per threshold, as the sweep below expects.
+					scan := ops
+					if op == twingraph.Greater && th != -15 && th != 49 {
+						scan = cols
+					}
+					for tw := range scan.Scan(s, m, "t", cmp) {
+						got = append(got, tw.ID)
+					}
+					if !slices.Equal(got, want) || (th == 10 && len(want) == 0) {
+						t.Fatalf("%s: %s t %v %v: got %d twins %v, want %d %v", step, m, op, th, len(got), got, len(want), want)
+					}
+					for _, v := range []float64{th - 1, th, th + 1} {
+						if cmp.Keep(v) != keep(v) {
+							t.Fatalf("NumberCmp{%v, %v}.Keep(%v) = %v", op, th, v, cmp.Keep(v))
+						}
+					}
 				}
 			}
 		}
 		// Stopping early stops.
 		n := 0
-		for range cols.Scan(s, models[0], "t", func(float64) bool { return true }) {
+		for range cols.Scan(s, models[0], "t", twingraph.NumberCmp{Op: twingraph.Any}) {
 			n++
 			if n == 3 {
 				break
@@ -95,7 +122,7 @@ func TestNumberColumns(t *testing.T) {
 	}
 	// Entries of leaves no scan reads any more are dropped.
 	for range 40 {
-		for range cols.Scan(g.Snapshot(), models[0], "t", func(float64) bool { return false }) {
+		for range cols.Scan(g.Snapshot(), models[0], "t", twingraph.NumberCmp{Op: twingraph.Greater, C: math.Inf(1)}) {
 		}
 	}
 	if got := cols.Len(); got >= changed {
