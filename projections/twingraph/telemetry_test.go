@@ -112,6 +112,18 @@ func TestTelemetryBatchApply(t *testing.T) {
 			if !strings.Contains(want, "m299") || strings.Count(want, "recent") != 5 {
 				t.Fatalf("unexpected reference state:\n%s", want)
 			}
+			// Nothing the graphs keep views an applied event's payload.
+			before := telemetryState(gb, twins, true) + telemetryState(gs, twins, true)
+			for _, evs := range [][]event.Event{single, batched} {
+				for _, e := range evs[1:] {
+					for i := range e.Payload {
+						e.Payload[i] = 'X'
+					}
+				}
+			}
+			if after := telemetryState(gb, twins, true) + telemetryState(gs, twins, true); after != before {
+				t.Fatalf("telemetry changed with the payloads it came from:\n%s\nwas:\n%s", after, before)
+			}
 			snap := gb.Snapshot()
 			if rec, _ := snap.Telemetry("t0"); rec.Version != 1 {
 				t.Errorf("t0 version = %d, want 1 (the telemetry event's position)", rec.Version)
