@@ -87,7 +87,7 @@ type decoder struct {
 	b []byte
 	i int
 	p Point
-	// esc reports whether the last string value had escapes.
+	// esc reports whether the last string str read had escapes.
 	esc bool
 }
 
@@ -230,16 +230,11 @@ func (d *decoder) object(idx int) error {
 			if kind != KindString {
 				return fmt.Errorf("%w: %q must be a string", ErrSyntax, key)
 			}
-			if d.esc {
-				s, err := unquote(raw)
-				if err != nil {
-					return d.errf("%v", err)
-				}
-				*dst = s
-			} else {
-				inner := raw[1 : len(raw)-1]
-				*dst = unsafe.String(unsafe.SliceData(inner), len(inner))
+			s, err := d.text(raw)
+			if err != nil {
+				return d.errf("%v", err)
 			}
+			*dst = s
 		} else {
 			fields = append(fields, Field{Name: key, RawName: rawKey, Raw: raw, Kind: kind})
 		}
@@ -265,15 +260,20 @@ func (d *decoder) key() (string, error) {
 		return "", d.errf("expected a member name")
 	}
 	start := d.i
-	esc, err := d.str()
-	if err != nil {
+	if err := d.str(); err != nil {
 		return "", err
 	}
-	if !esc {
-		inner := d.b[start+1 : d.i-1]
-		return unsafe.String(unsafe.SliceData(inner), len(inner)), nil
+	return d.text(d.b[start:d.i])
+}
+
+// text returns the string of raw, the literal str just read: a view of it
+// when it had no escapes, without scanning it again.
+func (d *decoder) text(raw []byte) (string, error) {
+	if d.esc {
+		return unquote(raw)
 	}
-	return unquote(d.b[start:d.i])
+	inner := raw[1 : len(raw)-1]
+	return unsafe.String(unsafe.SliceData(inner), len(inner)), nil
 }
 
 // unquote returns the string of a JSON string literal known to be well
@@ -293,11 +293,12 @@ func unquote(raw []byte) (string, error) {
 	return unsafe.String(unsafe.SliceData(inner), len(inner)), nil
 }
 
-// str consumes a string literal, checking escapes and UTF-8, and reports
-// whether it has escapes. Runs of plain ASCII are skipped eight bytes at a
-// time.
-func (d *decoder) str() (esc bool, err error) {
+// str consumes a string literal, checking escapes and UTF-8, and sets
+// d.esc to whether it has escapes. Runs of plain ASCII are skipped eight
+// bytes at a time.
+func (d *decoder) str() error {
 	d.i++ // "
+	d.esc = false
 	for d.i < len(d.b) {
 		for d.i+8 <= len(d.b) {
 			if m := special8(binary.LittleEndian.Uint64(d.b[d.i:])); m != 0 {
@@ -313,41 +314,41 @@ func (d *decoder) str() (esc bool, err error) {
 		switch {
 		case c == '"':
 			d.i++
-			return esc, nil
+			return nil
 		case c == '\\':
-			esc = true
+			d.esc = true
 			if d.i+1 >= len(d.b) {
-				return esc, d.errf("unterminated string")
+				return d.errf("unterminated string")
 			}
 			switch d.b[d.i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				d.i += 2
 			case 'u':
 				if d.i+6 > len(d.b) {
-					return esc, d.errf("short \\u escape")
+					return d.errf("short \\u escape")
 				}
 				for _, h := range d.b[d.i+2 : d.i+6] {
 					if !isHex(h) {
-						return esc, d.errf("bad \\u escape")
+						return d.errf("bad \\u escape")
 					}
 				}
 				d.i += 6
 			default:
-				return esc, d.errf("bad escape")
+				return d.errf("bad escape")
 			}
 		case c < 0x20:
-			return esc, d.errf("control character in string")
+			return d.errf("control character in string")
 		case c < utf8.RuneSelf:
 			d.i++
 		default:
 			r, n := utf8.DecodeRune(d.b[d.i:])
 			if r == utf8.RuneError && n == 1 {
-				return esc, d.errf("invalid UTF-8 in string")
+				return d.errf("invalid UTF-8 in string")
 			}
 			d.i += n
 		}
 	}
-	return esc, d.errf("unterminated string")
+	return d.errf("unterminated string")
 }
 
 // special8 returns, for the eight bytes in x (little-endian), a mask with
@@ -381,9 +382,7 @@ func (d *decoder) value(depth int) (Kind, error) {
 	}
 	switch c := d.b[d.i]; {
 	case c == '"':
-		esc, err := d.str()
-		d.esc = esc
-		return KindString, err
+		return KindString, d.str()
 	case c == '-' || isDigit(c):
 		return KindNumber, d.number()
 	case c == '{':
@@ -398,7 +397,7 @@ func (d *decoder) value(depth int) (Kind, error) {
 			if d.i >= len(d.b) || d.b[d.i] != '"' {
 				return 0, d.errf("expected a member name")
 			}
-			if _, err := d.str(); err != nil {
+			if err := d.str(); err != nil {
 				return 0, err
 			}
 			d.ws()

@@ -627,6 +627,7 @@ func (p *planner) compareNumberProperty(e Expr, op string, c float64) evalFn {
 	if !ok {
 		return nil
 	}
+	keep := test.keep()
 	return func(r *row) any {
 		t := r.twins[slot]
 		var v float64
@@ -640,7 +641,7 @@ func (p *planner) compareNumberProperty(e Expr, op string, c float64) evalFn {
 				return missing
 			}
 		}
-		return test.Keep(v)
+		return keep(v)
 	}
 }
 
@@ -663,12 +664,11 @@ func (p *planner) numberTest(e Expr, op string, c float64) (slot int, name strin
 	if slot < 0 || len(rest) != 1 || strings.HasPrefix(rest[0], "$") {
 		return 0, "", NumberTest{}, false
 	}
-	switch op {
-	case "<", ">", "<=", ">=":
-	default:
+	test = NumberTest{Op: op, C: c}
+	if test.keep() == nil {
 		return 0, "", NumberTest{}, false
 	}
-	return slot, rest[0], NumberTest{Op: op, C: c}, true
+	return slot, rest[0], test, true
 }
 
 // numberCondition recognizes a conjunct <twin>.<property> op <number>.

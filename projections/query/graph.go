@@ -115,17 +115,19 @@ type NumberTest struct {
 	C  float64
 }
 
-// Keep reports whether v passes the test; NaN never does.
-func (t NumberTest) Keep(v float64) bool {
+// keep returns the test as a function, chosen once rather than per number
+// (NaN never passes); nil for an operator it does not know.
+func (t NumberTest) keep() func(float64) bool {
+	c := t.C
 	switch t.Op {
 	case "<":
-		return v < t.C
+		return func(v float64) bool { return v < c }
 	case "<=":
-		return v <= t.C
+		return func(v float64) bool { return v <= c }
 	case ">":
-		return v > t.C
+		return func(v float64) bool { return v > c }
 	case ">=":
-		return v >= t.C
+		return func(v float64) bool { return v >= c }
 	}
-	return false
+	return nil
 }

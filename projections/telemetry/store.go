@@ -338,12 +338,11 @@ func (s *Store) pointLocked(twin, component, sourceTime string, evTime int64, bo
 			c.fields[name] = col
 		}
 		if component == "" {
-			if k < len(c.last) {
-				if c.last[k].col != col {
-					c.last[k] = fieldRef{name: string(m.name), col: col}
-				}
-			} else {
-				c.last = append(c.last, fieldRef{name: string(m.name), col: col})
+			if k == len(c.last) {
+				c.last = append(c.last, fieldRef{})
+			}
+			if c.last[k].col != col {
+				c.last[k] = fieldRef{name: string(m.name), col: col}
 			}
 			k++
 		}

@@ -88,31 +88,12 @@ const (
 	LessEq
 	Greater
 	GreaterEq
-	// Any keeps every number.
-	Any
 )
 
 // NumberCmp keeps the numbers v for which v Op C holds; NaN is never kept.
 type NumberCmp struct {
 	Op CmpOp
 	C  float64
-}
-
-// Keep reports whether c keeps v.
-func (c NumberCmp) Keep(v float64) bool {
-	switch c.Op {
-	case Less:
-		return v < c.C
-	case LessEq:
-		return v <= c.C
-	case Greater:
-		return v > c.C
-	case GreaterEq:
-		return v >= c.C
-	case Any:
-		return v == v
-	}
-	return false
 }
 
 // next returns the index of the first number of nums at or after j that c
@@ -132,9 +113,6 @@ func (c NumberCmp) next(nums []float64, j int) int {
 		}
 	case GreaterEq:
 		for ; j < len(nums) && !(nums[j] >= x); j++ {
-		}
-	case Any:
-		for ; j < len(nums) && nums[j] != nums[j]; j++ {
 		}
 	default:
 		j = len(nums)

@@ -38,7 +38,7 @@ func TestNumberColumns(t *testing.T) {
 		s := g.Snapshot()
 		for _, m := range models {
 			for _, th := range []float64{-20, -15, 10, 40, 49, 100} {
-				for _, op := range []twingraph.CmpOp{twingraph.Less, twingraph.LessEq, twingraph.Greater, twingraph.GreaterEq, twingraph.Any} {
+				for _, op := range []twingraph.CmpOp{twingraph.Less, twingraph.LessEq, twingraph.Greater, twingraph.GreaterEq} {
 					cmp := twingraph.NumberCmp{Op: op, C: th}
 					keep := func(v float64) bool {
 						switch op {
@@ -73,17 +73,12 @@ func TestNumberColumns(t *testing.T) {
 					if !slices.Equal(got, want) || (th == 10 && len(want) == 0) {
 						t.Fatalf("%s: %s t %v %v: got %d twins %v, want %d %v", step, m, op, th, len(got), got, len(want), want)
 					}
-					for _, v := range []float64{th - 1, th, th + 1} {
-						if cmp.Keep(v) != keep(v) {
-							t.Fatalf("NumberCmp{%v, %v}.Keep(%v) = %v", op, th, v, cmp.Keep(v))
-						}
-					}
 				}
 			}
 		}
 		// Stopping early stops.
 		n := 0
-		for range cols.Scan(s, models[0], "t", twingraph.NumberCmp{Op: twingraph.Any}) {
+		for range cols.Scan(s, models[0], "t", twingraph.NumberCmp{Op: twingraph.Greater, C: math.Inf(-1)}) {
 			n++
 			if n == 3 {
 				break
