@@ -74,7 +74,8 @@ func (s *Server) RegisterQuery(runner *graphquery.Runner) {
 
 // answers recycles the buffers POST /query answers and twins read by GET
 // are assembled in: an answer is copied into one and written, and the
-// ResponseWriter does not keep it. Buffers grown past maxPooledAnswer are left to the collector.
+// ResponseWriter does not keep it. Buffers grown past maxPooledAnswer are
+// left to the collector.
 var answers = sync.Pool{New: func() any { return new([]byte) }}
 
 const maxPooledAnswer = 1 << 20

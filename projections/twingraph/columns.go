@@ -141,9 +141,9 @@ func (c *NumberColumns) Len() int {
 
 // Scan iterates, in id order, over the twins of s whose model is exactly
 // model and whose root property prop holds a number cmp keeps: the twins
-// and order of TwinsOfModel(model, true) filtered on that number. It reads the columns
-// of every inner node above the id tree's leaves, so it pays off for a
-// model holding a good share of the twins (see Worth).
+// and order of TwinsOfModel(model, true) filtered on that number. It reads
+// the columns of every inner node above the id tree's leaves, so it pays
+// off for a model holding a good share of the twins (see Worth).
 func (c *NumberColumns) Scan(s *Snapshot, model, prop string, cmp NumberCmp) iter.Seq[*Twin] {
 	return func(yield func(*Twin) bool) {
 		c.mu.Lock()
