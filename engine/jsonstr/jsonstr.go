@@ -2,7 +2,10 @@
 // of the twin graph and the query engine.
 package jsonstr
 
-import "unicode/utf8"
+import (
+	"math/bits"
+	"unicode/utf8"
+)
 
 const hexDigits = "0123456789abcdef"
 
@@ -14,6 +17,17 @@ func Append(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Skip plain ASCII eight bytes at a time.
+		for i+8 <= len(s) {
+			if m := Special8(load8(s, i)); m != 0 {
+				i += bits.TrailingZeros64(m) / 8
+				break
+			}
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
@@ -56,4 +70,26 @@ func Append(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// load8 returns the eight bytes of s at i, little-endian.
+func load8(s string, i int) uint64 {
+	b := s[i : i+8]
+	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+}
+
+// Special8 returns, for the eight bytes in x (little-endian), a mask with
+// the high bit set of each byte a JSON string scan must look at: '"', '\\',
+// a control character or a byte of a multi-byte UTF-8 sequence. Bytes above
+// the first one flagged may be flagged wrongly; the lowest set bit is
+// always that of the first, so bits.TrailingZeros64(m)/8 is its index.
+func Special8(x uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote := x ^ (ones * '"')
+	slash := x ^ (ones * '\\')
+	// A byte is zero, or below 0x20, when its high bit is set after the
+	// subtraction while it was clear before; a borrow only passes upward
+	// from a byte that is itself flagged.
+	return ((quote-ones)&^quote | (slash-ones)&^slash | (x-ones*0x20)&^x | x) & highs
 }

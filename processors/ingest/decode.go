@@ -9,6 +9,8 @@ import (
 	"math/bits"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/twinlog/twinlog/engine/jsonstr"
 )
 
 // Point is one telemetry point as decoded from a request. Its slices alias
@@ -301,7 +303,7 @@ func (d *decoder) str() error {
 	d.esc = false
 	for d.i < len(d.b) {
 		for d.i+8 <= len(d.b) {
-			if m := special8(binary.LittleEndian.Uint64(d.b[d.i:])); m != 0 {
+			if m := jsonstr.Special8(binary.LittleEndian.Uint64(d.b[d.i:])); m != 0 {
 				d.i += bits.TrailingZeros64(m) / 8
 				break
 			}
@@ -349,21 +351,6 @@ func (d *decoder) str() error {
 		}
 	}
 	return d.errf("unterminated string")
-}
-
-// special8 returns, for the eight bytes in x (little-endian), a mask with
-// the high bit set of each byte a string scan must look at: '"', '\\', a
-// control character or a byte of a multi-byte UTF-8 sequence. Bytes above
-// the first one flagged may be flagged wrongly; the lowest set bit is
-// always that of the first.
-func special8(x uint64) uint64 {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	quote := x ^ (ones * '"')
-	slash := x ^ (ones * '\\')
-	// A byte is zero, or below 0x20, when its high bit is set after the
-	// subtraction while it was clear before; a borrow only passes upward
-	// from a byte that is itself flagged.
-	return ((quote-ones)&^quote | (slash-ones)&^slash | (x-ones*0x20)&^x | x) & highs
 }
 
 func isHex(c byte) bool {

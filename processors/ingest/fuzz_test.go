@@ -2,9 +2,7 @@ package ingest
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
-	"math/bits"
 	"testing"
 )
 
@@ -67,32 +65,4 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
-}
-
-func TestSpecial8(t *testing.T) {
-	// ref returns the index of the first byte to look at, 8 when none.
-	ref := func(b []byte) int {
-		for i, c := range b {
-			if c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
-				return i
-			}
-		}
-		return 8
-	}
-	first := func(x uint64) int { return bits.TrailingZeros64(special8(x)) / 8 }
-	for _, bg := range []byte{'a', ' ', '!', '#', '[', ']', 0x7f, 0x21, 0x5b, 0x5d} {
-		for pos := range 8 {
-			for v := range 256 {
-				b := bytes.Repeat([]byte{bg}, 8)
-				b[pos] = byte(v)
-				if got, want := first(binary.LittleEndian.Uint64(b)), ref(b); got != want {
-					t.Fatalf("special8(%q) flags byte %d first, want %d", b, got, want)
-				}
-				b[(pos+3)%8] = 0x20 // a space beside a control character or a quote
-				if got, want := first(binary.LittleEndian.Uint64(b)), ref(b); got != want {
-					t.Fatalf("special8(%q) flags byte %d first, want %d", b, got, want)
-				}
-			}
-		}
-	}
 }

@@ -311,6 +311,10 @@ func (x twin) AppendJSON(dst []byte) []byte {
 	return x.t.AppendJSON(slices.Grow(dst, x.t.JSONSize()))
 }
 
+// Prefetch implements query.Prefetcher: it reads the first byte of the
+// twin's id and of each property value.
+func (x twin) Prefetch() uint { return x.t.Prefetch() }
+
 func (x twin) Property(name string) (any, bool) {
 	if p := prop(&x.t.Section, name); p != nil {
 		return decode(text(p.Value)), true
@@ -329,6 +333,7 @@ func (x twin) Property(name string) (any, bool) {
 func (x twin) Metadata() map[string]any { return sectionMeta(&x.t.Section, x.t.Model) }
 
 var (
+	_ query.Prefetcher   = twin{}
 	_ query.NumberReader = twin{}
 	_ query.Adjacency    = twin{}
 )

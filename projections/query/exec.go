@@ -5,6 +5,7 @@ import (
 	"errors"
 	"iter"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/twinlog/twinlog/engine"
@@ -36,6 +37,8 @@ type exec struct {
 	relBuf  [2]Relationship
 	idBuf   [1]string
 	stream1 streamState
+	// prefetched sums what Prefetch returned, so that its loads are used.
+	prefetched uint
 }
 
 // twin returns the twin id when it exists and is visible.
@@ -318,20 +321,7 @@ func (x *exec) expand(i int, emit func(*row) bool) bool {
 	s := &pl.steps[i]
 	from := x.row.twins[s.from]
 	if s.max == 1 {
-		return x.neighbors(s, from, from.ID(), func(r Relationship, other string) bool {
-			t, ok := x.stepTwin(i, other)
-			if !ok {
-				return true
-			}
-			x.row.twins[s.to] = t
-			if s.rel >= 0 {
-				x.row.rels[s.rel] = r
-			}
-			if !passes(s.filters, &x.row) {
-				return true
-			}
-			return x.expand(i+1, emit)
-		})
+		return x.expandHop(i, emit)
 	}
 	// Variable length: every twin reached by a path of min..max hops that
 	// visits no twin twice, each once.
@@ -369,6 +359,90 @@ func (x *exec) expand(i int, emit func(*row) bool) bool {
 		})
 	}
 	return walk(from.ID(), 0)
+}
+
+// hopChunk is how many relationships of a single-hop step expandHop binds
+// at a time.
+const hopChunk = 16
+
+// hop is a relationship a step follows, the id of the twin at its other
+// end, and that twin once looked up.
+type hop struct {
+	r  Relationship
+	id string
+	t  Twin
+}
+
+// hopBuf holds a chunk of hops and how many are filled.
+type hopBuf struct {
+	hops [hopChunk]hop
+	n    int
+}
+
+var hopBufs = sync.Pool{New: func() any { return new(hopBuf) }}
+
+// expandHop binds the twins of single-hop step i and expands each, a chunk
+// of the step's relationships at a time: it looks the chunk's twins up,
+// and when they are Prefetchers reads their memory in one tight loop,
+// before binding them one by one. Reading one twin then does not wait for
+// the one before it, so their cache misses overlap where binding each in
+// turn stalls on every one of them (a twin's properties are scattered
+// over a large heap).
+func (x *exec) expandHop(i int, emit func(*row) bool) bool {
+	s := &x.pl.steps[i]
+	from := x.row.twins[s.from]
+	buf := hopBufs.Get().(*hopBuf)
+	ok := x.neighbors(s, from, from.ID(), func(r Relationship, other string) bool {
+		buf.hops[buf.n] = hop{r: r, id: other}
+		if buf.n++; buf.n < hopChunk {
+			return true
+		}
+		buf.n = 0
+		return x.bindHops(i, buf.hops[:], emit)
+	})
+	if ok {
+		ok = x.bindHops(i, buf.hops[:buf.n], emit)
+	}
+	*buf = hopBuf{}
+	hopBufs.Put(buf)
+	return ok
+}
+
+// bindHops looks up the twins of hops, reached by step i, and expands from
+// each one that exists, is visible and passes the step's filters.
+func (x *exec) bindHops(i int, hops []hop, emit func(*row) bool) bool {
+	s := &x.pl.steps[i]
+	n := 0
+	for _, h := range hops {
+		if t, ok := x.stepTwin(i, h.id); ok {
+			h.t = t
+			hops[n] = h
+			n++
+		}
+	}
+	hops = hops[:n]
+	if n > 1 {
+		if _, ok := hops[0].t.(Prefetcher); ok {
+			for _, h := range hops {
+				if p, ok := h.t.(Prefetcher); ok {
+					x.prefetched += p.Prefetch()
+				}
+			}
+		}
+	}
+	for _, h := range hops {
+		x.row.twins[s.to] = h.t
+		if s.rel >= 0 {
+			x.row.rels[s.rel] = h.r
+		}
+		if !passes(s.filters, &x.row) {
+			continue
+		}
+		if !x.expand(i+1, emit) {
+			return false
+		}
+	}
+	return true
 }
 
 // encode appends the JSON of one output row.

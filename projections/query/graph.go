@@ -85,6 +85,14 @@ type Adjacency interface {
 	Incoming() iter.Seq[Relationship]
 }
 
+// Prefetcher is an optional capability of a Twin: Prefetch reads the
+// memory the twin's properties and JSON are held in, and returns any value
+// computed from what it read. The executor prefetches the twins one hop
+// reaches together, in a tight loop, before reading each in turn.
+type Prefetcher interface {
+	Prefetch() uint
+}
+
 // Seeker looks twins up by id during one run; see SeekingGraph.
 type Seeker interface {
 	Twin(id string) (t Twin, ok bool)

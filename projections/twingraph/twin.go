@@ -158,6 +158,32 @@ func (t *Twin) AppendJSON(dst []byte) []byte {
 	return append(dst, "}}"...)
 }
 
+// Prefetch reads the first byte of the twin's id and of each of its
+// property values, and returns their sum. Called for several twins in a
+// row, it brings them into the cache with their misses overlapped, before
+// they are read one at a time (see query.Prefetcher).
+func (t *Twin) Prefetch() uint {
+	n := uint(len(t.ID))
+	if n > 0 {
+		n += uint(t.ID[0])
+	}
+	n += t.Section.prefetch()
+	for i := range t.Components {
+		n += t.Components[i].prefetch()
+	}
+	return n
+}
+
+func (s *Section) prefetch() uint {
+	var n uint
+	for i := range s.Props {
+		if v := s.Props[i].Value; v != "" {
+			n += uint(v[0])
+		}
+	}
+	return n
+}
+
 // AppendComponentJSON appends the JSON of the named component, as returned
 // by ADT's GetComponent.
 func (t *Twin) AppendComponentJSON(dst []byte, name string) ([]byte, bool) {
