@@ -56,16 +56,21 @@ func (x *exec) stepTwin(i int, id string) (Twin, bool) {
 	if x.seekers == nil {
 		return x.twin(id)
 	}
+	t, ok := x.seeker(i).Twin(id)
+	if ok && x.visible != nil && !x.visible(t) {
+		return nil, false
+	}
+	return t, ok
+}
+
+// seeker returns the seeker of step i. x.seekers must be set.
+func (x *exec) seeker(i int) Seeker {
 	k := x.seekers[i]
 	if k == nil {
 		k = x.sg.Seeker()
 		x.seekers[i] = k
 	}
-	t, ok := k.Twin(id)
-	if ok && x.visible != nil && !x.visible(t) {
-		return nil, false
-	}
-	return t, ok
+	return k
 }
 
 // relVisible reports whether both ends of r are visible.
@@ -158,8 +163,16 @@ func (x *exec) run(emit func(*row) bool) error {
 	visit := x.visit
 	switch pl.access.kind {
 	case lookupIDs:
+		lookup := x.g.Twin
+		if x.seekers != nil {
+			// The first step's seeker looks the anchors up: ids often
+			// extend the id of the twin they hang off (building-1-floor-2,
+			// building-1-floor-2-room-3), and the step's first lookup then
+			// starts next to its anchor instead of from the root.
+			lookup = x.seeker(0).Twin
+		}
 		for _, id := range x.ids() {
-			if t, ok := x.g.Twin(id); ok && !visit(t) {
+			if t, ok := lookup(id); ok && !visit(t) {
 				break
 			}
 		}
