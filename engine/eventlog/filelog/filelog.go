@@ -56,17 +56,49 @@ type segment struct {
 	lastTime int64
 	size     int64        // durable bytes: header plus complete frames
 	index    []indexEntry // sparse index; append-only
+	// recent are where the segment's last frames start, for readers that
+	// follow the head: a read from a position in them starts at its frame
+	// rather than at the sparse index entry before it (up to
+	// IndexInterval back, read and skipped on every read).
+	recent frameStarts
+}
+
+// frameStarts is a ring of the positions and offsets of the last frames
+// written to a segment.
+type frameStarts struct {
+	pos [16]uint64
+	off [16]int64
+	n   int // frames recorded; the newest is at (n-1)%len(pos)
+}
+
+func (f *frameStarts) add(pos uint64, off int64) {
+	i := f.n % len(f.pos)
+	f.pos[i], f.off[i] = pos, off
+	f.n++
+}
+
+// find returns the offset of the frame that starts at pos, or false.
+func (f *frameStarts) find(pos uint64) (int64, bool) {
+	for i := range min(f.n, len(f.pos)) {
+		if f.pos[i] == pos {
+			return f.off[i], true
+		}
+	}
+	return 0, false
 }
 
 // view is a reader's consistent snapshot of a segment.
 type view struct {
-	seg   *segment
-	last  uint64
-	size  int64
-	index []indexEntry
+	seg    *segment
+	last   uint64
+	size   int64
+	index  []indexEntry
+	recent frameStarts
 }
 
-func (s *segment) view() view { return view{seg: s, last: s.last, size: s.size, index: s.index} }
+func (s *segment) view() view {
+	return view{seg: s, last: s.last, size: s.size, index: s.index, recent: s.recent}
+}
 
 // RecoveryInfo reports what Open found and repaired.
 type RecoveryInfo struct {

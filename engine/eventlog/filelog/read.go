@@ -137,7 +137,10 @@ func (l *Log) Read(ctx context.Context, from uint64, max int) ([]event.Event, er
 		if pos > v.last {
 			continue
 		}
-		_, off := v.entryFor(pos)
+		off, ok := v.recent.find(pos)
+		if !ok {
+			_, off = v.entryFor(pos)
+		}
 		r := frameReader{v: v, off: off}
 		perEvent := 1 + int((v.size-segHeaderSize)/int64(v.last-v.seg.base+1))
 		for len(out) < want {

@@ -210,6 +210,7 @@ func (w *writer) flush(t int64) error {
 			s.index = append(s.index, indexEntry{pos: r.res.First, time: t, off: off})
 			w.lastEntry = off
 		}
+		s.recent.add(r.res.First, off)
 	}
 	for k, v := range w.overlay {
 		if _, ok := l.mu.streams[k]; !ok {
