@@ -56,7 +56,11 @@ func TestJoinChunks(t *testing.T) {
 			g.addRel(fmt.Sprintf("r%03d", i), "hub", "has", id, nil)
 		}
 		g.seal()
-		hidden := func(tw Twin) bool { n, _ := tw.Property("n"); f, _ := n.(float64); return int(f)%11 != 4 || tw.ID() == "hub" }
+		hidden := func(tw Twin) bool {
+			n, _ := tw.Property("n")
+			f, _ := n.(float64)
+			return int(f)%11 != 4 || tw.ID() == "hub"
+		}
 		run := func(text string) []string {
 			t.Helper()
 			res, err := Run(context.Background(), g, text, Options{PageSize: MaxPageSize, Visible: hidden})
