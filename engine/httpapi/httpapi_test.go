@@ -1,10 +1,12 @@
 package httpapi_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -264,5 +266,35 @@ func TestQuery(t *testing.T) {
 	r = call(t, srv, "POST", "/query", `{"query":"SELECT * FROM DIGITALTWINS WHERE"}`)
 	if r.status != 400 || errCode(t, r) != "SqlQueryError" || !strings.Contains(r.body, "column") {
 		t.Fatalf("syntax error: %d %s", r.status, r.body)
+	}
+}
+
+// TestShortBody sends a PATCH whose body ends before its Content-Length:
+// the request is refused as invalid and changes nothing.
+func TestShortBody(t *testing.T) {
+	srv := newServer(t)
+	call(t, srv, "POST", "/models", roomModel)
+	if r := call(t, srv, "PUT", "/digitaltwins/a", `{"$metadata":{"$model":"dtmi:ex:Room;1"},"temperature":20}`); r.status != 200 {
+		t.Fatalf("PUT: %d %s", r.status, r.body)
+	}
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := `[{"op":"replace","path":"/temperature","value":30}]`
+	fmt.Fprintf(conn, "PATCH /digitaltwins/a HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+		token, len(body)+40, body)
+	conn.(*net.TCPConn).CloseWrite()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if r := (reply{resp.StatusCode, resp.Header, string(b)}); r.status != 400 || errCode(t, r) != "InvalidArgument" {
+		t.Fatalf("short body: %d %s", r.status, r.body)
+	}
+	if r := call(t, srv, "GET", "/digitaltwins/a", ""); !strings.Contains(r.body, `"temperature":20`) {
+		t.Fatalf("the short patch changed the twin: %s", r.body)
 	}
 }

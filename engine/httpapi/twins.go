@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -55,11 +56,27 @@ func actor(r *http.Request) string {
 	return "admin"
 }
 
+// exactBodyMax is the largest declared Content-Length readBody allocates
+// up front; a larger body is read as it comes, so that a false length
+// does not reserve memory the body never fills.
+const exactBodyMax = 1 << 20
+
 func readBody(r *http.Request) ([]byte, error) {
 	if r.Body == nil {
 		return nil, nil
 	}
-	b, err := io.ReadAll(r.Body)
+	var b []byte
+	var err error
+	if n := r.ContentLength; n >= 0 && n <= exactBodyMax {
+		// The size is known: one allocation of it, where ReadAll
+		// starts at 512 bytes and grows.
+		b = make([]byte, n)
+		if _, err = io.ReadFull(r.Body, b); err == io.ErrUnexpectedEOF {
+			err = fmt.Errorf("the body ended before its Content-Length of %d bytes", n)
+		}
+	} else {
+		b, err = io.ReadAll(r.Body)
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -238,9 +255,9 @@ func (h *twinHandlers) patchTwin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := requestContext(r)
-	defer cancel()
-	etag, err := h.svc.PatchTwin(ctx, actor(r), r.PathValue("id"), body, cond(r))
+	// No deadline of its own: a patch, once queued, is carried out
+	// whatever becomes of the request (see twins.Service.PatchTwin).
+	etag, err := h.svc.PatchTwin(r.Context(), actor(r), r.PathValue("id"), body, cond(r))
 	if err != nil {
 		return err
 	}

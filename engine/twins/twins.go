@@ -262,7 +262,9 @@ func sourceTimes(md map[string]any, props map[string]json.RawMessage, prefix str
 // returns the new ETag. Paths address properties (nested Object and Map
 // members included), components (/<component>/<prop>...), /$metadata/$model
 // (migration: the whole twin is validated against the new model) and
-// /$metadata/<prop>/sourceTime. All operations apply or none.
+// /$metadata/<prop>/sourceTime. All operations apply or none. A patch
+// that passes its checks is carried out even when ctx ends while it waits
+// for its turn; ctx carries its cause (WithCause).
 func (s *Service) PatchTwin(ctx context.Context, actor, id string, patch []byte, cond Cond) (string, error) {
 	return s.patch(ctx, actor, id, "", patch, cond)
 }
