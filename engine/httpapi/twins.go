@@ -57,9 +57,10 @@ func actor(r *http.Request) string {
 }
 
 // exactBodyMax is the largest declared Content-Length readBody allocates
-// up front; a larger body is read as it comes, so that a false length
-// does not reserve memory the body never fills.
-const exactBodyMax = 1 << 20
+// up front (twice ADT's twin size limit); a larger body is read as it
+// comes, so that many requests declaring large bodies they never send do
+// not reserve memory.
+const exactBodyMax = 64 << 10
 
 func readBody(r *http.Request) ([]byte, error) {
 	if r.Body == nil {
