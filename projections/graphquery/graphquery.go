@@ -367,14 +367,28 @@ func prop(s *twingraph.Section, name string) *twingraph.Prop {
 
 // Outgoing implements query.Adjacency over the twin's own relationship
 // list, as Snapshot.Outgoing reads it.
+//
+// It picks the relationships named name a chunk at a time before yielding
+// any of them: the picking loop reads only each one's name, so the cache
+// misses of a twin's relationships, which lie apart on the heap, overlap
+// instead of each waiting for the one before it.
 func (x twin) Outgoing(name string) iter.Seq[query.Relationship] {
 	return func(yield func(query.Relationship) bool) {
-		for _, r := range x.t.Out {
-			if name != "" && r.Name != name {
-				continue
+		var picked [32]*twingraph.Relationship
+		for out := x.t.Out; len(out) > 0; {
+			chunk := out[:min(len(out), len(picked))]
+			out = out[len(chunk):]
+			n := 0
+			for _, r := range chunk {
+				if r.Name == name || name == "" {
+					picked[n] = r
+					n++
+				}
 			}
-			if !yield(rel{r}) {
-				return
+			for _, r := range picked[:n] {
+				if !yield(rel{r}) {
+					return
+				}
 			}
 		}
 	}
