@@ -1,6 +1,7 @@
 package twingraph
 
 import (
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -138,10 +139,11 @@ func (t *Twin) AppendJSON(dst []byte) []byte {
 	dst = AppendString(dst, t.ID)
 	dst = append(dst, `,"$etag":`...)
 	dst = appendETagJSON(dst, t.ETagPos)
+	var names quotedNames
 	for i := range t.Props {
 		p := &t.Props[i]
 		dst = append(dst, ',')
-		dst = AppendString(dst, p.Name)
+		dst = names.append(dst, i, p.Name)
 		dst = append(dst, ':')
 		dst = append(dst, p.Value...)
 	}
@@ -154,7 +156,7 @@ func (t *Twin) AppendJSON(dst []byte) []byte {
 	}
 	dst = append(dst, `,"$metadata":{"$model":`...)
 	dst = AppendString(dst, t.Model)
-	dst = t.appendMeta(dst)
+	dst = t.appendMeta(dst, &names)
 	return append(dst, "}}"...)
 }
 
@@ -196,9 +198,10 @@ func (t *Twin) AppendComponentJSON(dst []byte, name string) ([]byte, bool) {
 
 func (s *Section) appendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
+	var names quotedNames
 	for i := range s.Props {
 		p := &s.Props[i]
-		dst = AppendString(dst, p.Name)
+		dst = names.append(dst, i, p.Name)
 		dst = append(dst, ':')
 		dst = append(dst, p.Value...)
 		dst = append(dst, ',')
@@ -208,17 +211,44 @@ func (s *Section) appendJSON(dst []byte) []byte {
 	dst = AppendTime(dst, s.Updated)
 	tm.n = len(dst) - tm.at
 	dst = append(dst, '"')
-	dst = s.appendPropMeta(dst, tm)
+	dst = s.appendPropMeta(dst, tm, &names)
 	return append(dst, "}}"...)
 }
 
-func (s *Section) appendMeta(dst []byte) []byte {
+func (s *Section) appendMeta(dst []byte, names *quotedNames) []byte {
 	dst = append(dst, `,"$lastUpdateTime":"`...)
 	tm := timeMemo{t: s.Updated, at: len(dst)}
 	dst = AppendTime(dst, s.Updated)
 	tm.n = len(dst) - tm.at
 	dst = append(dst, '"')
-	return s.appendPropMeta(dst, tm)
+	return s.appendPropMeta(dst, tm, names)
+}
+
+// quotedNames records where a section's property names were appended as
+// JSON strings, so that its $metadata, which names each property again,
+// copies them rather than encoding them twice. It holds the first 32.
+type quotedNames struct {
+	at [32][2]int32 // start and end in dst
+}
+
+// append appends name, the name of property i, as a JSON string.
+func (q *quotedNames) append(dst []byte, i int, name string) []byte {
+	start := len(dst)
+	dst = AppendString(dst, name)
+	if i < len(q.at) && len(dst) <= math.MaxInt32 {
+		q.at[i] = [2]int32{int32(start), int32(len(dst))}
+	}
+	return dst
+}
+
+// again appends name, the name of property i, as append did before.
+func (q *quotedNames) again(dst []byte, i int, name string) []byte {
+	if q != nil && i < len(q.at) {
+		if at := q.at[i]; at[1] > at[0] {
+			return append(dst, dst[at[0]:at[1]]...)
+		}
+	}
+	return AppendString(dst, name)
 }
 
 // timeMemo is where a time was last appended to a buffer: properties
@@ -238,11 +268,11 @@ func (m *timeMemo) append(dst []byte, t int64) []byte {
 	return dst
 }
 
-func (s *Section) appendPropMeta(dst []byte, tm timeMemo) []byte {
+func (s *Section) appendPropMeta(dst []byte, tm timeMemo, names *quotedNames) []byte {
 	for i := range s.Props {
 		p := &s.Props[i]
 		dst = append(dst, ',')
-		dst = AppendString(dst, p.Name)
+		dst = names.again(dst, i, p.Name)
 		dst = append(dst, `:{"lastUpdateTime":"`...)
 		dst = tm.append(dst, p.Updated)
 		dst = append(dst, '"')
