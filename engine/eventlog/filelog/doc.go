@@ -93,7 +93,10 @@
 // per 64 KiB of log), with the stream → version table. Read finds the
 // frame to start from by binary search over it and then reads forward in
 // large chunks; SeekTime does the same by time; ReadStream follows the
-// back-pointers.
+// back-pointers. A segment also remembers where its last 16 frames start,
+// so that a reader following the head, reading from the position after
+// the last it read, starts at that frame rather than up to an index
+// interval before it.
 //
 // # Recovery
 //
