@@ -173,14 +173,23 @@ func (s *seeker[K, V]) get(k K) (V, bool) {
 			return zero, false
 		}
 	}
-	// The deepest inner level whose chosen kid's range holds k: kid i of
-	// node x covers [keys[i], keys[i+1]), and k is not below keys[i] as it
-	// is not below the last key; the last kid's upper bound is its
-	// parent's.
+	// The deepest inner level whose chosen kid's range holds k, or whose
+	// next kid's does: kid i of node x covers [keys[i], keys[i+1]), and k
+	// is not below keys[i] as it is not below the last key; the last kid's
+	// upper bound is its parent's. Ascending lookups mostly move on to the
+	// next leaf, which this finds from the parent with two compares.
 	l := len(s.nodes) - 2
 	for ; l >= 0; l-- {
 		x, i := s.nodes[l], s.idx[l]
-		if i+1 < len(x.keys) && s.t.cmp(k, x.keys[i+1]) < 0 {
+		if i+1 >= len(x.keys) {
+			continue
+		}
+		if s.t.cmp(k, x.keys[i+1]) < 0 {
+			break
+		}
+		if i+2 < len(x.keys) && s.t.cmp(k, x.keys[i+2]) < 0 {
+			s.idx[l] = i + 1
+			s.nodes[l+1] = x.kids[i+1]
 			break
 		}
 	}
