@@ -376,7 +376,7 @@ func (x *exec) expand(i int, emit func(*row) bool) bool {
 
 // hopChunk is how many relationships of a single-hop step expandHop binds
 // at a time.
-const hopChunk = 16
+const hopChunk = 32
 
 // hop is a relationship a step follows, the id of the twin at its other
 // end, and that twin once looked up.
