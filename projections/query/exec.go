@@ -435,11 +435,9 @@ func (x *exec) bindHops(i int, hops []hop, emit func(*row) bool) bool {
 	}
 	hops = hops[:n]
 	if n > 1 {
-		if _, ok := hops[0].t.(Prefetcher); ok {
-			for _, h := range hops {
-				if p, ok := h.t.(Prefetcher); ok {
-					x.prefetched += p.Prefetch()
-				}
+		for _, h := range hops {
+			if p, ok := h.t.(Prefetcher); ok {
+				x.prefetched += p.Prefetch()
 			}
 		}
 	}

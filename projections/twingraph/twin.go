@@ -243,7 +243,7 @@ func (q *quotedNames) append(dst []byte, i int, name string) []byte {
 
 // again appends name, the name of property i, as append did before.
 func (q *quotedNames) again(dst []byte, i int, name string) []byte {
-	if q != nil && i < len(q.at) {
+	if i < len(q.at) {
 		if at := q.at[i]; at[1] > at[0] {
 			return append(dst, dst[at[0]:at[1]]...)
 		}

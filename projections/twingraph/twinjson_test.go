@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -20,7 +21,7 @@ func TestTwinJSONNames(t *testing.T) {
 		for i := range n {
 			props = append(props, Prop{Name: fmt.Sprintf("%s%03d", odd[i%len(odd)], i), Value: fmt.Sprint(i), Updated: int64(i) * 1e9})
 		}
-		slices.SortFunc(props, func(a, b Prop) int { return cmpStr(a.Name, b.Name) })
+		slices.SortFunc(props, func(a, b Prop) int { return strings.Compare(a.Name, b.Name) })
 		tw := &Twin{ID: `id"1`, Model: "dtmi:x:T;1", ETagPos: 7, Section: Section{Props: props, Updated: 5e9},
 			Components: []Component{{Name: `c"omp`, Section: Section{Props: props, Updated: 6e9}}}}
 		out := tw.AppendJSON([]byte(`["before",`))
@@ -44,14 +45,4 @@ func TestTwinJSONNames(t *testing.T) {
 		comp, _ := root[`c"omp`].(map[string]any)
 		check("component", comp)
 	}
-}
-
-func cmpStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
