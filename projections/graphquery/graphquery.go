@@ -244,6 +244,9 @@ func (g graph) Seeker() query.Seeker { return seeker{g.s.TwinSeeker()} }
 
 type seeker struct{ k *twingraph.TwinSeeker }
 
+// Release implements the optional release of a query.Seeker.
+func (s seeker) Release() { s.k.Release() }
+
 func (s seeker) Twin(id string) (query.Twin, bool) {
 	t, ok := s.k.Twin(id)
 	if !ok {

@@ -35,3 +35,20 @@ func putChunk(b []byte) {
 	b = b[:0]
 	chunkPools[chunkClass(c)].Put(&b)
 }
+
+// A page is the room for a page's row list and its arena chunk list: most
+// pages need no more, so a query allocates neither.
+type page struct {
+	rows   [32][]byte
+	chunks [4][]byte
+}
+
+var pages = sync.Pool{New: func() any { return new(page) }}
+
+func getPage() *page { return pages.Get().(*page) }
+
+// putPage recycles p, dropping its references to rows and chunks.
+func putPage(p *page) {
+	*p = page{}
+	pages.Put(p)
+}

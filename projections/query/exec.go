@@ -41,6 +41,33 @@ type exec struct {
 	prefetched uint
 }
 
+// execPool recycles execs: a query's own state is then no garbage.
+var execPool = sync.Pool{New: func() any { return new(exec) }}
+
+// free recycles x once its run is over, keeping the room it grew but no
+// reference to the query, its graph or its rows.
+func (x *exec) free() {
+	x.releaseSeekers()
+	seekers, buf := x.seekers[:0], x.stream1.buf[:0]
+	if cap(buf) > maxChunk {
+		buf = nil
+	}
+	*x = exec{}
+	x.seekers, x.stream1.buf = seekers, buf
+	execPool.Put(x)
+}
+
+// releaseSeekers hands back the seekers that can be recycled and clears
+// them.
+func (x *exec) releaseSeekers() {
+	for i, k := range x.seekers {
+		if r, ok := k.(interface{ Release() }); ok {
+			r.Release()
+		}
+		x.seekers[i] = nil
+	}
+}
+
 // twin returns the twin id when it exists and is visible.
 func (x *exec) twin(id string) (Twin, bool) {
 	t, ok := x.g.Twin(id)
@@ -53,7 +80,7 @@ func (x *exec) twin(id string) (Twin, bool) {
 // stepTwin returns the twin id, reached by step i, when it exists and is
 // visible.
 func (x *exec) stepTwin(i int, id string) (Twin, bool) {
-	if x.seekers == nil {
+	if x.sg == nil {
 		return x.twin(id)
 	}
 	t, ok := x.seeker(i).Twin(id)
@@ -137,8 +164,10 @@ func (x *exec) run(emit func(*row) bool) error {
 	x.row = row{twins: x.twinBuf[:0], rels: x.relBuf[:0], args: x.args}
 	x.row.twins = append(x.row.twins, make([]Twin, len(pl.twinNames))...)
 	x.row.rels = append(x.row.rels, make([]Relationship, len(pl.relNames))...)
+	x.releaseSeekers()
+	x.sg = nil
 	if sg, ok := x.g.(SeekingGraph); ok && len(pl.steps) > 0 {
-		x.sg, x.seekers = sg, make([]Seeker, len(pl.steps))
+		x.sg, x.seekers = sg, slices.Grow(x.seekers[:0], len(pl.steps))[:len(pl.steps)]
 	}
 	x.emit = emit
 	if !passes(pl.constFilt, &x.row) {
@@ -164,7 +193,7 @@ func (x *exec) run(emit func(*row) bool) error {
 	switch pl.access.kind {
 	case lookupIDs:
 		lookup := x.g.Twin
-		if x.seekers != nil {
+		if x.sg != nil {
 			// The first step's seeker looks the anchors up: ids often
 			// extend the id of the twin they hang off (building-1-floor-2,
 			// building-1-floor-2-room-3), and the step's first lookup then

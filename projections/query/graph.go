@@ -93,7 +93,9 @@ type Prefetcher interface {
 	Prefetch() uint
 }
 
-// Seeker looks twins up by id during one run; see SeekingGraph.
+// Seeker looks twins up by id during one run; see SeekingGraph. A Seeker
+// that also has a Release() method is handed back with it once the run is
+// over, and not used after.
 type Seeker interface {
 	Twin(id string) (t Twin, ok bool)
 }

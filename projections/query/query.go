@@ -62,6 +62,7 @@ type Result struct {
 	Charge float64
 
 	chunks [][]byte // the buffers Rows are in, for Release
+	page   *page    // the recycled room for Rows and chunks, for Release
 }
 
 // Release hands the buffers of the page's rows back for later queries to
@@ -73,7 +74,10 @@ func (r *Result) Release() {
 	for _, c := range r.chunks {
 		putChunk(c)
 	}
-	r.chunks, r.Rows = nil, nil
+	if r.page != nil {
+		putPage(r.page)
+	}
+	r.chunks, r.Rows, r.page = nil, nil, nil
 }
 
 // Token is the content of a continuation token: the query, the snapshot it
@@ -166,7 +170,9 @@ func runPlan(ctx context.Context, g Graph, pl *Plan, args []any, opts Options) (
 	if maxMem <= 0 {
 		maxMem = DefaultMaxMemory
 	}
-	x := &exec{ctx: ctx, deadline: deadline, g: g, pl: pl, args: args, maxMem: maxMem, visible: opts.Visible}
+	x := execPool.Get().(*exec)
+	x.ctx, x.deadline, x.g, x.pl, x.args, x.maxMem, x.visible = ctx, deadline, g, pl, args, maxMem, opts.Visible
+	defer x.free()
 	res := &Result{Position: g.Position()}
 	if st.Explain {
 		b, _ := json.Marshal(map[string]any{"plan": pl.explain})
@@ -213,7 +219,7 @@ func runPlan(ctx context.Context, g Graph, pl *Plan, args []any, opts Options) (
 	if more {
 		res.ContinuationToken = "more"
 	}
-	res.chunks = x.stream1.chunks
+	res.chunks, res.page = x.stream1.chunks, x.stream1.page
 	res.Charge = math.Round((1+float64(x.work)/1000+float64(len(rows))/100)*100) / 100
 	return res, nil
 }
@@ -222,7 +228,7 @@ func runPlan(ctx context.Context, g Graph, pl *Plan, args []any, opts Options) (
 // and stopping one row past the page.
 func (x *exec) stream(distinct bool, top, offset, size int) ([][]byte, bool, error) {
 	s := &x.stream1
-	*s = streamState{distinct: distinct, top: top, offset: offset, size: size, chunk: minChunk}
+	*s = streamState{distinct: distinct, top: top, offset: offset, size: size, chunk: minChunk, buf: s.buf[:0]}
 	if distinct {
 		s.seen = map[string]bool{}
 	}
@@ -241,6 +247,7 @@ type streamState struct {
 	buf, arena        []byte
 	chunk             int      // the size of the next chunk
 	chunks            [][]byte // the arena chunks, for Result.Release
+	page              *page    // room for out and chunks, handed to the Result
 	last              int      // the length of the last row
 }
 
@@ -276,6 +283,10 @@ func (x *exec) streamRow(r *row) bool {
 	// of the last may not hold a row as long as the last one; a row that
 	// does not fit after all gets its own buffer (sized by the encoder
 	// when it can). No encoded byte is copied or written again.
+	if s.page == nil {
+		s.page = getPage()
+		s.out, s.chunks = s.page.rows[:0], s.page.chunks[:0]
+	}
 	if cap(s.arena)-len(s.arena) < max(256, s.last) {
 		if s.arena != nil {
 			s.chunk = min(2*s.chunk, maxChunk)
@@ -287,13 +298,6 @@ func (x *exec) streamRow(r *row) bool {
 	b := x.encode(tail, r)
 	if cap(tail) > 0 && unsafe.SliceData(b) == unsafe.SliceData(tail) {
 		s.arena = s.arena[:len(s.arena)+len(b)]
-	}
-	// Room for one row first (a lookup's page), then for many.
-	switch {
-	case s.out == nil:
-		s.out = make([][]byte, 0, 1)
-	case len(s.out) == cap(s.out) && len(s.out) < 16:
-		s.out = append(make([][]byte, 0, min(s.size, 32)), s.out...)
 	}
 	s.out = append(s.out, b[:len(b):len(b)])
 	s.last = len(b)

@@ -1,5 +1,7 @@
 package twingraph
 
+import "sync"
+
 // TwinSeeker looks twins of one snapshot up by id, cheaply when the ids
 // come in ascending order, as the targets of one twin's relationships
 // mostly do (relationship ids often name their target): a lookup starts
@@ -16,9 +18,18 @@ type TwinSeeker struct {
 
 // TwinSeeker returns a seeker over the snapshot's twins.
 func (s *Snapshot) TwinSeeker() *TwinSeeker {
-	k := &TwinSeeker{s: seeker[string, *Twin]{t: s.twins.byID, eq: strEq}}
+	k := twinSeekers.Get().(*TwinSeeker)
+	k.s = seeker[string, *Twin]{t: s.twins.byID, eq: strEq}
 	k.s.nodes, k.s.idx = k.nodes[:0], k.idx[:0]
 	return k
+}
+
+var twinSeekers = sync.Pool{New: func() any { return new(TwinSeeker) }}
+
+// Release hands k back for a later TwinSeeker; k must not be used after.
+func (k *TwinSeeker) Release() {
+	*k = TwinSeeker{}
+	twinSeekers.Put(k)
 }
 
 // Twin returns the twin with the given id, as Snapshot.Twin does.

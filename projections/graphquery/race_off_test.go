@@ -1,0 +1,5 @@
+//go:build !race
+
+package graphquery
+
+const raceEnabled = false
