@@ -244,6 +244,19 @@ func (g graph) Seeker() query.Seeker { return seeker{g.s.TwinSeeker()} }
 
 type seeker struct{ k *twingraph.TwinSeeker }
 
+// Follow implements the optional query.Seeker shortcut: a relationship of
+// the snapshot leads to its target without a lookup when its hint holds.
+func (s seeker) Follow(r query.Relationship, id string) (query.Twin, bool) {
+	if x, ok := r.(rel); ok && x.r.Target == id {
+		t, ok := s.k.Target(x.r)
+		if !ok {
+			return nil, false
+		}
+		return twin{t}, true
+	}
+	return s.Twin(id)
+}
+
 // Release implements the optional release of a query.Seeker.
 func (s seeker) Release() { s.k.Release() }
 

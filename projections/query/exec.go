@@ -90,6 +90,12 @@ func (x *exec) stepTwin(i int, id string) (Twin, bool) {
 	return t, ok
 }
 
+// follower is a Seeker's optional shortcut from a relationship to a twin
+// at one of its ends (see Seeker).
+type follower interface {
+	Follow(r Relationship, id string) (Twin, bool)
+}
+
 // seeker returns the seeker of step i. x.seekers must be set.
 func (x *exec) seeker(i int) Seeker {
 	k := x.seekers[i]
@@ -455,8 +461,21 @@ func (x *exec) expandHop(i int, emit func(*row) bool) bool {
 func (x *exec) bindHops(i int, hops []hop, emit func(*row) bool) bool {
 	s := &x.pl.steps[i]
 	n := 0
+	var follow follower
+	if x.sg != nil {
+		follow, _ = x.seeker(i).(follower)
+	}
 	for _, h := range hops {
-		if t, ok := x.stepTwin(i, h.id); ok {
+		var t Twin
+		var ok bool
+		if follow != nil {
+			if t, ok = follow.Follow(h.r, h.id); ok && x.visible != nil && !x.visible(t) {
+				ok = false
+			}
+		} else {
+			t, ok = x.stepTwin(i, h.id)
+		}
+		if ok {
 			h.t = t
 			hops[n] = h
 			n++

@@ -95,7 +95,9 @@ type Prefetcher interface {
 
 // Seeker looks twins up by id during one run; see SeekingGraph. A Seeker
 // that also has a Release() method is handed back with it once the run is
-// over, and not used after.
+// over, and not used after. One that has a Follow(r Relationship, id
+// string) (Twin, bool) method is asked for the twin id at one end of r
+// that way, which answers as Twin(id) does, and may not need a lookup.
 type Seeker interface {
 	Twin(id string) (t Twin, ok bool)
 }

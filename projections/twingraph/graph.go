@@ -95,7 +95,12 @@ type Options struct {
 // applies batches in log order, each in one write transaction; any number of
 // readers take Snapshots, which are consistent and never block the writer.
 type Graph struct {
+	// id tells the twin values this graph's writer made from those it
+	// shares with the graph it was forked from (Twin.owner).
+	id uint32
 	// Writer state, owned by the goroutine calling Apply.
+	gen           uint64  // the last transaction's (Twin.gen)
+	hints         hintLog // the transaction's, reused
 	db            *memdb.MemDB
 	twins         twinTrees
 	reg           *dtdl.Registry
@@ -117,17 +122,28 @@ func New(opts Options) *Graph {
 	}
 	// A snapshot of the database is itself writable, and does not track
 	// mutations for watchers (which we never use): much cheaper writes.
-	g := &Graph{db: db.Snapshot(), twins: newTwinTrees(), reg: dtdl.NewRegistry(opts.DTDL), names: map[string]string{},
+	g := &Graph{id: newGraphID(), db: db.Snapshot(), twins: newTwinTrees(), reg: dtdl.NewRegistry(opts.DTDL), names: map[string]string{},
 		telem: newBtree[string, *TelemetryRecord](strings.Compare)}
 	g.publish()
 	return g
+}
+
+// graphIDs numbers graphs for Twin.owner; 0 is no graph.
+var graphIDs atomic.Uint32
+
+func newGraphID() uint32 {
+	for {
+		if id := graphIDs.Add(1); id != 0 {
+			return id
+		}
+	}
 }
 
 func (g *Graph) publish() {
 	// A read transaction of memdb only reads immutable trees, so one can
 	// serve any number of goroutines.
 	db := g.db.Snapshot()
-	g.cur.Store(&Snapshot{db: db, txn: db.Txn(false), twins: g.twins, telem: g.telem, reg: g.reg, pos: g.pos, modelsVersion: g.modelsVersion})
+	g.cur.Store(&Snapshot{db: db, txn: db.Txn(false), twins: g.twins, telem: g.telem, reg: g.reg, pos: g.pos, modelsVersion: g.modelsVersion, owner: g.id, gen: g.gen})
 }
 
 // Position returns the position of the last applied event.
@@ -139,7 +155,9 @@ func (g *Graph) Apply(batch []event.Event) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	a := applier{g: g, txn: g.db.Txn(true), twins: g.twins.txn(), reg: g.reg, modelsVersion: g.modelsVersion}
+	g.hints.owner = g.id
+	g.hints.gone, g.hints.made = g.hints.gone[:0], g.hints.made[:0]
+	a := applier{g: g, txn: g.db.Txn(true), twins: g.twins.txn(&g.hints), reg: g.reg, modelsVersion: g.modelsVersion}
 	a.gen = a.twins.byID.gen
 	for i := range batch {
 		if err := a.apply(&batch[i]); err != nil {
@@ -148,7 +166,7 @@ func (g *Graph) Apply(batch []event.Event) error {
 		}
 	}
 	a.txn.Commit()
-	g.twins = a.twins.commit()
+	g.twins, g.gen = a.twins.commit(a.gen), a.gen
 	if a.telemTx != nil {
 		g.telem = a.telemTx.Commit()
 	}
@@ -386,8 +404,8 @@ func (a *applier) applyTwin(e *event.Event) error {
 		if old == nil {
 			return fmt.Errorf("relationship.patched at %d: relationship %s/%s does not exist", e.Position, id, p.ID)
 		}
-		r := *old
-		r.Props, r.ETagPos = string(p.Properties), e.Position
+		r := Relationship{Source: old.Source, ID: old.ID, Name: old.Name, Target: old.Target,
+			Props: string(p.Properties), ETagPos: e.Position}
 		if r.Props == "{}" {
 			r.Props = ""
 		}
@@ -438,10 +456,9 @@ func (a *applier) mutable(t *Twin) *Twin {
 	if t.gen == a.gen {
 		return t
 	}
-	n := *t
-	n.ownProps = false
-	a.insertTwin(&n)
-	return &n
+	n := t.clone()
+	a.insertTwin(n)
+	return n
 }
 
 // insertTwin puts t, a twin made by this transaction, into the twins.

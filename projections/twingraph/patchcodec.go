@@ -276,9 +276,8 @@ func (t *Twin) patchedFast(payload []byte, pos uint64, tm int64, gen uint64, int
 	set, unset, sts := pe.set[:pe.nSet], pe.unset[:pe.nUnset], pe.sts[:pe.nSts]
 	nt := t
 	if gen == 0 || t.gen != gen {
-		nt = new(Twin)
-		*nt = *t
-		nt.gen, nt.ownProps = gen, false
+		nt = t.clone()
+		nt.gen = gen
 	}
 	nt.Version, nt.ETagPos, nt.Updated = pos, pos, tm
 	if len(set)+len(unset)+len(sts) == 0 {

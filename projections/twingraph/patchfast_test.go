@@ -61,10 +61,10 @@ func checkFast(t *testing.T, cur *Twin, payload []byte) (handled bool) {
 	}
 	slow := cur.Patched(&p, 9, 500)
 	for _, got := range []*Twin{fast, inPlace, inPlaceShared} {
-		g := *got
-		g.gen, g.ownProps = 0, false
-		if !reflect.DeepEqual(&g, slow) {
-			t.Fatalf("patch %+v:\nfast %+v\nslow %+v", p, &g, slow)
+		g := got.clone()
+		g.gen = 0
+		if !reflect.DeepEqual(g, slow) {
+			t.Fatalf("patch %+v:\nfast %+v\nslow %+v", p, g, slow)
 		}
 	}
 	return true
@@ -73,10 +73,11 @@ func checkFast(t *testing.T, cur *Twin, payload []byte) (handled bool) {
 // cloneTwin returns a copy of t with its own property and component
 // arrays.
 func cloneTwin(t *Twin) *Twin {
-	n := *t
+	n := t.clone()
+	n.ownProps = t.ownProps
 	n.Props = slices.Clone(t.Props)
 	n.Components = slices.Clone(t.Components)
-	return &n
+	return n
 }
 
 // TestPatchedFast compares the fast path with decoding and Patched over

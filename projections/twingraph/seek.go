@@ -10,6 +10,9 @@ import "sync"
 type TwinSeeker struct {
 	s    seeker[string, *Twin]
 	last string
+	// The snapshot's graph and transaction, for relationship hints.
+	owner uint32
+	gen   uint64
 	// Room for the seeker's path in trees up to 8 levels deep (bmax^8
 	// twins), so that a TwinSeeker is one allocation.
 	nodes [8]*bnode[string, *Twin]
@@ -20,6 +23,7 @@ type TwinSeeker struct {
 func (s *Snapshot) TwinSeeker() *TwinSeeker {
 	k := twinSeekers.Get().(*TwinSeeker)
 	k.s = seeker[string, *Twin]{t: s.twins.byID, eq: strEq}
+	k.owner, k.gen = s.owner, s.gen
 	k.s.nodes, k.s.idx = k.nodes[:0], k.idx[:0]
 	return k
 }
@@ -40,4 +44,20 @@ func (k *TwinSeeker) Twin(id string) (*Twin, bool) {
 	k.last = id
 	t, _ := k.s.get(id)
 	return t, t != nil
+}
+
+// Target returns the twin r points to, as Twin(r.Target) does. r must be
+// a relationship of the snapshot. Most often r's hint holds the twin and
+// nothing is looked up; a lookup that finds the twin's current value sets
+// a missing hint.
+func (k *TwinSeeker) Target(r *Relationship) (*Twin, bool) {
+	h := r.target.Load()
+	if h != nil && h.currentAt(k.owner, k.gen) {
+		return h, true
+	}
+	t, ok := k.Twin(r.Target)
+	if ok && t.owner == k.owner && t.owner != 0 && len(t.In) <= hintMaxIn && t.replaced.Load() == 0 {
+		r.target.CompareAndSwap(h, t)
+	}
+	return t, ok
 }

@@ -135,7 +135,9 @@ type snapDecoder struct {
 	strs loadArena
 	// view allocates twins and their arrays in blocks (LoadSnapshotView).
 	view bool
-	slab slab
+	// owner is the id of the graph the twins are loaded into (Twin.owner).
+	owner uint32
+	slab  slab
 	// The model of the last twin, as written and as resolved.
 	lastSym, lastModel string
 	haveModel          bool
@@ -369,13 +371,14 @@ func carve[T any](blk *[]T, n, size int) []T {
 
 func (d *snapDecoder) newTwin() *Twin {
 	if !d.view {
-		return new(Twin)
+		return &Twin{owner: d.owner}
 	}
 	if len(d.slab.twins) == 0 {
 		d.slab.twins = make([]Twin, slabTwins)
 	}
 	t := &d.slab.twins[0]
 	d.slab.twins = d.slab.twins[1:]
+	t.owner = d.owner
 	return t
 }
 
@@ -464,6 +467,7 @@ func (d *snapDecoder) graph(opts Options) (*Graph, error) {
 		return nil, corrupt("unknown version %d", v)
 	}
 	g := New(opts)
+	d.owner = g.id
 	pos, modelsVersion := d.uvarint(), d.uvarint()
 	if d.err != nil {
 		return nil, d.err
@@ -682,7 +686,7 @@ func (d *snapDecoder) twins(reg *dtdl.Registry) func() (decodedTwins, error) {
 	blocks := make(chan block, nblocks)
 	decode := func() {
 		for b := range blocks {
-			bd := snapDecoder{b: d.b[:b.end], i: b.start, syms: b.syms, nsym: b.nsym, fixedSyms: true, view: d.view}
+			bd := snapDecoder{b: d.b[:b.end], i: b.start, syms: b.syms, nsym: b.nsym, fixedSyms: true, view: d.view, owner: d.owner}
 			last := min(b.first+blockTwins, n)
 			for i := b.first; i < last; i++ {
 				t, nrels := bd.twin(reg)

@@ -20,6 +20,8 @@ type Snapshot struct {
 	reg           *dtdl.Registry
 	pos           uint64
 	modelsVersion uint64
+	owner         uint32 // the graph's id (Twin.owner)
+	gen           uint64 // the graph's last transaction (Twin.gen)
 }
 
 // Snapshot returns a view of the graph as of the last applied batch.
@@ -33,7 +35,7 @@ func (g *Graph) Snapshot() *Snapshot {
 // nothing whatever the graph's size, and neither the snapshot nor the graph
 // it came from sees the fork's writes.
 func (s *Snapshot) Fork() *Graph {
-	g := &Graph{db: s.db.Snapshot(), twins: s.twins, telem: s.telem, reg: s.reg, modelsVersion: s.modelsVersion,
+	g := &Graph{id: newGraphID(), gen: s.gen, db: s.db.Snapshot(), twins: s.twins, telem: s.telem, reg: s.reg, modelsVersion: s.modelsVersion,
 		pos: s.pos, names: map[string]string{}}
 	g.publish()
 	return g

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 )
 
 // Prop is one set property of a twin or component. It is immutable.
@@ -69,6 +70,33 @@ type Twin struct {
 	// (not shared with an older value), so that the transaction of gen may
 	// also change the properties in place. Every copy of a Twin clears it.
 	ownProps bool
+	// owner is the id of the graph whose writer made this value (see
+	// Graph.id), 0 for none. Only that graph's snapshots trust its
+	// replaced mark and the relationship hints that point to it: a fork
+	// shares its parent's values but not their future.
+	owner uint32
+	// replaced is the gen of the owner graph's transaction that replaced
+	// or deleted this value, 0 while it is current there. The writer sets
+	// it before publishing that transaction's snapshot.
+	replaced atomic.Uint64
+}
+
+// clone returns a copy of t that is not replaced and does not own its
+// properties, for the writer to change.
+func (t *Twin) clone() *Twin {
+	return &Twin{ID: t.ID, Model: t.Model, Version: t.Version, ETagPos: t.ETagPos, Section: t.Section,
+		Components: t.Components, Out: t.Out, In: t.In, gen: t.gen, owner: t.owner}
+}
+
+// currentAt reports whether t is the value of its twin in a snapshot of
+// graph owner published after its transaction gen (Snapshot.gen): t was
+// made by a transaction no later than gen, and not replaced by one.
+func (t *Twin) currentAt(owner uint32, gen uint64) bool {
+	if t.owner != owner || owner == 0 || t.gen > gen {
+		return false
+	}
+	r := t.replaced.Load()
+	return r == 0 || r > gen
 }
 
 // Outgoing returns the twin's relationship with the given id.
@@ -314,8 +342,7 @@ func NewTwin(st *TwinState, pos uint64, t int64) *Twin {
 // Patched returns a new twin: t with the effect of p, written by the event
 // at pos and time tm. t is not modified.
 func (t *Twin) Patched(p *TwinPatched, pos uint64, tm int64) *Twin {
-	n := *t
-	n.ownProps = false
+	n := t.clone()
 	n.Version, n.ETagPos, n.Updated = pos, pos, tm
 	if p.Model != "" {
 		n.Model = p.Model
@@ -343,7 +370,7 @@ func (t *Twin) Patched(p *TwinPatched, pos uint64, tm int64) *Twin {
 		sort.Slice(comps, func(i, j int) bool { return comps[i].Name < comps[j].Name })
 		n.Components = comps
 	}
-	return &n
+	return n
 }
 
 // apply returns props with the change applied; props is not modified.
@@ -393,7 +420,19 @@ type Relationship struct {
 	Props string
 	// ETagPos is the position of the event that last changed it.
 	ETagPos uint64
+
+	// target is a hint: a value of the target twin, set by the writer of
+	// the target's owner graph (or by a reader, when unset), so that a
+	// step from source to target need not look the target up by id. A
+	// reader uses it only when it is current in the reader's snapshot
+	// (Twin.currentAt).
+	target atomic.Pointer[Twin]
 }
+
+// hintMaxIn is the most relationships a twin may have pointing to it for
+// the writer to refresh their hints each time it changes the twin: a hub
+// with thousands of incoming relationships is looked up by id instead.
+const hintMaxIn = 64
 
 // ETag returns the relationship's weak entity tag.
 func (r *Relationship) ETag() string { return ETag(r.ETagPos) }

@@ -149,14 +149,25 @@ func (tt twinTrees) all() iter.Seq[*Twin] {
 	}
 }
 
-func (tt twinTrees) txn() twinTxn {
-	return twinTxn{byID: tt.byID.Txn(), byModel: tt.byModel.Txn()}
+// txn starts a write transaction recording into h, which is empty.
+func (tt twinTrees) txn(h *hintLog) twinTxn {
+	return twinTxn{byID: tt.byID.Txn(), byModel: tt.byModel.Txn(), hints: h}
 }
 
 // twinTxn is a batch's write transaction on twinTrees.
 type twinTxn struct {
 	byID    *btxn[string, *Twin]
 	byModel *btxn[modelKey, struct{}]
+	hints   *hintLog
+}
+
+// hintLog records what a transaction did to twin values, for its commit
+// to mark the values it replaced (Twin.replaced) and point the hints of
+// the relationships into the values it made at them (Relationship.target).
+type hintLog struct {
+	owner uint32
+	gone  []*Twin // values of the owner graph replaced or deleted
+	made  []*Twin // values put, in order
 }
 
 func (tx twinTxn) get(id string) *Twin {
@@ -167,7 +178,14 @@ func (tx twinTxn) get(id string) *Twin {
 // put inserts or replaces t, moving it between models when its model
 // changed.
 func (tx twinTxn) put(t *Twin) {
+	t.owner = tx.hints.owner
 	o, ok := tx.byID.Put(t.ID, t)
+	if !ok || o != t {
+		tx.hints.made = append(tx.hints.made, t)
+	}
+	if ok && o != t && o.owner == tx.hints.owner {
+		tx.hints.gone = append(tx.hints.gone, o)
+	}
 	if ok && o.Model == t.Model {
 		return
 	} else if ok {
@@ -177,10 +195,32 @@ func (tx twinTxn) put(t *Twin) {
 }
 
 func (tx twinTxn) delete(t *Twin) {
+	if t.owner == tx.hints.owner {
+		tx.hints.gone = append(tx.hints.gone, t)
+	}
 	tx.byID.Delete(t.ID)
 	tx.byModel.Delete(modelKey{t.Model, t.ID})
 }
 
-func (tx twinTxn) commit() twinTrees {
+// commit ends transaction gen (the gen of the twins it made), before its
+// snapshot is published: the values it replaced are marked so as of gen,
+// and the relationships into each value it made that is current point
+// their hints at it (when the twin has at most hintMaxIn of them).
+func (tx twinTxn) commit(gen uint64) twinTrees {
+	h := tx.hints
+	for _, o := range h.gone {
+		o.replaced.Store(gen)
+	}
+	for _, t := range h.made {
+		if t.replaced.Load() != 0 || len(t.In) > hintMaxIn {
+			continue
+		}
+		for _, r := range t.In {
+			r.target.Store(t)
+		}
+	}
+	clear(h.gone)
+	clear(h.made)
+	h.gone, h.made = h.gone[:0], h.made[:0]
 	return twinTrees{byID: tx.byID.Commit(), byModel: tx.byModel.Commit()}
 }
