@@ -39,6 +39,11 @@ func Markdown(w io.Writer, cfg Config, r *Result) {
 		}
 		fmt.Fprintf(w, "| %s `%s` | %s | %s | %s | %s | %s | %s |\n", q.Name, q.Text(0), us(t.AvgUs), us(t.P99Us), pgAvg, pgP99, ratio, targets[q.Name])
 	}
+	if r.NoiseP50Us > 0 {
+		fmt.Fprintf(w, "\nThe host's own tail, measured just before in the same process: a fixed computation of about %.0f µs "+
+			"(no memory traffic, no allocation; bench.Noise), repeated for %s, took %s at the median and %s at p99. "+
+			"Every p99 above includes what the host adds.\n", r.NoiseUs, cfg.Phase, us(r.NoiseP50Us), us(r.NoiseP99Us))
+	}
 	fmt.Fprintf(w, "\nMixed workload: %d queries from %d connections, twinlog over POST /query (HTTP/1.1, loopback, load generator in "+
 		"the same process) against a node whose log holds the graph's events (appended and applied in %.1f s); PostgreSQL "+
 		"through a pool of %d connections. Mix %s; point mix %s.\n\n",
