@@ -169,7 +169,7 @@ func (c *combiner) execute(ctx context.Context, batch []*write) {
 		fresh := first
 		first = false
 		var snap *twingraph.Snapshot
-		var d engine.Decision
+		d := engine.Decision{Events: make([]event.Event, 0, len(batch)), Expect: make([]eventlog.Expect, 0, len(batch))}
 		for _, w := range batch {
 			var ev *event.Event
 			var exp eventlog.Expect

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/twinlog/twinlog/engine"
 	"github.com/twinlog/twinlog/engine/event"
@@ -318,6 +319,7 @@ func (s *Service) patch(ctx context.Context, actor, id, component string, patch 
 			return nil, eventlog.Expect{}, nil // nothing changed
 		}
 		ev := twingraph.NewPatchedEvent(w.stream, actor, p)
+		putPatched(p) // the event holds its own encoding
 		return &ev, eventlog.Expect{Stream: w.stream, Version: cur.Version}, nil
 	}
 	s.writes.do(ctx, w)
@@ -560,12 +562,14 @@ func (s *Service) patchProps(snap *twingraph.Snapshot, cur *twingraph.Twin, ops 
 			return nil, false, nil
 		}
 	}
-	order := make([]int, len(ops))
+	var orderBuf [8]int
+	order := orderBuf[:len(ops)]
 	for i := range order {
 		order[i] = i
 	}
 	slices.SortFunc(order, func(a, b int) int { return strings.Compare(ops[a].Path[0], ops[b].Path[0]) })
-	p := &twingraph.TwinPatched{ID: cur.ID}
+	p := getPatched()
+	p.ID = cur.ID
 	for _, i := range order {
 		op := &ops[i]
 		k := op.Path[0]
@@ -592,6 +596,26 @@ func (s *Service) patchProps(snap *twingraph.Snapshot, cur *twingraph.Twin, ops 
 	}
 	p.Patch = raw
 	return p, true, nil
+}
+
+// patchedPool recycles the change records of property patches, with the
+// map of their set properties: a record is garbage once its event is
+// encoded, and a small map costs ~400 bytes.
+var patchedPool = sync.Pool{New: func() any { return new(twingraph.TwinPatched) }}
+
+func getPatched() *twingraph.TwinPatched { return patchedPool.Get().(*twingraph.TwinPatched) }
+
+// putPatched recycles p, keeping only its emptied map of set properties
+// (when small) for the next record.
+func putPatched(p *twingraph.TwinPatched) {
+	set := p.Set
+	if len(set) > 16 {
+		set = nil
+	}
+	clear(set)
+	*p = twingraph.TwinPatched{}
+	p.Set = set
+	patchedPool.Put(p)
 }
 
 func setComp(p *twingraph.TwinPatched, name string, ch twingraph.ComponentChange) {
