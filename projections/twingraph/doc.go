@@ -67,7 +67,7 @@
 //
 // memdb costs about 420 bytes per index entry (measured), so only models
 // and small bookkeeping records are memdb objects. Twins live in two
-// immutable radix trees the writer updates per batch (id -> twin, and
+// persistent B+trees (btree.go) the writer updates per batch (id -> twin, and
 // model+id membership, touched only when a twin's model changes), so a
 // patch copies one tree path instead of rewriting two memdb indexes. Relationships live in their
 // source's and target's adjacency lists (see schema). Properties are
@@ -82,4 +82,18 @@
 // BenchmarkGraphLoad measures about
 // 530 bytes of heap per twin-or-relationship on the standard graph shape:
 // about 1.6 GB live for 1,011,000 twins and 2,009,000 relationships.
+//
+// # Following relationships
+//
+// A Relationship carries a hint, a value of its target twin, so that a
+// query stepping from a twin to its relationships' targets
+// (TwinSeeker.Target) need not look each one up by id. The writer points
+// the hints of a twin's incoming relationships at each new value it makes
+// of the twin (when there are at most 64 of them), and a reader that had
+// to look a target up fills a missing hint. A hint is trusted only when
+// its value is current in the reader's snapshot: every value records the
+// transaction that made it and, once replaced or deleted, the one that did
+// (set before that transaction's snapshot is published), and the graph
+// that made it, since a fork shares its parent's values and relationships
+// and only the graph that made a value keeps its marks.
 package twingraph

@@ -164,6 +164,7 @@ func foldTail(g *Graph, tw decodedTwins, p foldPlan) int {
 	if slices.Contains(spoiled, true) {
 		return foldSpoiled
 	}
+	g.gen = gen // the fold is the graph's transaction (Twin.currentAt)
 	if len(p.rest) > 0 {
 		if err := g.Apply(p.rest); err != nil {
 			return foldSpoiled
