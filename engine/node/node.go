@@ -220,7 +220,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.snaps.Start()
 	histDir := filepath.Join(cfg.DataDir, "history")
-	n.checkpoints, err = timetravel.NewCheckpointer(histDir, graph, timetravel.CheckpointOptions{Logger: cfg.Logger})
+	n.checkpoints, err = timetravel.NewCheckpointer(histDir, graph, timetravel.CheckpointOptions{Logger: cfg.Logger, Adopt: snapDir})
 	if err != nil {
 		return nil, err
 	}

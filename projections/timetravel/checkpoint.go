@@ -83,6 +83,14 @@ type CheckpointOptions struct {
 	// Poll is how often the background loop looks at the graph's position.
 	// Default 1 second.
 	Poll time.Duration
+	// Adopt is a directory of snapshot files of the same graph written by
+	// something else (the node's twingraph.Snapshotter), "" for none. A
+	// snapshot there at least half the spacing past the last checkpoint
+	// becomes the next checkpoint by a hard link instead of the graph being
+	// serialized a second time; a checkpoint then comes at most half the
+	// spacing early, and history keeps it after the other directory drops
+	// its name.
+	Adopt string
 	// Logger receives reports of background checkpoints. Default
 	// slog.Default().
 	Logger *slog.Logger
@@ -194,10 +202,46 @@ func (c *Checkpointer) Maybe() (bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	snap := c.g.Snapshot()
-	if snap.Position() < c.mu.last+spacing(c.opts.Every, snap) {
+	every := spacing(c.opts.Every, snap)
+	if c.opts.Adopt != "" && snap.Position() >= c.mu.last+every/2 {
+		if ok, err := c.adoptLocked(every); ok || err != nil {
+			return ok, err
+		}
+	}
+	if snap.Position() < c.mu.last+every {
 		return false, nil
 	}
-	return true, c.writeLocked(snap)
+	start := time.Now()
+	if err := c.writeLocked(snap); err != nil {
+		return true, err
+	}
+	c.opts.Logger.Info("history checkpoint written", "position", snap.Position(), "took", time.Since(start).Round(time.Millisecond))
+	return true, nil
+}
+
+// adoptLocked links the newest snapshot of c.opts.Adopt into the history
+// when it is at least half of every past the last checkpoint, and reports
+// whether it did. A link that cannot be made (another file system) is
+// not an error: the checkpoint is then written when due.
+func (c *Checkpointer) adoptLocked(every uint64) (bool, error) {
+	ps, err := twingraph.SnapshotPositions(c.opts.Adopt)
+	if err != nil || len(ps) == 0 {
+		return false, nil
+	}
+	pos := ps[len(ps)-1]
+	if pos < c.mu.last+every/2 {
+		return false, nil
+	}
+	if err := os.Link(twingraph.SnapshotPath(c.opts.Adopt, pos), twingraph.SnapshotPath(c.dir, pos)); err != nil && !errors.Is(err, os.ErrExist) {
+		c.opts.Logger.Debug("history checkpoint not adopted", "position", pos, "err", err)
+		return false, nil
+	}
+	if err := twingraph.SyncDir(c.dir); err != nil {
+		return false, err
+	}
+	c.mu.last = pos
+	c.opts.Logger.Info("history checkpoint adopted", "position", pos)
+	return true, thin(c.dir, c.opts.MaxFiles)
 }
 
 // spacing is how many events a checkpoint of snap waits for after the last:

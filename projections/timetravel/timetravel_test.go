@@ -740,3 +740,65 @@ func TestFoldedBuilds(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckpointAdoptsSnapshots checks that a snapshot written by the
+// node's snapshotter becomes a history checkpoint by a link once half the
+// spacing has passed, that the history keeps it when the snapshotter's
+// name goes, and that without one the checkpointer writes its own when due.
+func TestCheckpointAdoptsSnapshots(t *testing.T) {
+	l := memlog.New(memlog.Options{})
+	e := newEnv(t, l, twingraph.New(twingraph.Options{}))
+	snaps, hist := t.TempDir(), t.TempDir()
+	cp, err := timetravel.NewCheckpointer(hist, e.g, timetravel.CheckpointOptions{Every: 20, Adopt: snaps})
+	e.must(err)
+	_, err = e.svc.AddModels(e.ctx, "a", loadModels(t))
+	e.must(err)
+	for e.g.Position() < 5 {
+		e.put(fmt.Sprintf("s%d", e.g.Position()%4), sensorBody)
+	}
+	// Under half the spacing past the last checkpoint (none: 0): neither
+	// adopted nor written.
+	_, err = twingraph.WriteSnapshotFile(snaps, e.g.Snapshot())
+	e.must(err)
+	if wrote, err := cp.Maybe(); err != nil || wrote {
+		t.Fatalf("at %d: checkpoint %v, %v", e.g.Position(), wrote, err)
+	}
+	for e.g.Position() < 12 {
+		e.put(fmt.Sprintf("s%d", e.g.Position()%4), sensorBody)
+	}
+	at := e.g.Position()
+	_, err = twingraph.WriteSnapshotFile(snaps, e.g.Snapshot())
+	e.must(err)
+	for range 3 {
+		e.put("s0", sensorBody) // the graph moves on; the snapshot is adopted as it is
+	}
+	if wrote, err := cp.Maybe(); err != nil || !wrote {
+		t.Fatalf("at %d with a snapshot at %d: checkpoint %v, %v", e.g.Position(), at, wrote, err)
+	}
+	a, err := os.Stat(twingraph.SnapshotPath(snaps, at))
+	e.must(err)
+	b, err := os.Stat(twingraph.SnapshotPath(hist, at))
+	e.must(err)
+	if !os.SameFile(a, b) {
+		t.Fatalf("the checkpoint at %d is a copy, not a link of the snapshot", at)
+	}
+	e.must(os.Remove(twingraph.SnapshotPath(snaps, at)))
+	if ps, err := twingraph.SnapshotPositions(hist); err != nil || len(ps) != 1 || ps[0] != at {
+		t.Fatalf("history holds %v (%v), want [%d]", ps, err, at)
+	}
+	// No snapshot to adopt: the next checkpoint is written when due.
+	for e.g.Position() < at+19 {
+		if wrote, err := cp.Maybe(); err != nil || wrote {
+			t.Fatalf("a checkpoint %d events after the last: %v, %v", e.g.Position()-at, wrote, err)
+		}
+		e.put(fmt.Sprintf("s%d", e.g.Position()%4), sensorBody)
+	}
+	e.put("s1", sensorBody)
+	if wrote, err := cp.Maybe(); err != nil || !wrote {
+		t.Fatalf("no checkpoint %d events after the last: %v, %v", e.g.Position()-at, wrote, err)
+	}
+	ps, err := twingraph.SnapshotPositions(hist)
+	if err != nil || len(ps) != 2 || ps[1] != e.g.Position() {
+		t.Fatalf("history holds %v (%v), want [%d %d]", ps, err, at, e.g.Position())
+	}
+}

@@ -194,6 +194,10 @@ func WriteSnapshotFile(dir string, snap *Snapshot) (int64, error) {
 	return n, syncDir(dir)
 }
 
+// SyncDir makes dir's entries durable, after a file is renamed or linked
+// into it.
+func SyncDir(dir string) error { return syncDir(dir) }
+
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
