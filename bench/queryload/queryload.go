@@ -293,6 +293,11 @@ func runHTTP(ctx context.Context, cfg Config, qs []Query, res *Result) error {
 	}
 	res.NodeLoadSeconds = time.Since(start).Seconds()
 	fmt.Fprintf(cfg.Progress, "node: loaded in %.1fs\n", res.NodeLoadSeconds)
+	// The history checkpoint the load made due (or is writing) is done
+	// before the timed phase, which appends nothing.
+	if _, err := n.Checkpointer().Maybe(); err != nil {
+		return fmt.Errorf("node load: checkpoint: %w", err)
+	}
 
 	srvCtx, stopSrv := context.WithCancel(ctx)
 	served := make(chan error, 1)

@@ -45,7 +45,7 @@ func Markdown(w io.Writer, cfg Config, r *Result) {
 			"Every p99 above includes what the host adds.\n", r.NoiseUs, cfg.Phase, us(r.NoiseP50Us), us(r.NoiseP99Us))
 	}
 	fmt.Fprintf(w, "\nMixed workload: %d queries from %d connections, twinlog over POST /query (HTTP/1.1, loopback, load generator in "+
-		"the same process) against a node whose log holds the graph's events (appended and applied in %.1f s); PostgreSQL "+
+		"the same process) against a node whose log holds the graph's events (appended and applied in %.1f s, its history checkpoint then done, background snapshots off); PostgreSQL "+
 		"through a pool of %d connections. Mix %s; point mix %s.\n\n",
 		cfg.Queries, cfg.Conns, r.NodeLoadSeconds, cfg.Conns, mixString(cfg.Mix), mixString(PointMix))
 	fmt.Fprintf(w, "| workload | twinlog | PostgreSQL | twinlog / PostgreSQL | target |\n|---|---:|---:|---:|---|\n")

@@ -11,7 +11,9 @@ func Markdown(w io.Writer, cfg Config, r *Result) {
 	cfg.defaults()
 	fmt.Fprintf(w, "## Twin graph and REST API workload (bench/twinload)\n\n")
 	fmt.Fprintf(w, "Standard graph: %d twins, %d relationships, loaded through the twin service (durable group commit, %d workers). "+
-		"HTTP phases: %d connections over loopback for %s each, load generator in the same process. "+
+		"After the load a snapshot is taken and the history checkpointer catches up (it adopts that snapshot), as in the "+
+		"moments after a bulk import; then the HTTP phases: %d connections over loopback for %s each, load generator in the same process, "+
+		"with the node's background work (snapshots every 1,000,000 events, history checkpoints) running as configured. "+
 		"PostgreSQL 15 baseline: twins as JSONB rows (primary key on id), %d connections, synchronous_commit on, same machine, same run.\n\n",
 		r.Twins, r.Relationships, cfg.LoadWorkers, cfg.Conns, cfg.Duration, cfg.Conns)
 	fmt.Fprintf(w, "| figure | twinlog | PostgreSQL | twinlog / PostgreSQL | target |\n|---|---:|---:|---:|---|\n")

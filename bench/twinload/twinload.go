@@ -328,6 +328,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.SnapshotBytes = fi.Size()
 	}
 	fmt.Fprintf(cfg.Progress, "snapshot at %d written in %.2fs (%d MiB)\n", snapPos, res.SnapshotSeconds, res.SnapshotBytes>>20)
+	// The history checkpointer adopts that snapshot (or finishes the
+	// checkpoint it is writing) before the timed phases, as it would in
+	// the second after a bulk load.
+	if _, err := n.Checkpointer().Maybe(); err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
 
 	eng := n.Engine()
 	srvCtx, stopSrv := context.WithCancel(ctx)

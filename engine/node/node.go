@@ -408,6 +408,10 @@ func (n *Node) Engine() *engine.Engine { return n.eng }
 // snapshot on demand.
 func (n *Node) Snapshotter() *twingraph.Snapshotter { return n.snaps }
 
+// Checkpointer returns the node's history checkpointer: its Maybe waits
+// for a checkpoint in progress and writes (or adopts) one if due.
+func (n *Node) Checkpointer() *timetravel.Checkpointer { return n.checkpoints }
+
 // Twins returns the node's twin service.
 func (n *Node) Twins() *twins.Service { return n.twins }
 
