@@ -801,4 +801,33 @@ func TestCheckpointAdoptsSnapshots(t *testing.T) {
 	if err != nil || len(ps) != 2 || ps[1] != e.g.Position() {
 		t.Fatalf("history holds %v (%v), want [%d %d]", ps, err, at, e.g.Position())
 	}
+	// A snapshot being written when a checkpoint falls due is waited for
+	// (and adopted), but a temporary file left behind delays a checkpoint
+	// by one spacing at most.
+	last := e.g.Position()
+	tmp := twingraph.SnapshotPath(snaps, last+1) + ".tmp"
+	e.must(os.WriteFile(tmp, nil, 0o644))
+	for e.g.Position() < last+20 {
+		e.put(fmt.Sprintf("s%d", e.g.Position()%4), sensorBody)
+	}
+	if wrote, err := cp.Maybe(); err != nil || wrote {
+		t.Fatalf("a checkpoint written while a snapshot is being written: %v, %v", wrote, err)
+	}
+	e.must(os.Remove(tmp))
+	_, err = twingraph.WriteSnapshotFile(snaps, e.g.Snapshot())
+	e.must(err)
+	if wrote, err := cp.Maybe(); err != nil || !wrote {
+		t.Fatalf("the finished snapshot at %d was not adopted: %v, %v", e.g.Position(), wrote, err)
+	}
+	last = e.g.Position()
+	e.must(os.WriteFile(tmp, nil, 0o644))
+	for e.g.Position() < last+40 {
+		e.put(fmt.Sprintf("s%d", e.g.Position()%4), sensorBody)
+	}
+	if wrote, err := cp.Maybe(); err != nil || !wrote {
+		t.Fatalf("a stale temporary file held the checkpoint back %d events: %v, %v", e.g.Position()-last, wrote, err)
+	}
+	if ps, _ := twingraph.SnapshotPositions(hist); ps[len(ps)-1] != e.g.Position() {
+		t.Fatalf("newest checkpoint %d, want %d", ps[len(ps)-1], e.g.Position())
+	}
 }
