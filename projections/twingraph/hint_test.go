@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/twinlog/twinlog/engine/event"
@@ -181,5 +183,59 @@ func TestRelationshipHints(t *testing.T) {
 			w.check()
 			w.snaps = w.snaps[:len(w.snaps)-1]
 		}
+	}
+}
+
+// TestRelationshipHintsConcurrent follows relationships in snapshots taken
+// while the writer keeps changing their targets, a fork writing beside it:
+// run under the race detector, it checks that hints are published safely,
+// and each follow is checked against a lookup in the same snapshot.
+func TestRelationshipHintsConcurrent(t *testing.T) {
+	w := &hintWorld{t: t, r: rand.New(rand.NewPCG(3, 9)), pos: map[*twingraph.Graph]uint64{}}
+	main := twingraph.New(twingraph.Options{})
+	for range 20 {
+		w.batch(main)
+	}
+	fork := main.Snapshot().Fork()
+	w.pos[fork] = w.pos[main]
+	stop := make(chan struct{})
+	var failed atomic.Value
+	var passes atomic.Int64
+	var wg sync.WaitGroup
+	for _, g := range []*twingraph.Graph{main, fork, main} {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				s := g.Snapshot()
+				k := s.TwinSeeker()
+				for tw := range s.Twins() {
+					for _, r := range tw.Out {
+						got, _ := k.Target(r)
+						if want, _ := s.Twin(r.Target); got != want {
+							failed.Store(fmt.Sprintf("snapshot at %d: %s/%s leads to %p, its target is %p", s.Position(), r.Source, r.ID, got, want))
+						}
+					}
+				}
+				k.Release()
+				passes.Add(1)
+			}
+		})
+	}
+	// Writes go on until the readers have made enough passes over them.
+	for i := 0; i < 400 || (passes.Load() < 300 && i < 20000); i++ {
+		if i%2 == 0 {
+			w.batch(main)
+		} else {
+			w.batch(fork)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if f := failed.Load(); f != nil {
+		t.Fatal(f)
 	}
 }
