@@ -549,14 +549,16 @@ func (a *applier) applyTelemetryBatch(e *event.Event) error {
 			}
 		}
 		// The point aliases the event's payload: copy what is kept, or one
-		// point would keep the whole batch alive. Message id, source time
-		// and body share one allocation; the strings view its bytes, which
-		// nothing writes after this.
-		buf := make([]byte, 0, len(p.MessageID)+len(p.SourceTime)+len(p.Body))
-		buf = append(append(append(buf, p.MessageID...), p.SourceTime...), p.Body...)
-		mid, st := buf[:len(p.MessageID)], buf[len(p.MessageID):len(p.MessageID)+len(p.SourceTime)]
-		rec.add(string(p.Component), unsafe.String(unsafe.SliceData(mid), len(mid)), e.Time,
-			unsafe.String(unsafe.SliceData(st), len(st)), buf[len(mid)+len(st):])
+		// point would keep the whole batch alive. The message id gets its
+		// own copy: the twin's recent ids keep it long after the body is
+		// replaced, and a shared allocation would keep 32 bodies per twin
+		// alive. Source time and body share one; the string views its
+		// bytes, which nothing writes after this.
+		buf := make([]byte, 0, len(p.SourceTime)+len(p.Body))
+		buf = append(append(buf, p.SourceTime...), p.Body...)
+		st := buf[:len(p.SourceTime)]
+		rec.add(string(p.Component), string(p.MessageID), e.Time,
+			unsafe.String(unsafe.SliceData(st), len(st)), buf[len(st):])
 		return nil
 	})
 	if err != nil {
