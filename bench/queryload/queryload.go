@@ -138,8 +138,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.BuildSeconds = time.Since(start).Seconds()
 	runtime.GC() // the build's garbage, before the timed phases
 	r := graphquery.New(g, graphquery.Options{})
-	res.NoiseUs = 30
-	res.NoiseP50Us, res.NoiseP99Us = bench.Noise(cfg.Phase, 30*time.Microsecond)
+	const noiseWork = 30 * time.Microsecond
+	res.NoiseUs = float64(noiseWork.Microseconds())
+	res.NoiseP50Us, res.NoiseP99Us = bench.Noise(cfg.Phase, noiseWork)
 	fmt.Fprintf(cfg.Progress, "host noise: a fixed %.0f µs computation, p50 %.1f µs, p99 %.1f µs\n", res.NoiseUs, res.NoiseP50Us, res.NoiseP99Us)
 	for _, q := range qs {
 		l, err := timeKind(ctx, cfg.Phase, func(i int) error {

@@ -70,7 +70,11 @@ func (x *exec) releaseSeekers() {
 
 // twin returns the twin id when it exists and is visible.
 func (x *exec) twin(id string) (Twin, bool) {
-	t, ok := x.g.Twin(id)
+	return x.shown(x.g.Twin(id))
+}
+
+// shown passes on a twin found (ok) when it is visible.
+func (x *exec) shown(t Twin, ok bool) (Twin, bool) {
 	if ok && x.visible != nil && !x.visible(t) {
 		return nil, false
 	}
@@ -83,11 +87,7 @@ func (x *exec) stepTwin(i int, id string) (Twin, bool) {
 	if x.sg == nil {
 		return x.twin(id)
 	}
-	t, ok := x.seeker(i).Twin(id)
-	if ok && x.visible != nil && !x.visible(t) {
-		return nil, false
-	}
-	return t, ok
+	return x.shown(x.seeker(i).Twin(id))
 }
 
 // follower is a Seeker's optional shortcut from a relationship to a twin
@@ -469,9 +469,7 @@ func (x *exec) bindHops(i int, hops []hop, emit func(*row) bool) bool {
 		var t Twin
 		var ok bool
 		if follow != nil {
-			if t, ok = follow.Follow(h.r, h.id); ok && x.visible != nil && !x.visible(t) {
-				ok = false
-			}
+			t, ok = x.shown(follow.Follow(h.r, h.id))
 		} else {
 			t, ok = x.stepTwin(i, h.id)
 		}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -212,7 +211,7 @@ func (c *Checkpointer) Maybe() (bool, error) {
 	if snap.Position() < c.mu.last+every {
 		return false, nil
 	}
-	if c.opts.Adopt != "" && snap.Position() < c.mu.last+2*every && writing(c.opts.Adopt) {
+	if c.opts.Adopt != "" && snap.Position() < c.mu.last+2*every && twingraph.SnapshotWriting(c.opts.Adopt) {
 		// The snapshotter is writing one (both fall due together on
 		// a large graph): adopt it when it is done, up to one spacing
 		// late.
@@ -224,21 +223,6 @@ func (c *Checkpointer) Maybe() (bool, error) {
 	}
 	c.opts.Logger.Info("history checkpoint written", "position", snap.Position(), "took", time.Since(start).Round(time.Millisecond))
 	return true, nil
-}
-
-// writing reports whether a snapshot file is being written in dir (its
-// temporary file exists; see twingraph.WriteSnapshotFile).
-func writing(dir string) bool {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return false
-	}
-	for _, e := range ents {
-		if strings.HasSuffix(e.Name(), ".snap.tmp") {
-			return true
-		}
-	}
-	return false
 }
 
 // adoptLocked links the newest snapshot of c.opts.Adopt into the history

@@ -155,9 +155,7 @@ func (g *Graph) Apply(batch []event.Event) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	g.hints.owner = g.id
-	g.hints.gone, g.hints.made = g.hints.gone[:0], g.hints.made[:0]
-	a := applier{g: g, txn: g.db.Txn(true), twins: g.twins.txn(&g.hints), reg: g.reg, modelsVersion: g.modelsVersion}
+	a := applier{g: g, txn: g.db.Txn(true), twins: g.twins.txn(g.id, &g.hints), reg: g.reg, modelsVersion: g.modelsVersion}
 	a.gen = a.twins.byID.gen
 	for i := range batch {
 		if err := a.apply(&batch[i]); err != nil {

@@ -56,7 +56,7 @@ func (k *TwinSeeker) Target(r *Relationship) (*Twin, bool) {
 		return h, true
 	}
 	t, ok := k.Twin(r.Target)
-	if ok && t != h && t.owner == k.owner && t.owner != 0 && len(t.In) <= hintMaxIn && t.replaced.Load() == 0 {
+	if ok && t != h && t.hintable(k.owner) {
 		r.target.CompareAndSwap(h, t)
 	}
 	return t, ok

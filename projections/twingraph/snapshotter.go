@@ -168,7 +168,7 @@ func SnapshotPath(dir string, pos uint64) string {
 // its size.
 func WriteSnapshotFile(dir string, snap *Snapshot) (int64, error) {
 	path := SnapshotPath(dir, snap.Position())
-	tmp := path + ".tmp"
+	tmp := path + tmpSuffix
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return 0, fmt.Errorf("create snapshot: %w", err)
@@ -191,14 +191,12 @@ func WriteSnapshotFile(dir string, snap *Snapshot) (int64, error) {
 	if err := os.Rename(tmp, path); err != nil {
 		return 0, fmt.Errorf("rename snapshot: %w", err)
 	}
-	return n, syncDir(dir)
+	return n, SyncDir(dir)
 }
 
 // SyncDir makes dir's entries durable, after a file is renamed or linked
 // into it.
-func SyncDir(dir string) error { return syncDir(dir) }
-
-func syncDir(dir string) error {
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
@@ -227,7 +225,7 @@ func (s *Snapshotter) prune() error {
 	}
 	entries, _ := os.ReadDir(s.dir)
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), snapPrefix) && strings.HasSuffix(e.Name(), snapSuffix+".tmp") {
+		if isTemp(e.Name()) {
 			os.Remove(filepath.Join(s.dir, e.Name()))
 		}
 	}
@@ -258,6 +256,30 @@ func SnapshotPositions(dir string) ([]uint64, error) {
 	}
 	slices.Sort(positions)
 	return positions, nil
+}
+
+// tmpSuffix ends the name of a snapshot file being written.
+const tmpSuffix = ".tmp"
+
+// isTemp reports whether name is that of a snapshot file being written
+// (or left behind by a crash).
+func isTemp(name string) bool {
+	return strings.HasPrefix(name, snapPrefix) && strings.HasSuffix(name, snapSuffix+tmpSuffix)
+}
+
+// SnapshotWriting reports whether a snapshot file is being written in dir
+// (WriteSnapshotFile's temporary file exists).
+func SnapshotWriting(dir string) bool {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if isTemp(e.Name()) {
+			return true
+		}
+	}
+	return false
 }
 
 // snapshotFiles returns the positions of the snapshot files in dir, newest

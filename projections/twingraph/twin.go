@@ -88,6 +88,13 @@ func (t *Twin) clone() *Twin {
 		Components: t.Components, Out: t.Out, In: t.In, gen: t.gen, owner: t.owner}
 }
 
+// hintable reports whether relationships may point their hints at t in
+// graph owner: t is that graph's current value, with few enough incoming
+// relationships for the writer to keep their hints up to date.
+func (t *Twin) hintable(owner uint32) bool {
+	return owner != 0 && t.owner == owner && len(t.In) <= hintMaxIn && t.replaced.Load() == 0
+}
+
 // currentAt reports whether t is the value of its twin in a snapshot of
 // graph owner published after its transaction gen (Snapshot.gen): t was
 // made by a transaction no later than gen, and not replaced by one.

@@ -149,15 +149,18 @@ func (tt twinTrees) all() iter.Seq[*Twin] {
 	}
 }
 
-// txn starts a write transaction recording into h, which is empty.
-func (tt twinTrees) txn(h *hintLog) twinTxn {
-	return twinTxn{byID: tt.byID.Txn(), byModel: tt.byModel.Txn(), hints: h}
+// txn starts a write transaction of graph owner, recording into h (whose
+// content is dropped).
+func (tt twinTrees) txn(owner uint32, h *hintLog) twinTxn {
+	h.reset()
+	return twinTxn{byID: tt.byID.Txn(), byModel: tt.byModel.Txn(), owner: owner, hints: h}
 }
 
 // twinTxn is a batch's write transaction on twinTrees.
 type twinTxn struct {
 	byID    *btxn[string, *Twin]
 	byModel *btxn[modelKey, struct{}]
+	owner   uint32 // the graph's id (Twin.owner)
 	hints   *hintLog
 }
 
@@ -165,9 +168,15 @@ type twinTxn struct {
 // to mark the values it replaced (Twin.replaced) and point the hints of
 // the relationships into the values it made at them (Relationship.target).
 type hintLog struct {
-	owner uint32
-	gone  []*Twin // values of the owner graph replaced or deleted
-	made  []*Twin // values put, in order
+	gone []*Twin // values of the graph replaced or deleted
+	made []*Twin // values put, in order
+}
+
+// reset empties h, keeping its room but none of its twins.
+func (h *hintLog) reset() {
+	clear(h.gone)
+	clear(h.made)
+	h.gone, h.made = h.gone[:0], h.made[:0]
 }
 
 func (tx twinTxn) get(id string) *Twin {
@@ -178,12 +187,12 @@ func (tx twinTxn) get(id string) *Twin {
 // put inserts or replaces t, moving it between models when its model
 // changed.
 func (tx twinTxn) put(t *Twin) {
-	t.owner = tx.hints.owner
+	t.owner = tx.owner
 	o, ok := tx.byID.Put(t.ID, t)
 	if !ok || o != t {
 		tx.hints.made = append(tx.hints.made, t)
 	}
-	if ok && o != t && o.owner == tx.hints.owner {
+	if ok && o != t && o.owner == tx.owner {
 		tx.hints.gone = append(tx.hints.gone, o)
 	}
 	if ok && o.Model == t.Model {
@@ -195,7 +204,7 @@ func (tx twinTxn) put(t *Twin) {
 }
 
 func (tx twinTxn) delete(t *Twin) {
-	if t.owner == tx.hints.owner {
+	if t.owner == tx.owner {
 		tx.hints.gone = append(tx.hints.gone, t)
 	}
 	tx.byID.Delete(t.ID)
@@ -212,15 +221,13 @@ func (tx twinTxn) commit(gen uint64) twinTrees {
 		o.replaced.Store(gen)
 	}
 	for _, t := range h.made {
-		if t.replaced.Load() != 0 || len(t.In) > hintMaxIn {
+		if !t.hintable(tx.owner) {
 			continue
 		}
 		for _, r := range t.In {
 			r.target.Store(t)
 		}
 	}
-	clear(h.gone)
-	clear(h.made)
-	h.gone, h.made = h.gone[:0], h.made[:0]
+	h.reset()
 	return twinTrees{byID: tx.byID.Commit(), byModel: tx.byModel.Commit()}
 }
