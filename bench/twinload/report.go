@@ -41,6 +41,14 @@ func Markdown(w io.Writer, cfg Config, r *Result) {
 	if h := r.HTTP["healthz"]; h.Ops > 0 {
 		fmt.Fprintf(w, "| GET /healthz (empty handler: the HTTP stack's ceiling here) | %.0f/s (p99 %.0f µs, %.1f µs CPU/request) | | | |\n", h.OpsPerSec, h.P99us, h.CPUus)
 	}
+	for _, op := range []struct{ name, label string }{{"GET", "GET twin"}, {"PATCH", "PATCH twin"}, {"healthz", "GET /healthz"}} {
+		ours, std := r.HTTP[op.name], r.HTTP[op.name+NetHTTPSuffix]
+		if std.Ops == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "| %s through net/http's server instead (same handler and run) | %.0f/s (p99 %.0f µs, %.1f µs CPU/request); the node's server does %s the requests/s at %s the CPU | | | |\n",
+			op.label, std.OpsPerSec, std.P99us, std.CPUus, ratio(ours.OpsPerSec, std.OpsPerSec), ratio(ours.CPUus, std.CPUus))
+	}
 	for _, c := range []struct{ name, with, without string }{
 		{"GET twin, API key with a model-scope grant vs admin token", "GET key, model grant", "GET admin"},
 		{"GET twin of one building, API key with a subtree grant vs admin token", "GET key, subtree grant", "GET admin, building 0"},

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -108,6 +110,29 @@ func (c *Config) defaults() {
 	if c.Progress == nil {
 		c.Progress = io.Discard
 	}
+}
+
+// NetHTTPSuffix ends the names of the phases served by net/http's server.
+const NetHTTPSuffix = " (net/http)"
+
+// netHTTPPhases serves n's API with net/http's server, configured as a node
+// configures its own, on a second port, and runs phases against it.
+func netHTTPPhases(n *node.Node, conns int, phases func(*httpload.Client)) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	api := n.API()
+	srv := &http.Server{Handler: api, ConnContext: api.ConnContext, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	go srv.Serve(ln)
+	defer srv.Close()
+	cl, err := httpload.New("http://"+ln.Addr().String(), conns)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	phases(cl)
+	return nil
 }
 
 // authzPhases measures what authorization adds: the same GETs and
@@ -350,47 +375,61 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	type bufPair struct{ req, resp []byte }
 	var bufs sync.Pool
 	var auth sync.Map // token → []httpload.Header
-	call := func(tok, method, path, body string, out any) error {
-		buf, _ := bufs.Get().(*bufPair)
-		if buf == nil {
-			buf = new(bufPair)
+	callOn := func(client *httpload.Client) func(tok, method, path, body string, out any) error {
+		return func(tok, method, path, body string, out any) error {
+			buf, _ := bufs.Get().(*bufPair)
+			if buf == nil {
+				buf = new(bufPair)
+			}
+			defer bufs.Put(buf)
+			var b []byte
+			if body != "" {
+				buf.req = append(buf.req[:0], body...)
+				b = buf.req
+			}
+			h, ok := auth.Load(tok)
+			if !ok {
+				h, _ = auth.LoadOrStore(tok, []httpload.Header{{Name: "Authorization", Value: "Bearer " + tok}})
+			}
+			status, resp, err := client.Do(method, path, h.([]httpload.Header), b, buf.resp[:0])
+			buf.resp = resp
+			if err != nil {
+				return err
+			}
+			if status >= 300 {
+				return fmt.Errorf("%s %s: %d %s", method, path, status, resp)
+			}
+			if out != nil {
+				return json.Unmarshal(resp, out)
+			}
+			return nil
 		}
-		defer bufs.Put(buf)
-		var b []byte
-		if body != "" {
-			buf.req = append(buf.req[:0], body...)
-			b = buf.req
-		}
-		h, ok := auth.Load(tok)
-		if !ok {
-			h, _ = auth.LoadOrStore(tok, []httpload.Header{{Name: "Authorization", Value: "Bearer " + tok}})
-		}
-		status, resp, err := client.Do(method, path, h.([]httpload.Header), b, buf.resp[:0])
-		buf.resp = resp
-		if err != nil {
-			return err
-		}
-		if status >= 300 {
-			return fmt.Errorf("%s %s: %d %s", method, path, status, resp)
-		}
-		if out != nil {
-			return json.Unmarshal(resp, out)
-		}
-		return nil
 	}
-	do := func(method, path, body string) error { return call(token, method, path, body, nil) }
-	// The HTTP stack's own ceiling on this machine: a handler that does
-	// nothing, through the same server, client and connections.
-	res.HTTP["healthz"] = phase(ctx, cfg, "http GET /healthz", func(rng *rand.Rand) error {
-		return do("GET", "/healthz", "")
-	})
-	res.HTTP["GET"] = phase(ctx, cfg, "http GET", func(rng *rand.Rand) error {
-		return do("GET", "/digitaltwins/"+roomID(cfg.Graph, rng), "")
-	})
-	res.HTTP["PATCH"] = phase(ctx, cfg, "http PATCH", func(rng *rand.Rand) error {
-		v := strconv.FormatFloat(15+rng.Float64()*15, 'f', 2, 64)
-		return do("PATCH", "/digitaltwins/"+roomID(cfg.Graph, rng), `[{"op":"replace","path":"/temperature","value":`+v+`}]`)
-	})
+	call := callOn(client)
+	// The same three phases against one server: the HTTP stack's own
+	// ceiling on this machine (a handler that does nothing, through the
+	// same server, client and connections), then GET and PATCH.
+	basic := func(suffix string, call func(tok, method, path, body string, out any) error) {
+		do := func(method, path, body string) error { return call(token, method, path, body, nil) }
+		res.HTTP["healthz"+suffix] = phase(ctx, cfg, "http GET /healthz"+suffix, func(rng *rand.Rand) error {
+			return do("GET", "/healthz", "")
+		})
+		res.HTTP["GET"+suffix] = phase(ctx, cfg, "http GET"+suffix, func(rng *rand.Rand) error {
+			return do("GET", "/digitaltwins/"+roomID(cfg.Graph, rng), "")
+		})
+		res.HTTP["PATCH"+suffix] = phase(ctx, cfg, "http PATCH"+suffix, func(rng *rand.Rand) error {
+			v := strconv.FormatFloat(15+rng.Float64()*15, 'f', 2, 64)
+			return do("PATCH", "/digitaltwins/"+roomID(cfg.Graph, rng), `[{"op":"replace","path":"/temperature","value":`+v+`}]`)
+		})
+	}
+	basic("", call)
+	// The same API through net/http's server, for comparison: the node
+	// serves with its own (engine/httpserve).
+	if err := netHTTPPhases(n, cfg.Conns, func(cl *httpload.Client) { basic(NetHTTPSuffix, callOn(cl)) }); err != nil {
+		stopSrv()
+		<-served
+		return nil, err
+	}
 	err = authzPhases(cfg, res, call)
 	stopSrv()
 	<-served

@@ -87,6 +87,7 @@ at first start into <data>/admin-token and printed once.`,
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate (PEM); serve HTTPS")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key (PEM)")
 	f.BoolVar(&cfg.SelfSigned, "tls-self-signed", false, "serve HTTPS with a development certificate generated into <data>/tls")
+	f.BoolVar(&cfg.NetHTTP, "net-http", false, "serve with Go's net/http server instead of twinlog's HTTP/1.1 server (same API; for comparison)")
 	f.BoolVar(&cfg.AllowAnonymous, "allow-anonymous", false, "serve requests without a bearer token (development only)")
 	f.StringVar(&anonymousRole, "anonymous-role", "owner", "with --allow-anonymous: the role anonymous callers hold on the whole instance, or none (then only what is granted to the principal anonymous)")
 	f.StringVar(&cfg.MQTTListen, "mqtt-listen", "", "serve the embedded MQTT broker for devices on this address, such as :1883 (default off)")

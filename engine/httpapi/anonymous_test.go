@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -33,7 +32,7 @@ func TestAnonymousRole(t *testing.T) {
 			api.RegisterTwins(svc)
 			api.RegisterQuery(graphquery.New(g, graphquery.Options{}))
 			api.RegisterAuth(&httpapi.Auth{Keys: keys, Grants: store, Graph: g})
-			srv := httptest.NewServer(api)
+			srv := serveNode(t, api)
 			defer srv.Close()
 			admin := func(method, path, body string) reply {
 				return call(t, srv, method, path, body, "Authorization", "Bearer "+token)

@@ -85,12 +85,18 @@ func newAuthEngine(t *testing.T) (*twingraph.Graph, *authz.Store, *authn.Keys, *
 // request's caller in the connection's slot, as a node does.
 func newAuthEnv(t *testing.T) *authEnv {
 	t.Helper()
-	return newAuthEnvConn(t, true)
+	return newAuthEnvConn(t, serverNode)
 }
 
-// newAuthEnvConn is newAuthEnv with the server's ConnContext set or not:
-// without it, the caller travels in the request's context.
-func newAuthEnvConn(t *testing.T, connSlots bool) *authEnv {
+// The servers an auth environment can run on.
+const (
+	serverNode    = "node"           // the node's: httpserve with connection slots
+	serverSlots   = "net/http+slots" // net/http with connection slots
+	serverNoSlots = "net/http"       // net/http: the caller travels in the request's context
+)
+
+// newAuthEnvConn is newAuthEnv on the given server.
+func newAuthEnvConn(t *testing.T, server string) *authEnv {
 	t.Helper()
 	g, store, keys, eng := newAuthEngine(t)
 	v, err := authn.NewVerifier(authn.Config{Issuers: []*authn.Issuer{{Issuer: "dev", HS256Secret: authSecret}}, Audience: "twinlog"})
@@ -126,11 +132,16 @@ func newAuthEnvConn(t *testing.T, connSlots bool) *authEnv {
 		"GET /eventroutes", "PUT /endpoints/{name}", "GET /devices", "GET /telemetry", "GET /telemetry/models"} {
 		api.Handle(p, ok)
 	}
-	srv := httptest.NewUnstartedServer(api)
-	if connSlots {
-		srv.Config.ConnContext = api.ConnContext
+	var srv *httptest.Server
+	if server == serverNode {
+		srv = serveNode(t, api)
+	} else {
+		srv = httptest.NewUnstartedServer(api)
+		if server == serverSlots {
+			srv.Config.ConnContext = api.ConnContext
+		}
+		srv.Start()
 	}
-	srv.Start()
 	t.Cleanup(srv.Close)
 	e := &authEnv{srv: srv, eng: eng, store: store, keys: keys, tok: map[string]string{"admin": token}}
 	mustStatus(t, call(t, srv, "POST", "/models", authModels), 201)
@@ -199,8 +210,8 @@ func (e *authEnv) do(t *testing.T, who, method, path, body string, hdr ...string
 // Consecutive requests of different callers share connections, so with
 // connection slots it also checks that no caller outlives its request.
 func TestAuthMatrix(t *testing.T) {
-	for _, slots := range []bool{true, false} {
-		t.Run(fmt.Sprintf("connslots=%v", slots), func(t *testing.T) { testAuthMatrix(t, newAuthEnvConn(t, slots)) })
+	for _, server := range []string{serverNode, serverSlots, serverNoSlots} {
+		t.Run(server, func(t *testing.T) { testAuthMatrix(t, newAuthEnvConn(t, server)) })
 	}
 }
 

@@ -74,7 +74,7 @@ func newHandlerServer(t *testing.T) *httptest.Server {
 	api := httpapi.New(httpapi.Config{Engine: eng, Token: token, MaxBodyBytes: 64 << 20})
 	api.RegisterTwins(svc)
 	api.RegisterHandlers(m)
-	srv := httptest.NewServer(api)
+	srv := serveNode(t, api)
 	t.Cleanup(func() {
 		srv.Close()
 		m.Close()
@@ -220,7 +220,7 @@ func TestHandlerDeployGrants(t *testing.T) {
 	api.RegisterTwins(svc)
 	api.RegisterAuth(&httpapi.Auth{Verifier: v, Keys: keys, Grants: store, Graph: g})
 	api.RegisterHandlers(m)
-	srv := httptest.NewServer(api)
+	srv := serveNode(t, api)
 	defer srv.Close()
 	for _, gr := range []struct{ principal, role string }{
 		{"user:h", "handler-admin"}, {"user:hr", "handler-admin"}, {"user:hr", "reader"}, {"user:own", "owner"},

@@ -37,7 +37,7 @@ func newHistoryServer(t *testing.T) *httptest.Server {
 	api.RegisterTwins(twins.New(eng, g, twins.Options{}))
 	api.RegisterQuery(graphquery.New(g, graphquery.Options{}))
 	api.RegisterHistory(tt, graphquery.Options{})
-	srv := httptest.NewServer(api)
+	srv := serveNode(t, api)
 	t.Cleanup(srv.Close)
 	return srv
 }

@@ -37,7 +37,7 @@ func newServer(t *testing.T) *httptest.Server {
 	api := httpapi.New(httpapi.Config{Engine: eng, Token: token, MaxBodyBytes: 1 << 20})
 	api.RegisterTwins(twins.New(eng, g, twins.Options{}))
 	api.RegisterQuery(graphquery.New(g, graphquery.Options{}))
-	srv := httptest.NewServer(api)
+	srv := serveNode(t, api)
 	t.Cleanup(srv.Close)
 	return srv
 }

@@ -3,7 +3,6 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -42,7 +41,7 @@ func TestSimulationsAPI(t *testing.T) {
 	api.RegisterTwins(twins.New(eng, g, twins.Options{}))
 	api.RegisterQuery(graphquery.New(g, graphquery.Options{}))
 	api.RegisterSimulations(sim)
-	srv := httptest.NewServer(api)
+	srv := serveNode(t, api)
 	t.Cleanup(srv.Close)
 	must := func(r reply, status int) reply {
 		t.Helper()

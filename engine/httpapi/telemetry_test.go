@@ -65,7 +65,7 @@ func newTelemetryServer(t *testing.T) *httptest.Server {
 	t.Cleanup(f.Stop)
 	api := httpapi.New(httpapi.Config{Engine: eng, Token: token})
 	api.RegisterTelemetry(f)
-	srv := httptest.NewServer(api)
+	srv := serveNode(t, api)
 	t.Cleanup(srv.Close)
 	return srv
 }

@@ -7,6 +7,7 @@ package node
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 	"github.com/twinlog/twinlog/engine/eventlog"
 	"github.com/twinlog/twinlog/engine/eventlog/filelog"
 	"github.com/twinlog/twinlog/engine/httpapi"
+	"github.com/twinlog/twinlog/engine/httpserve"
 	"github.com/twinlog/twinlog/engine/twins"
 	"github.com/twinlog/twinlog/processors/devices"
 	"github.com/twinlog/twinlog/processors/handlers"
@@ -51,6 +53,11 @@ type Config struct {
 	// SelfSigned generates (once) a development certificate for localhost
 	// into DataDir/tls and serves HTTPS with it. Ignored when TLSCert is set.
 	SelfSigned bool
+	// NetHTTP serves with net/http's server instead of the node's own
+	// HTTP/1.1 server (engine/httpserve), which keeps per-connection state
+	// between requests. The API is the same on both; this exists to compare
+	// them. Default false.
+	NetHTTP bool
 	// Token is the admin bearer token. Default: $TWINLOG_TOKEN is read by
 	// the CLI; when empty here, a token is generated at first start into
 	// DataDir/admin-token and reused afterwards.
@@ -124,7 +131,7 @@ type Node struct {
 	mqttc       *mqtt.Client
 	token       string
 	ln          net.Listener
-	srv         *http.Server
+	srv         httpServer
 	scheme      string
 	started     time.Time
 }
@@ -342,25 +349,41 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		}
 		fmt.Fprintf(cfg.Out, "twinlog: serving HTTPS with the self-signed certificate %s (trust it with SSL_CERT_FILE or NODE_EXTRA_CA_CERTS)\n", tlsCert)
 	}
-	n.srv = &http.Server{
-		Handler:           n.api,
-		ConnContext:       n.api.ConnContext,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
-	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	n.ln = ln
+	var tlsConfig *tls.Config
 	if tlsCert != "" {
-		cfgTLS, err := loadTLS(tlsCert, tlsKey)
-		if err != nil {
+		if tlsConfig, err = loadTLS(tlsCert, tlsKey); err != nil {
+			ln.Close()
 			return nil, err
 		}
-		n.srv.TLSConfig = cfgTLS
 		n.scheme = "https"
+	}
+	const readHeaderTimeout, idleTimeout = 10 * time.Second, 2 * time.Minute
+	if cfg.NetHTTP {
+		if tlsConfig != nil {
+			// HTTP/1.1 only, like the node's own server.
+			n.ln = tls.NewListener(ln, tlsConfig)
+		}
+		n.srv = &http.Server{
+			Handler:           n.api,
+			ConnContext:       n.api.ConnContext,
+			ReadHeaderTimeout: readHeaderTimeout,
+			IdleTimeout:       idleTimeout,
+			ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+		}
+	} else {
+		n.srv = &httpserve.Server{
+			Handler:           n.api,
+			TLSConfig:         tlsConfig,
+			ConnContext:       n.api.ConnContext,
+			ReadHeaderTimeout: readHeaderTimeout,
+			IdleTimeout:       idleTimeout,
+			Logger:            cfg.Logger,
+		}
 	}
 	took("listening", "addr", ln.Addr().String())
 	cfg.Logger.Info("node opened", "took", time.Since(n.started).Round(time.Millisecond))
@@ -418,6 +441,14 @@ func (n *Node) Twins() *twins.Service { return n.twins }
 // Telemetry returns the node's telemetry history follower.
 func (n *Node) Telemetry() *telemetry.Follower { return n.telemetry }
 
+// httpServer is what the node needs of an HTTP server: net/http's, or
+// httpserve's.
+type httpServer interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+	Close() error
+}
+
 // API returns the node's HTTP handler.
 func (n *Node) API() *httpapi.Server { return n.api }
 
@@ -426,13 +457,7 @@ func (n *Node) API() *httpapi.Server { return n.api }
 // closes the log.
 func (n *Node) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
-	go func() {
-		if n.srv.TLSConfig != nil {
-			errc <- n.srv.ServeTLS(n.ln, "", "")
-		} else {
-			errc <- n.srv.Serve(n.ln)
-		}
-	}()
+	go func() { errc <- n.srv.Serve(n.ln) }()
 	select {
 	case err := <-errc:
 		n.Close()
@@ -453,8 +478,9 @@ func (n *Node) Serve(ctx context.Context) error {
 func (n *Node) Close() error {
 	if n.srv != nil {
 		n.srv.Close()
-	} else if n.ln != nil {
-		n.ln.Close()
+	}
+	if n.ln != nil {
+		n.ln.Close() // when Serve never ran
 	}
 	if n.routes != nil {
 		n.routes.Stop()
