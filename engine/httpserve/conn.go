@@ -107,10 +107,10 @@ func (c *conn) serve(ctx context.Context) {
 				return
 			}
 		}
+		// A request that has begun to arrive is served even when the
+		// server is shutting down; its response says the connection
+		// closes.
 		c.setState(stateHead)
-		if c.srv.closing.Load() {
-			return
-		}
 		r, err := c.readRequest()
 		if err != nil {
 			c.setState(stateActive)

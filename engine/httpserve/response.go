@@ -24,9 +24,10 @@ type response struct {
 	status int
 	// wroteHeader: the handler set the status; sent: the head went out.
 	wroteHeader, sent bool
-	// chunked: the body goes out in chunks; bodyOK: the status and method
-	// allow a body.
-	chunked, bodyOK bool
+	// chunked: the body goes out in chunks; bodyOK: the status allows a
+	// body; isHead: the request is a HEAD, whose response is a GET's
+	// without the body (the handler writes it; it is not sent).
+	chunked, bodyOK, isHead bool
 	// declared is the handler's Content-Length, or -1.
 	declared int64
 	written  int64
@@ -41,6 +42,7 @@ func (w *response) reset(r *http.Request) {
 	clear(w.header)
 	w.req = r
 	w.status, w.wroteHeader, w.sent, w.chunked, w.bodyOK = 0, false, false, false, true
+	w.isHead = r.Method == "HEAD"
 	w.declared, w.written, w.closeAfter, w.err = -1, 0, false, nil
 	w.buf = w.buf[:0]
 }
@@ -70,7 +72,7 @@ func (w *response) WriteHeader(code int) {
 		return
 	}
 	w.wroteHeader, w.status = true, code
-	w.bodyOK = code != 204 && code != 304 && w.req.Method != "HEAD"
+	w.bodyOK = code != 204 && code != 304
 	if cl := w.header.Get("Content-Length"); cl != "" {
 		if n, ok := parseLength(cl); ok {
 			w.declared = n
@@ -152,7 +154,7 @@ func (w *response) finish() error {
 		if _, err := w.c.nc.Write([]byte("0\r\n\r\n")); err != nil {
 			w.err = err
 		}
-	} else if w.declared >= 0 && w.written < w.declared {
+	} else if w.declared >= 0 && w.written < w.declared && !w.isHead {
 		// The handler declared more than it wrote: the client cannot
 		// find the next response, so the connection ends here.
 		w.closeAfter = true
@@ -196,9 +198,13 @@ func (w *response) sendHead(complete bool, next []byte) error {
 		// The handler's own Content-Length goes out with its other
 		// headers (a HEAD keeps it; a 204 has none).
 	case complete:
-		b = append(b, "Content-Length: "...)
-		b = appendInt(b, int64(len(w.buf)))
-		b = append(b, "\r\n"...)
+		if !w.isHead || len(w.buf) > 0 {
+			b = append(b, "Content-Length: "...)
+			b = appendInt(b, int64(len(w.buf)))
+			b = append(b, "\r\n"...)
+		}
+	case w.isHead:
+		// A HEAD whose GET would be sent chunked: no length to give.
 	case w.req.ProtoMinor >= 1:
 		w.chunked = true
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
@@ -217,7 +223,7 @@ func (w *response) sendHead(complete bool, next []byte) error {
 	w.buf = w.buf[:0]
 	var err error
 	switch {
-	case len(body) == 0:
+	case len(body) == 0 || w.isHead:
 		_, err = w.c.nc.Write(b)
 	case w.chunked:
 		bufs := net.Buffers{b, chunkHeader(len(body)), body, crlf}
@@ -245,7 +251,7 @@ func chunkHeader(n int) []byte {
 
 // writeBody writes p after the head has gone out.
 func (w *response) writeBody(p []byte) error {
-	if len(p) == 0 {
+	if len(p) == 0 || w.isHead {
 		return nil
 	}
 	var err error

@@ -159,8 +159,28 @@ func TestLargeAndStreamedResponses(t *testing.T) {
 	if resp.ContentLength != int64(len(big)) {
 		t.Fatalf("HEAD: Content-Length %d", resp.ContentLength)
 	}
-	if _, err := cl.Get(base + "/sniff"); err != nil {
+	// A HEAD of a handler that writes a small body: the GET's length and
+	// type, no body, and the connection goes on.
+	resp, err = cl.Head(base + "/sniff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.ContentLength != 28 || resp.Header.Get("Content-Type") != "text/html; charset=utf-8" {
+		t.Fatalf("HEAD /sniff: Content-Length %d, type %q", resp.ContentLength, resp.Header.Get("Content-Type"))
+	}
+	resp, err = cl.Head(base + "/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || len(resp.TransferEncoding) != 0 {
+		t.Fatalf("HEAD /big: %d %v", resp.StatusCode, resp.TransferEncoding)
+	}
+	if resp, err := cl.Get(base + "/sniff"); err != nil {
 		t.Fatalf("GET after HEAD: %v", err)
+	} else if b, _ := io.ReadAll(resp.Body); string(b) != "<html><body>hi</body></html>" {
+		t.Fatalf("GET after HEAD: %q", b)
 	}
 }
 
