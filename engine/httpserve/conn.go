@@ -191,4 +191,3 @@ type headError struct {
 func (e *headError) Error() string { return e.msg }
 
 func badHead(status int, msg string) error { return &headError{status: status, msg: msg} }
-
