@@ -35,8 +35,8 @@ func Markdown(w io.Writer, cfg Config, r *Result) {
 		if p.Ops > 0 {
 			pgCell = fmt.Sprintf("%.0f/s (p99 %.0f µs)", p.OpsPerSec, p.P99us)
 		}
-		fmt.Fprintf(w, "| %s twin, %d conns | %.0f/s (p99 %.0f µs, %.1f µs CPU/request, %d errors) | %s | %s | %s |\n", op.name, cfg.Conns,
-			h.OpsPerSec, h.P99us, h.CPUus, h.Errors, pgCell, ratio(h.OpsPerSec, p.OpsPerSec), op.target)
+		fmt.Fprintf(w, "| %s twin, %d conns | %.0f/s (p99 %.0f µs, %.1f µs CPU/request of which garbage collection %.1f (%d collections), %d errors) | %s | %s | %s |\n", op.name, cfg.Conns,
+			h.OpsPerSec, h.P99us, h.CPUus, h.GCus, h.GCCycles, h.Errors, pgCell, ratio(h.OpsPerSec, p.OpsPerSec), op.target)
 	}
 	if h := r.HTTP["healthz"]; h.Ops > 0 {
 		fmt.Fprintf(w, "| GET /healthz (empty handler: the HTTP stack's ceiling here) | %.0f/s (p99 %.0f µs, %.1f µs CPU/request) | | | |\n", h.OpsPerSec, h.P99us, h.CPUus)

@@ -73,6 +73,10 @@ type Phase struct {
 	// CPUus is the process's CPU time (server and generator) per
 	// operation: steadier than the rate on a shared machine.
 	CPUus float64
+	// GCCycles is how many collections ran during the phase, and GCus
+	// their CPU time per operation (part of CPUus).
+	GCCycles uint64
+	GCus     float64
 }
 
 // Result is what a run measured.
@@ -603,7 +607,7 @@ func runPhase(ctx context.Context, cfg Config, name string, op func(rng *rand.Ra
 	lat := make([][]float64, cfg.Conns)
 	deadline := time.Now().Add(cfg.Duration)
 	var wg sync.WaitGroup
-	cpu0 := bench.CPUTime()
+	cpu0, gc0 := bench.CPUTime(), bench.GC()
 	start := time.Now()
 	for w := 0; w < cfg.Conns; w++ {
 		wg.Add(1)
@@ -623,7 +627,7 @@ func runPhase(ctx context.Context, cfg Config, name string, op func(rng *rand.Ra
 	}
 	wg.Wait()
 	el := time.Since(start).Seconds()
-	cpu := bench.CPUTime() - cpu0
+	cpu, gc := bench.CPUTime()-cpu0, bench.GC().Sub(gc0)
 	var all []float64
 	for _, l := range lat {
 		all = append(all, l...)
@@ -634,10 +638,12 @@ func runPhase(ctx context.Context, cfg Config, name string, op func(rng *rand.Ra
 		p.P50us = all[len(all)/2]
 		p.P99us = all[len(all)*99/100]
 	}
+	p.GCCycles = gc.Cycles
 	if p.Ops > 0 {
 		p.CPUus = float64(cpu.Microseconds()) / float64(p.Ops)
+		p.GCus = float64(gc.CPU.Microseconds()) / float64(p.Ops)
 	}
-	fmt.Fprintf(cfg.Progress, "%s: %.0f ops/s, p50 %.0f µs, p99 %.0f µs, %.1f µs CPU/op, %d errors\n", name, p.OpsPerSec, p.P50us, p.P99us, p.CPUus, p.Errors)
+	fmt.Fprintf(cfg.Progress, "%s: %.0f ops/s, p50 %.0f µs, p99 %.0f µs, %.1f µs CPU/op (GC %.1f µs, %d cycles), %d errors\n", name, p.OpsPerSec, p.P50us, p.P99us, p.CPUus, p.GCus, p.GCCycles, p.Errors)
 	return p
 }
 
