@@ -23,11 +23,13 @@ type GCStats struct {
 	// CPU is the collector's CPU time: background marking, assists taken
 	// from allocating goroutines, and pauses.
 	CPU time.Duration
+	// Allocated is the bytes allocated on the heap.
+	Allocated uint64
 }
 
 // GC returns the collector's work so far (runtime/metrics).
 func GC() GCStats {
-	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/gc/heap/allocs:bytes"}}
 	metrics.Read(s)
 	var g GCStats
 	if s[0].Value.Kind() == metrics.KindUint64 {
@@ -36,10 +38,13 @@ func GC() GCStats {
 	if s[1].Value.Kind() == metrics.KindFloat64 {
 		g.CPU = time.Duration(s[1].Value.Float64() * float64(time.Second))
 	}
+	if s[2].Value.Kind() == metrics.KindUint64 {
+		g.Allocated = s[2].Value.Uint64()
+	}
 	return g
 }
 
 // Sub returns the work done between earlier and g.
 func (g GCStats) Sub(earlier GCStats) GCStats {
-	return GCStats{Cycles: g.Cycles - earlier.Cycles, CPU: g.CPU - earlier.CPU}
+	return GCStats{Cycles: g.Cycles - earlier.Cycles, CPU: g.CPU - earlier.CPU, Allocated: g.Allocated - earlier.Allocated}
 }

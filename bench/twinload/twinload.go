@@ -77,6 +77,9 @@ type Phase struct {
 	// their CPU time per operation (part of CPUus).
 	GCCycles uint64
 	GCus     float64
+	// AllocBytes is the heap allocation per operation (server and
+	// generator).
+	AllocBytes float64
 }
 
 // Result is what a run measured.
@@ -642,8 +645,9 @@ func runPhase(ctx context.Context, cfg Config, name string, op func(rng *rand.Ra
 	if p.Ops > 0 {
 		p.CPUus = float64(cpu.Microseconds()) / float64(p.Ops)
 		p.GCus = float64(gc.CPU.Microseconds()) / float64(p.Ops)
+		p.AllocBytes = float64(gc.Allocated) / float64(p.Ops)
 	}
-	fmt.Fprintf(cfg.Progress, "%s: %.0f ops/s, p50 %.0f µs, p99 %.0f µs, %.1f µs CPU/op (GC %.1f µs, %d cycles), %d errors\n", name, p.OpsPerSec, p.P50us, p.P99us, p.CPUus, p.GCus, p.GCCycles, p.Errors)
+	fmt.Fprintf(cfg.Progress, "%s: %.0f ops/s, p50 %.0f µs, p99 %.0f µs, %.1f µs CPU/op (GC %.1f µs, %d cycles), %.0f B allocated/op, %d errors\n", name, p.OpsPerSec, p.P50us, p.P99us, p.CPUus, p.GCus, p.GCCycles, p.AllocBytes, p.Errors)
 	return p
 }
 
