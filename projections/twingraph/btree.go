@@ -315,6 +315,30 @@ func (tx *btxn[K, V]) Put(k K, v V) (V, bool) {
 	return old, replaced
 }
 
+// slot returns where k's value is held, in a leaf the transaction owns
+// (the path to it is copied as Put copies it), or nil when k is absent. It
+// is one descent where Get then Put are two. The pointer is valid until the
+// transaction's next change.
+func (tx *btxn[K, V]) slot(k K) *V {
+	if tx.t.root == nil {
+		return nil
+	}
+	cmp := tx.t.cmp
+	x := tx.mut(tx.t.root)
+	tx.t.root = x
+	for x.kids != nil {
+		i := x.child(k, cmp)
+		c := tx.mut(x.kids[i])
+		x.kids[i] = c
+		x = c
+	}
+	i, found := search(x.keys, k, cmp)
+	if !found {
+		return nil
+	}
+	return &x.vals[i]
+}
+
 // put inserts into x, which the transaction owns, and returns the new
 // right sibling when x split.
 func (tx *btxn[K, V]) put(x *bnode[K, V], k K, v V) (old V, replaced bool, right *bnode[K, V]) {

@@ -284,8 +284,34 @@ func (a *applier) twin(id string) (*Twin, error) {
 	return a.twins.get(id), nil
 }
 
+// patchFast applies a property patch with one descent of the twins' tree,
+// reporting false, having changed nothing, when the general path must: the
+// twin is missing (an error there) or the patch is not one patchedFast
+// takes.
+func (a *applier) patchFast(id string, e *event.Event) bool {
+	slot := a.twins.byID.slot(id)
+	if slot == nil {
+		return false
+	}
+	cur := *slot
+	t, ok := cur.patchedFast(e.Payload, e.Position, e.Time, a.gen, a.intern)
+	if !ok {
+		return false
+	}
+	// Every name is interned already: the twin's, or interned as added.
+	// A twin of this transaction was changed in place, and is in the tree
+	// already.
+	if t != cur {
+		a.twins.replace(slot, t)
+	}
+	return true
+}
+
 func (a *applier) applyTwin(e *event.Event) error {
 	id := e.Stream[len(twinPrefix):]
+	if e.Type == TypeTwinPatched && e.SchemaVersion == PatchedSchemaVersion && a.patchFast(id, e) {
+		return nil
+	}
 	cur, err := a.twin(id)
 	if err != nil {
 		return err
@@ -326,17 +352,7 @@ func (a *applier) applyTwin(e *event.Event) error {
 		if cur == nil {
 			return fmt.Errorf("twin.patched at %d: twin %q does not exist", e.Position, id)
 		}
-		if e.SchemaVersion == PatchedSchemaVersion {
-			if t, ok := cur.patchedFast(e.Payload, e.Position, e.Time, a.gen, a.intern); ok {
-				// Every name is interned already: the twin's, or interned
-				// as added. A twin of this transaction was changed in
-				// place, and is in the tree already.
-				if t != cur {
-					a.twins.put(t)
-				}
-				return nil
-			}
-		}
+		// patchFast took what the binary payload's fast path takes.
 		var p TwinPatched
 		if err := Decode(e, &p); err != nil {
 			return err

@@ -203,6 +203,24 @@ func (tx twinTxn) put(t *Twin) {
 	tx.byModel.Put(modelKey{t.Model, t.ID}, struct{}{})
 }
 
+// replace puts t where slot (from byID.slot) holds the twin's current
+// value: what put does for a twin that exists, without finding it again.
+func (tx twinTxn) replace(slot **Twin, t *Twin) {
+	o := *slot
+	t.owner = tx.owner
+	*slot = t
+	if o != t {
+		tx.hints.made = append(tx.hints.made, t)
+		if o.owner == tx.owner {
+			tx.hints.gone = append(tx.hints.gone, o)
+		}
+	}
+	if o.Model != t.Model {
+		tx.byModel.Delete(modelKey{o.Model, o.ID})
+		tx.byModel.Put(modelKey{t.Model, t.ID}, struct{}{})
+	}
+}
+
 func (tx twinTxn) delete(t *Twin) {
 	if t.owner == tx.owner {
 		tx.hints.gone = append(tx.hints.gone, t)
