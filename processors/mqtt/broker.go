@@ -91,7 +91,22 @@ func (b *Broker) Addr() string { return b.ln.Address() }
 
 // Close disconnects every client and stops listening. Close the gateway
 // after it.
-func (b *Broker) Close() error { return b.srv.Close() }
+//
+// The listener is closed first without the broker library's sweep of its
+// clients: that sweep (Clients.GetByListener) read-locks the client map
+// twice, and deadlocks with a client leaving at the same moment, whose
+// removal waits for the write lock between the two. The clients are
+// disconnected here instead, from one read of the map; the server's own
+// Close then finds the listener closed and does not sweep again.
+func (b *Broker) Close() error {
+	b.ln.Close(func(string) {})
+	for _, cl := range b.srv.Clients.GetAll() {
+		if cl.Net.Listener == b.ln.ID() {
+			_ = b.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+		}
+	}
+	return b.srv.Close()
+}
 
 // Online reports whether a device has a connection.
 func (b *Broker) Online(deviceID string) bool {
