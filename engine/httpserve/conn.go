@@ -11,13 +11,10 @@ import (
 	"net/url"
 	"runtime/debug"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/twinlog/twinlog/engine/jsonstr"
 )
-
-var errTooManyFiles = syscall.EMFILE
 
 // Connection states, for the sweeper and Shutdown.
 const (

@@ -30,10 +30,10 @@ func (c *conn) readRequest() (*http.Request, error) {
 	if !ok {
 		return nil, badHead(400, "malformed request line")
 	}
-	if !validMethod(method) {
+	if !isToken(method) {
 		return nil, badHead(400, "invalid method")
 	}
-	major, minor, ok := http.ParseHTTPVersion(string(proto))
+	vers, major, minor, ok := parseVersion(proto)
 	if !ok {
 		return nil, badHead(400, "malformed HTTP version")
 	}
@@ -41,10 +41,7 @@ func (c *conn) readRequest() (*http.Request, error) {
 		return nil, badHead(505, "HTTP version not supported")
 	}
 	r.Method = internMethod(method)
-	r.Proto, r.ProtoMajor, r.ProtoMinor = protoString(minor), major, minor
-	if r.Proto == "" {
-		r.Proto = string(proto)
-	}
+	r.Proto, r.ProtoMajor, r.ProtoMinor = vers, major, minor
 	if err := c.parseTarget(r, target); err != nil {
 		return nil, err
 	}
@@ -126,14 +123,18 @@ func splitRequestLine(line []byte) (method, target, proto []byte, ok bool) {
 	return line[:i], rest[:j], rest[j+1:], true
 }
 
-func protoString(minor int) string {
-	switch minor {
-	case 1:
-		return "HTTP/1.1"
-	case 0:
-		return "HTTP/1.0"
+// parseVersion parses a request line's HTTP version; the two versions
+// clients send are recognized without a copy of the bytes.
+func parseVersion(p []byte) (vers string, major, minor int, ok bool) {
+	switch string(p) {
+	case "HTTP/1.1":
+		return "HTTP/1.1", 1, 1, true
+	case "HTTP/1.0":
+		return "HTTP/1.0", 1, 0, true
 	}
-	return ""
+	vers = string(p)
+	major, minor, ok = http.ParseHTTPVersion(vers)
+	return vers, major, minor, ok
 }
 
 var methods = [...]string{"GET", "PUT", "PATCH", "POST", "DELETE", "HEAD", "OPTIONS"}
@@ -147,13 +148,15 @@ func internMethod(m []byte) string {
 	return string(m)
 }
 
-func validMethod(m []byte) bool {
-	for _, ch := range m {
-		if !isTokenChar(ch) {
+// isToken reports whether s is an RFC 9110 token: a method or a field
+// name.
+func isToken[T string | []byte](s T) bool {
+	for i := 0; i < len(s); i++ {
+		if !tokenChars[s[i]] {
 			return false
 		}
 	}
-	return len(m) > 0
+	return len(s) > 0
 }
 
 // parseTarget sets r's URL and RequestURI from the request target. An
@@ -291,13 +294,13 @@ func init() {
 // canonicalKey returns name's canonical form (textproto's), and whether
 // it is a valid field name.
 func canonicalKey(name []byte) (string, bool) {
+	if !isToken(name) {
+		return "", false
+	}
 	var buf [32]byte
 	if len(name) <= len(buf) {
 		lower := buf[:len(name)]
 		for i, ch := range name {
-			if !isTokenChar(ch) {
-				return "", false
-			}
 			if 'A' <= ch && ch <= 'Z' {
 				ch += 'a' - 'A'
 			}
@@ -306,17 +309,9 @@ func canonicalKey(name []byte) (string, bool) {
 		if k, ok := commonKeys[string(lower)]; ok {
 			return k, true
 		}
-	} else {
-		for _, ch := range name {
-			if !isTokenChar(ch) {
-				return "", false
-			}
-		}
 	}
 	return textproto.CanonicalMIMEHeaderKey(string(name)), true
 }
-
-func isTokenChar(ch byte) bool { return tokenChars[ch] }
 
 var tokenChars = charTable("!#$%&'*+-.^_`|~")
 
@@ -540,7 +535,7 @@ func (b *body) skipTrailer() error {
 		if len(line) == 2 {
 			return nil
 		}
-		if colon := bytes.IndexByte(line, ':'); colon <= 0 || !validMethod(line[:colon]) {
+		if colon := bytes.IndexByte(line, ':'); colon <= 0 || !isToken(line[:colon]) {
 			return errors.New("httpserve: malformed trailer after chunked body")
 		}
 	}

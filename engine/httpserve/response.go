@@ -82,12 +82,18 @@ func (w *response) WriteHeader(code int) {
 	}
 }
 
-func (w *response) Write(p []byte) (int, error) {
+// started sets the implicit 200 if the handler set no status, and
+// returns the connection's error, if any.
+func (w *response) started() error {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
-	if w.err != nil {
-		return 0, w.err
+	return w.err
+}
+
+func (w *response) Write(p []byte) (int, error) {
+	if err := w.started(); err != nil {
+		return 0, err
 	}
 	if !w.bodyOK {
 		return 0, http.ErrBodyNotAllowed
@@ -111,26 +117,13 @@ func (w *response) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (w *response) WriteString(s string) (int, error) {
-	if !w.sent && len(w.buf)+len(s) <= bufMax && w.wroteHeader && w.err == nil && w.bodyOK &&
-		(w.declared < 0 || w.written+int64(len(s)) <= w.declared) {
-		w.buf = append(w.buf, s...)
-		w.written += int64(len(s))
-		return len(s), nil
-	}
-	return w.Write([]byte(s))
-}
-
 // Flush sends the head and what is buffered (http.Flusher).
 func (w *response) Flush() { w.FlushError() }
 
 // FlushError is Flush that reports an error (http.ResponseController).
 func (w *response) FlushError() error {
-	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
-	}
-	if w.err != nil {
-		return w.err
+	if err := w.started(); err != nil {
+		return err
 	}
 	if !w.sent {
 		return w.sendHead(false, nil)
@@ -140,11 +133,8 @@ func (w *response) FlushError() error {
 
 // finish completes the response after the handler returns.
 func (w *response) finish() error {
-	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
-	}
-	if w.err != nil {
-		return w.err
+	if err := w.started(); err != nil {
+		return err
 	}
 	if !w.sent {
 		if err := w.sendHead(true, nil); err != nil {
@@ -271,7 +261,7 @@ func (w *response) writeBody(p []byte) error {
 // replaced by spaces, so that no value can end the head early.
 func (w *response) appendHeader(b []byte) []byte {
 	for k, vs := range w.header {
-		if k == "Date" || k == "Connection" || k == "Transfer-Encoding" || !validFieldName(k) {
+		if k == "Date" || k == "Connection" || k == "Transfer-Encoding" || !isToken(k) {
 			continue
 		}
 		if k == "Content-Length" && (w.declared < 0 || w.status == 204) {
@@ -291,15 +281,6 @@ func (w *response) appendHeader(b []byte) []byte {
 		}
 	}
 	return b
-}
-
-func validFieldName(k string) bool {
-	for i := 0; i < len(k); i++ {
-		if !isTokenChar(k[i]) {
-			return false
-		}
-	}
-	return k != ""
 }
 
 // statusLines holds the status lines of the common codes.
