@@ -237,10 +237,8 @@ func (c *conn) readHeader(budget *int) error {
 		if !ok {
 			return badHead(400, "invalid header name")
 		}
-		for _, ch := range value {
-			if ch < ' ' && ch != '\t' || ch == 0x7f {
-				return badHead(400, "invalid header value")
-			}
+		if !validValue(value) {
+			return badHead(400, "invalid header value")
 		}
 		if key == "Host" {
 			c.hosts = appendValue(c.hosts, value)
@@ -254,6 +252,17 @@ func (c *conn) readHeader(budget *int) error {
 		}
 	}
 	return nil
+}
+
+// validValue reports whether a field value has no control characters but
+// tab.
+func validValue(v []byte) bool {
+	for _, ch := range v {
+		if ch < ' ' && ch != '\t' || ch == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // appendValue appends value to vs, reusing the string the slice held in
@@ -535,7 +544,7 @@ func (b *body) skipTrailer() error {
 		if len(line) == 2 {
 			return nil
 		}
-		if colon := bytes.IndexByte(line, ':'); colon <= 0 || !isToken(line[:colon]) {
+		if colon := bytes.IndexByte(line, ':'); colon <= 0 || !isToken(line[:colon]) || !validValue(line[colon+1:len(line)-2]) {
 			return errors.New("httpserve: malformed trailer after chunked body")
 		}
 	}
