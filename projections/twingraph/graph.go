@@ -289,7 +289,7 @@ func (a *applier) twin(id string) (*Twin, error) {
 // twin is missing (an error there) or the patch is not one patchedFast
 // takes.
 func (a *applier) patchFast(id string, e *event.Event) bool {
-	slot := a.twins.byID.slot(id)
+	slot := a.twins.slot(id)
 	if slot == nil {
 		return false
 	}

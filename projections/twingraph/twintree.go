@@ -189,26 +189,30 @@ func (tx twinTxn) get(id string) *Twin {
 func (tx twinTxn) put(t *Twin) {
 	t.owner = tx.owner
 	o, ok := tx.byID.Put(t.ID, t)
-	if !ok || o != t {
+	if !ok {
 		tx.hints.made = append(tx.hints.made, t)
-	}
-	if ok && o != t && o.owner == tx.owner {
-		tx.hints.gone = append(tx.hints.gone, o)
-	}
-	if ok && o.Model == t.Model {
+		tx.byModel.Put(modelKey{t.Model, t.ID}, struct{}{})
 		return
-	} else if ok {
-		tx.byModel.Delete(modelKey{o.Model, o.ID})
 	}
-	tx.byModel.Put(modelKey{t.Model, t.ID}, struct{}{})
+	tx.swapped(o, t)
 }
 
-// replace puts t where slot (from byID.slot) holds the twin's current
-// value: what put does for a twin that exists, without finding it again.
+// slot returns where id's current value is held for replace, or nil when
+// there is no twin id; see btxn.slot.
+func (tx twinTxn) slot(id string) **Twin { return tx.byID.slot(id) }
+
+// replace puts t where slot holds the twin's current value: what put does
+// for a twin that exists, without finding it again.
 func (tx twinTxn) replace(slot **Twin, t *Twin) {
 	o := *slot
 	t.owner = tx.owner
 	*slot = t
+	tx.swapped(o, t)
+}
+
+// swapped records that t took o's place in byID: the hints to mark and
+// point, and the model index when the model changed.
+func (tx twinTxn) swapped(o, t *Twin) {
 	if o != t {
 		tx.hints.made = append(tx.hints.made, t)
 		if o.owner == tx.owner {
