@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/twinlog/twinlog/engine"
 	"github.com/twinlog/twinlog/engine/twins"
@@ -62,7 +63,10 @@ func actor(r *http.Request) string {
 // not reserve memory.
 const exactBodyMax = 64 << 10
 
-func readBody(r *http.Request) ([]byte, error) {
+func readBody(r *http.Request) ([]byte, error) { return readBodyTo(r, nil) }
+
+// readBodyTo is readBody into dst's array when the body fits it.
+func readBodyTo(r *http.Request, dst []byte) ([]byte, error) {
 	if r.Body == nil {
 		return nil, nil
 	}
@@ -71,7 +75,11 @@ func readBody(r *http.Request) ([]byte, error) {
 	if n := r.ContentLength; n >= 0 && n <= exactBodyMax {
 		// The size is known: one allocation of it, where ReadAll
 		// starts at 512 bytes and grows.
-		b = make([]byte, n)
+		if n <= int64(cap(dst)) {
+			b = dst[:n]
+		} else {
+			b = make([]byte, n)
+		}
 		if _, err = io.ReadFull(r.Body, b); err == io.ErrUnexpectedEOF {
 			err = fmt.Errorf("the body ended before its Content-Length of %d bytes", n)
 		}
@@ -251,11 +259,25 @@ func (h *twinHandlers) putTwin(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// patchBodies recycles the buffers of JSON Patch bodies: the twin service
+// keeps nothing of a patch's bytes once it returns.
+var patchBodies = sync.Pool{New: func() any { return new([]byte) }}
+
+// patchBodyMax is the largest buffer patchBodies keeps.
+const patchBodyMax = 4 << 10
+
 func (h *twinHandlers) patchTwin(w http.ResponseWriter, r *http.Request) error {
-	body, err := readBody(r)
+	buf := patchBodies.Get().(*[]byte)
+	defer func() {
+		if cap(*buf) <= patchBodyMax {
+			patchBodies.Put(buf)
+		}
+	}()
+	body, err := readBodyTo(r, *buf)
 	if err != nil {
 		return err
 	}
+	*buf = body[:0]
 	// No deadline of its own: a patch, once queued, is carried out
 	// whatever becomes of the request (see twins.Service.PatchTwin).
 	etag, err := h.svc.PatchTwin(r.Context(), actor(r), r.PathValue("id"), body, cond(r))

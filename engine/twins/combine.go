@@ -52,12 +52,22 @@ type combiner struct {
 	written [1 << 14]uint64
 }
 
-// write is one member of a combined command.
+// write is one member of a combined command: a JSON Patch of one twin
+// (see Service.patch and write.decide). Writes are recycled (getWrite,
+// putWrite) with their signal channel.
 type write struct {
+	svc       *Service
+	actor     string
+	id        string
+	component string
+	ops       []Op
+	cond      Cond
+
 	stream string
-	// decide returns the member's event (nil when there is nothing to
-	// write), the expectation it relies on, or its error.
-	decide func(snap *twingraph.Snapshot) (*event.Event, eventlog.Expect, error)
+	// ev is the event of the latest decision; etagPos is the ETag
+	// position of the twin it decided on.
+	ev      event.Event
+	etagPos uint64
 
 	// preEv and preExp are the caller's own decision, against the
 	// snapshot at prePos.
@@ -73,6 +83,17 @@ type write struct {
 	signal chan bool // false: done; true: lead
 }
 
+var writePool = sync.Pool{New: func() any { return &write{signal: make(chan bool, 1)} }}
+
+func getWrite() *write { return writePool.Get().(*write) }
+
+// putWrite recycles w once its caller is done with it: by then no leader
+// refers to it (a leader signals a member last).
+func putWrite(w *write) {
+	*w = write{signal: w.signal}
+	writePool.Put(w)
+}
+
 // do submits w and returns once it is executed (or failed).
 func (c *combiner) do(ctx context.Context, w *write) {
 	snap := c.g.Snapshot()
@@ -83,7 +104,6 @@ func (c *combiner) do(ctx context.Context, w *write) {
 	}
 	w.prePos = snap.Position()
 	w.cause, _ = causeOf(ctx)
-	w.signal = make(chan bool, 1)
 	c.mu.Lock()
 	c.mu.queue = append(c.mu.queue, w)
 	lead := !c.mu.leading

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unsafe"
 
+	"github.com/twinlog/twinlog/engine/jsonstr"
 	"github.com/twinlog/twinlog/projections/twingraph"
 )
 
@@ -351,13 +353,33 @@ func ParsePointer(p string) ([]string, error) {
 
 // FormatPointer encodes reference tokens as a JSON Pointer.
 func FormatPointer(toks []string) string {
-	var b strings.Builder
+	return string(appendPointer(nil, toks))
+}
+
+// appendPointer appends toks encoded as a JSON Pointer.
+func appendPointer(b []byte, toks []string) []byte {
 	for _, t := range toks {
-		b.WriteByte('/')
-		t = strings.ReplaceAll(t, "~", "~0")
-		b.WriteString(strings.ReplaceAll(t, "/", "~1"))
+		b = append(b, '/')
+		for i := 0; i < len(t); i++ {
+			switch c := t[i]; c {
+			case '~':
+				b = append(b, '~', '0')
+			case '/':
+				b = append(b, '~', '1')
+			default:
+				b = append(b, c)
+			}
+		}
 	}
-	return b.String()
+	return b
+}
+
+// appendPointerJSON appends toks encoded as a JSON Pointer, as a JSON
+// string.
+func appendPointerJSON(b []byte, toks []string) []byte {
+	var buf [128]byte
+	p := appendPointer(buf[:0], toks)
+	return jsonstr.Append(b, unsafe.String(unsafe.SliceData(p), len(p)))
 }
 
 // MarshalOps encodes ops canonically, as recorded in events: each
@@ -373,13 +395,13 @@ func MarshalOps(ops []Op) ([]byte, error) {
 		b = append(b, '{')
 		if op.Op == "move" || op.Op == "copy" {
 			b = append(b, `"from":`...)
-			b = twingraph.AppendString(b, FormatPointer(op.From))
+			b = appendPointerJSON(b, op.From)
 			b = append(b, ',')
 		}
 		b = append(b, `"op":`...)
 		b = twingraph.AppendString(b, op.Op)
 		b = append(b, `,"path":`...)
-		b = twingraph.AppendString(b, FormatPointer(op.Path))
+		b = appendPointerJSON(b, op.Path)
 		switch op.Op {
 		case "add", "replace", "test":
 			b = append(b, `,"value":`...)

@@ -265,13 +265,15 @@ func sourceTimes(md map[string]any, props map[string]json.RawMessage, prefix str
 // (migration: the whole twin is validated against the new model) and
 // /$metadata/<prop>/sourceTime. All operations apply or none. A patch
 // that passes its checks is carried out even when ctx ends while it waits
-// for its turn; ctx carries its cause (WithCause).
+// for its turn; ctx carries its cause (WithCause). Nothing refers to patch's
+// bytes once it returns: callers may reuse them.
 func (s *Service) PatchTwin(ctx context.Context, actor, id string, patch []byte, cond Cond) (string, error) {
 	return s.patch(ctx, actor, id, "", patch, cond)
 }
 
 // PatchComponent applies a JSON Patch whose paths are relative to the
-// component (ADT DigitalTwins_UpdateComponent).
+// component (ADT DigitalTwins_UpdateComponent). Nothing refers to patch's
+// bytes once it returns.
 func (s *Service) PatchComponent(ctx context.Context, actor, id, component string, patch []byte, cond Cond) (string, error) {
 	if component == "" {
 		return "", invalid("InvalidArgument", "the component name is empty")
@@ -295,41 +297,48 @@ func (s *Service) patch(ctx context.Context, actor, id, component string, patch 
 			}
 		}
 	}
-	var etagPos uint64
-	w := &write{stream: twingraph.TwinStream(id)}
-	w.decide = func(snap *twingraph.Snapshot) (*event.Event, eventlog.Expect, error) {
-		cur, ok := snap.Twin(id)
-		if !ok {
-			return nil, eventlog.Expect{}, twinNotFound(id)
-		}
-		if component != "" {
-			if _, ok := cur.Component(component); !ok {
-				return nil, eventlog.Expect{}, engine.Errorf(engine.KindNotFound, "ComponentNotFound", "twin %s has no component %s", id, component)
-			}
-		}
-		if err := checkCond(cond, true, cur.ETagPos); err != nil {
-			return nil, eventlog.Expect{}, err
-		}
-		p, err := s.patchTwin(snap, cur, ops)
-		if err != nil {
-			return nil, eventlog.Expect{}, err
-		}
-		etagPos = cur.ETagPos
-		if p == nil {
-			return nil, eventlog.Expect{}, nil // nothing changed
-		}
-		ev := twingraph.NewPatchedEvent(w.stream, actor, p)
-		putPatched(p) // the event holds its own encoding
-		return &ev, eventlog.Expect{Stream: w.stream, Version: cur.Version}, nil
-	}
+	w := getWrite()
+	defer putWrite(w)
+	w.svc, w.actor, w.id, w.component, w.ops, w.cond = s, actor, id, component, ops, cond
+	w.stream = twingraph.TwinStream(id)
 	s.writes.do(ctx, w)
 	if w.err != nil {
 		return "", w.err
 	}
+	etagPos := w.etagPos
 	if w.pos != 0 {
 		etagPos = w.pos
 	}
 	return twingraph.ETag(etagPos), nil
+}
+
+// decide decides w's patch against snap: its event (nil when the patch
+// changes nothing), the expectation it relies on, or its error. The event
+// is w's own, valid until the next decision.
+func (w *write) decide(snap *twingraph.Snapshot) (*event.Event, eventlog.Expect, error) {
+	cur, ok := snap.Twin(w.id)
+	if !ok {
+		return nil, eventlog.Expect{}, twinNotFound(w.id)
+	}
+	if w.component != "" {
+		if _, ok := cur.Component(w.component); !ok {
+			return nil, eventlog.Expect{}, engine.Errorf(engine.KindNotFound, "ComponentNotFound", "twin %s has no component %s", w.id, w.component)
+		}
+	}
+	if err := checkCond(w.cond, true, cur.ETagPos); err != nil {
+		return nil, eventlog.Expect{}, err
+	}
+	p, err := w.svc.patchTwin(snap, cur, w.ops)
+	if err != nil {
+		return nil, eventlog.Expect{}, err
+	}
+	w.etagPos = cur.ETagPos
+	if p == nil {
+		return nil, eventlog.Expect{}, nil // nothing changed
+	}
+	w.ev = twingraph.NewPatchedEvent(w.stream, w.actor, p)
+	putPatched(p) // the event holds its own encoding
+	return &w.ev, eventlog.Expect{Stream: w.stream, Version: cur.Version}, nil
 }
 
 // patchTwin applies ops to cur and returns the change to record, or nil

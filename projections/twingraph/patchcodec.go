@@ -34,7 +34,7 @@ func NewPatchedEvent(stream, actor string, p *TwinPatched) event.Event {
 	b := make([]byte, 0, n)
 	b = appendStr(b, p.ID)
 	b = appendStr(b, p.Model)
-	b = appendStr(b, string(p.Patch))
+	b = appendBytes(b, p.Patch)
 	b = appendChange(b, &p.SectionChange)
 	b = binary.AppendUvarint(b, uint64(len(p.Components)))
 	for _, name := range sortedKeys(p.Components) {
@@ -81,17 +81,22 @@ func appendStr(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
+func appendBytes(b []byte, s []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
 func appendChange(b []byte, c *SectionChange) []byte {
 	b = binary.AppendUvarint(b, uint64(len(c.Set)))
 	if len(c.Set) == 1 { // the common case: no sorting
 		for k, v := range c.Set {
 			b = appendStr(b, k)
-			b = appendStr(b, string(v))
+			b = appendBytes(b, v)
 		}
 	} else {
 		for _, k := range sortedKeys(c.Set) {
 			b = appendStr(b, k)
-			b = appendStr(b, string(c.Set[k]))
+			b = appendBytes(b, c.Set[k])
 		}
 	}
 	b = binary.AppendUvarint(b, uint64(len(c.Unset)))
