@@ -61,14 +61,17 @@ type Store struct {
 
 	mu struct {
 		sync.Mutex
-		pos     uint64
-		newest  int64
-		points  uint64
-		models  map[string]*series
-		twins   map[string]twinInfo // the twins whose models are known
-		scratch []member            // a point's members, reused
-		header  []member            // a telemetry event's members, reused
-		chunks  uint32              // chunks opened, the last one's gen
+		pos    uint64
+		newest int64
+		points uint64
+		models map[string]*series
+		twins  map[string]twinInfo // the twins whose models are known
+		// modelIDs interns the model ids of twins: a large graph has
+		// many twins and few models.
+		modelIDs map[string]string
+		scratch  []member // a point's members, reused
+		header   []member // a telemetry event's members, reused
+		chunks   uint32   // chunks opened, the last one's gen
 		// cur is the partition the last point went to (nil when retention
 		// may have dropped it): points in a row mostly share one.
 		cur struct {
@@ -138,6 +141,7 @@ func New(opts Options) (*Store, error) {
 	s := &Store{opts: opts, mem: memory.NewGoAllocator()}
 	s.mu.models = map[string]*series{}
 	s.mu.twins = map[string]twinInfo{}
+	s.mu.modelIDs = map[string]string{}
 	return s, nil
 }
 
@@ -219,17 +223,23 @@ func (s *Store) applyLocked(e *event.Event) error {
 	return nil
 }
 
-// setModelLocked records a twin's model.
+// setModelLocked records a twin's model. twin and model may view an
+// event's payload: it keeps copies.
 func (s *Store) setModelLocked(twin, model string) {
 	if info, ok := s.mu.twins[twin]; ok && info.model == model {
 		return
 	}
-	s.mu.twins[twin] = twinInfo{model: model}
+	m, ok := s.mu.modelIDs[model]
+	if !ok {
+		m = strings.Clone(model)
+		s.mu.modelIDs[m] = m
+	}
+	s.mu.twins[strings.Clone(twin)] = twinInfo{model: m}
 }
 
 // patchedModel reads the twin id and new model of a twin.patched event
 // without decoding the rest: they are its first two strings in the binary
-// layout.
+// layout. They view the payload.
 func patchedModel(e *event.Event) (id, model string, ok bool) {
 	if e.SchemaVersion != twingraph.PatchedSchemaVersion {
 		var p twingraph.TwinPatched
@@ -245,7 +255,7 @@ func patchedModel(e *event.Event) (id, model string, ok bool) {
 		if k <= 0 || n > uint64(len(b)-k) {
 			return "", "", false
 		}
-		strs[i] = string(b[k : k+int(n)])
+		strs[i] = unsafe.String(unsafe.SliceData(b[k:]), int(n))
 		b = b[k+int(n):]
 	}
 	return strs[0], strs[1], true

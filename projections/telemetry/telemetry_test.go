@@ -214,6 +214,15 @@ func TestPointsFollowModelsAndFields(t *testing.T) {
 	batch([2]string{"x", `{"a":1,"b":10}`}, [2]string{"x", `{"b":20,"a":2}`}, [2]string{"y", `{"a":3}`}, [2]string{"x", `{"c":30,"a":4}`})
 	create("x", "dtmi:ex:B;1", twingraph.TypeTwinReplaced)
 	batch([2]string{"x", `{"a":5,"b":50}`}, [2]string{"y", `{"a":6,"b":60}`}, [2]string{"x", `{"a":7}`}, [2]string{"z", `{"a":8}`})
+	// A patch that migrates y, in the binary form; the store must keep
+	// nothing of its payload, which a log may reuse.
+	mig := twingraph.NewPatchedEvent(twingraph.TwinStream("y"), "a", &twingraph.TwinPatched{ID: "y", Model: "dtmi:ex:C;1",
+		Patch: json.RawMessage(`[{"op":"replace","path":"/$metadata/$model","value":"dtmi:ex:C;1"}]`)})
+	apply(mig)
+	for i := range mig.Payload {
+		mig.Payload[i] = 'Z'
+	}
+	batch([2]string{"y", `{"a":9}`})
 
 	sums := func(models ...string) map[string]string {
 		res, err := s.Run(context.Background(), telemetry.Query{Models: models, From: t0, To: t0.Add(time.Hour), Aggs: []telemetry.Agg{telemetry.Count, telemetry.Sum}})
@@ -234,6 +243,7 @@ func TestPointsFollowModelsAndFields(t *testing.T) {
 	}{
 		{"dtmi:ex:A;1", map[string]string{"x a": "n=3 sum=7", "x b": "n=2 sum=30", "x c": "n=1 sum=30", "y a": "n=2 sum=9", "y b": "n=1 sum=60"}},
 		{"dtmi:ex:B;1", map[string]string{"x a": "n=2 sum=12", "x b": "n=1 sum=50"}},
+		{"dtmi:ex:C;1", map[string]string{"y a": "n=1 sum=9"}},
 		{"", map[string]string{"z a": "n=1 sum=8"}},
 	} {
 		got := sums(c.model)
@@ -243,6 +253,9 @@ func TestPointsFollowModelsAndFields(t *testing.T) {
 	}
 	if m, ok := s.ModelOf("x"); !ok || m != "dtmi:ex:B;1" {
 		t.Errorf("ModelOf(x) = %q, %v", m, ok)
+	}
+	if m, ok := s.ModelOf("y"); !ok || m != "dtmi:ex:C;1" {
+		t.Errorf("ModelOf(y) = %q, %v", m, ok)
 	}
 	if _, ok := s.ModelOf("z"); ok {
 		t.Error("ModelOf(z) reports a model for a twin never created")
