@@ -104,6 +104,9 @@ type Engine struct {
 
 	applied atomic.Uint64
 	lanes   [lanes]sync.Mutex
+	// applying is held while a batch is applied to the projections (see
+	// Exclusive).
+	applying sync.Mutex
 
 	mu struct {
 		sync.Mutex
@@ -203,13 +206,16 @@ func (e *Engine) run(ctx context.Context, sub eventlog.Subscription) {
 				e.halt(fmt.Errorf("%w: log delivered position %d, expected %d", ErrHalted, part[0].Position, want))
 				return
 			}
+			e.applying.Lock()
 			for _, p := range e.projs {
 				if err := p.Apply(part); err != nil {
+					e.applying.Unlock()
 					e.halt(fmt.Errorf("%w: apply %T at %d..%d: %w", ErrHalted, p, part[0].Position, part[n-1].Position, err))
 					return
 				}
 			}
 			e.applied.Store(part[n-1].Position)
+			e.applying.Unlock()
 			e.mu.Lock()
 			close(e.mu.advanced)
 			e.mu.advanced = make(chan struct{})
@@ -262,6 +268,20 @@ func (e *Engine) WaitApplied(ctx context.Context, pos uint64) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// Exclusive calls fn between two batches: no projection applies anything
+// until fn returns, and every projection is at position applied. fn may
+// change how a projection holds its state, not what it holds (see
+// twingraph.Graph.Adopt). It must not wait for the engine (Execute,
+// WaitApplied): the applier waits for it.
+func (e *Engine) Exclusive(fn func(applied uint64) error) error {
+	e.applying.Lock()
+	defer e.applying.Unlock()
+	if err := e.Err(); err != nil {
+		return err
+	}
+	return fn(e.applied.Load())
 }
 
 // Result is the outcome of an executed command.

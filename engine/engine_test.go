@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/twinlog/twinlog/engine"
 	"github.com/twinlog/twinlog/engine/event"
@@ -208,5 +210,73 @@ func TestContendedStreamQueues(t *testing.T) {
 	wg.Wait()
 	if v, _ := c.get("hot"); v != workers*each {
 		t.Fatalf("counter = %d, want %d", v, workers*each)
+	}
+}
+
+// TestExclusive appends events from several goroutines while Exclusive
+// holds the applier: during fn the projection stays at the position fn is
+// given, though the log grows; afterwards the applier catches up.
+func TestExclusive(t *testing.T) {
+	l := memlog.New(memlog.Options{})
+	c := newCounters()
+	e := start(t, l, 0, c)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var stop atomic.Bool
+	last := make([]int, 4)
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; !stop.Load(); i++ {
+				ev := event.Event{Stream: fmt.Sprint("s", w), Type: "set", Payload: []byte(strconv.Itoa(i))}
+				if _, err := e.Append(ctx, []event.Event{ev}); err != nil {
+					t.Error(err)
+					return
+				}
+				last[w] = i
+			}
+		}()
+	}
+	grew := false
+	for range 20 {
+		err := e.Exclusive(func(applied uint64) error {
+			_, at := c.get("s0")
+			head0, _ := l.Head(ctx)
+			time.Sleep(2 * time.Millisecond)
+			if head, _ := l.Head(ctx); head > head0 {
+				grew = true
+			}
+			if e.Applied() != applied {
+				return fmt.Errorf("applied moved from %d to %d during fn", applied, e.Applied())
+			}
+			if _, now := c.get("s0"); now != at {
+				return fmt.Errorf("the projection applied s0 at %d during fn", now)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	if !grew {
+		t.Fatal("the log never grew while fn ran: nothing was tested")
+	}
+	head, err := l.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.WaitApplied(ctx, head); err != nil {
+		t.Fatal(err)
+	}
+	for w := range 4 {
+		if v, _ := c.get(fmt.Sprint("s", w)); v != uint64(last[w]) {
+			t.Fatalf("s%d = %d after the appends, want %d", w, v, last[w])
+		}
+	}
+	if err := e.Exclusive(func(uint64) error { return errors.New("refused") }); err == nil || err.Error() != "refused" {
+		t.Fatalf("Exclusive returned %v, want fn's error", err)
 	}
 }

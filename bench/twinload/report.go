@@ -68,6 +68,12 @@ func Markdown(w io.Writer, cfg Config, r *Result) {
 	fmt.Fprintf(w, "| RSS after load (incl. load generator) | %d MiB | | | < 2 GiB at full size |\n", r.RSSBytes>>20)
 	fmt.Fprintf(w, "| peak RSS during the load (garbage not yet collected included) | %d MiB | | | |\n", r.PeakRSSBytes>>20)
 	fmt.Fprintf(w, "| Go heap in use after load | %d MiB | | | |\n", r.HeapBytes>>20)
+	if r.CompactSeconds > 0 {
+		fmt.Fprintf(w, "| rebuild of the loaded graph (node.CompactGraph), before the phases | %.2f s; then heap %d MiB, RSS %d MiB | | | |\n",
+			r.CompactSeconds, r.CompactHeapBytes>>20, r.CompactRSSBytes>>20)
+		fmt.Fprintf(w, "| one garbage collection, loaded graph vs rebuilt | %.2f s of CPU (%.1f M objects) vs %.2f s (%.1f M) | | | |\n",
+			r.GCBefore.CPUSeconds, float64(r.GCBefore.Objects)/1e6, r.GCAfter.CPUSeconds, float64(r.GCAfter.Objects)/1e6)
+	}
 	fmt.Fprintf(w, "| snapshot of the loaded graph | %.2f s (%d MiB) | | | |\n", r.SnapshotSeconds, r.SnapshotBytes>>20)
 	fmt.Fprintf(w, "| restart (open + snapshot + %d events of log tail) | %.2f s | | | < 10 s at full size |\n", r.RestartTail, r.RestartSeconds)
 	if r.PGError != "" {

@@ -70,6 +70,9 @@ at first start into <data>/admin-token and printed once.`,
 				}
 				cfg.JWTIssuers = append(cfg.JWTIssuers, is)
 			}
+			if cfg.CompactCheck <= 0 {
+				cfg.CompactCheck = -1
+			}
 			ctx := cmd.Context()
 			n, err := node.Open(ctx, cfg)
 			if err != nil {
@@ -101,6 +104,7 @@ at first start into <data>/admin-token and printed once.`,
 	f.StringVar(&jwtGroups, "jwt-groups-claim", "groups", "with --jwt-issuer: the claim listing the caller's groups")
 	f.StringVar(&cfg.JWTAudience, "jwt-audience", "", "the aud claim JWTs must carry (required with --jwt-issuer)")
 	f.DurationVar(&cfg.JWTClockSkew, "jwt-clock-skew", time.Minute, "leeway for JWT exp, nbf and iat")
+	f.DurationVar(&cfg.CompactCheck, "compact-check", 30*time.Second, "how often to check whether the heap is fragmented enough to rebuild the twin graph in memory; 0 or less: never")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
 }

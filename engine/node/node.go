@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twinlog/twinlog/engine"
@@ -101,6 +102,10 @@ type Config struct {
 	// laid out in the log. Default ingest.LayoutBatch: one telemetry.batch
 	// event per request, which every reader of telemetry understands.
 	IngestLayout ingest.Layout
+	// CompactCheck is how often the node checks whether the Go heap is
+	// fragmented enough to rebuild the twin graph (see CompactGraph).
+	// Default 30 s; negative: never.
+	CompactCheck time.Duration
 	// TelemetryRetention bounds the telemetry history (rebuilt from the log
 	// at start) to this long before its newest point. Default 0: keep
 	// everything.
@@ -118,6 +123,9 @@ type Node struct {
 	api         *httpapi.Server
 	graph       *twingraph.Graph
 	snaps       *twingraph.Snapshotter
+	compacting  sync.Mutex // one CompactGraph at a time
+	stopCompact context.CancelFunc
+	compactDone chan struct{}
 	checkpoints *timetravel.Checkpointer
 	telemetry   *telemetry.Follower
 	twins       *twins.Service
@@ -226,6 +234,15 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.snaps.Start()
+	if cfg.CompactCheck >= 0 {
+		every := cfg.CompactCheck
+		if every == 0 {
+			every = 30 * time.Second
+		}
+		cctx, cancel := context.WithCancel(context.Background())
+		n.stopCompact, n.compactDone = cancel, make(chan struct{})
+		go n.compactor(cctx, every)
+	}
 	histDir := filepath.Join(cfg.DataDir, "history")
 	n.checkpoints, err = timetravel.NewCheckpointer(histDir, graph, timetravel.CheckpointOptions{Logger: cfg.Logger, Adopt: snapDir})
 	if err != nil {
@@ -506,6 +523,11 @@ func (n *Node) Close() error {
 	if n.handlers != nil {
 		n.handlers.Close()
 		n.handlers = nil
+	}
+	if n.stopCompact != nil {
+		n.stopCompact()
+		<-n.compactDone
+		n.stopCompact = nil
 	}
 	if n.checkpoints != nil {
 		n.checkpoints.Stop()

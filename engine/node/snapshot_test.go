@@ -34,6 +34,34 @@ func state(n *node.Node) string {
 	return b.String()
 }
 
+// addRoomModel uploads dtmi:ex:Room;1: temperature, name, adjacentTo.
+func addRoomModel(t *testing.T, svc *twins.Service) {
+	t.Helper()
+	model := `{"@context":"dtmi:dtdl:context;3","@id":"dtmi:ex:Room;1","@type":"Interface","contents":[
+		{"@type":"Property","name":"temperature","schema":"double"},
+		{"@type":"Property","name":"name","schema":"string"},
+		{"@type":"Relationship","name":"adjacentTo"}]}`
+	if _, err := svc.AddModels(context.Background(), "a", []json.RawMessage{json.RawMessage(model)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// putRoom creates room-<i> and, past the first, its relationship adj to
+// room-<i-1>.
+func putRoom(t *testing.T, svc *twins.Service, i int) {
+	t.Helper()
+	ctx := context.Background()
+	id := fmt.Sprintf("room-%d", i)
+	if _, _, err := svc.PutTwin(ctx, "a", id, []byte(fmt.Sprintf(`{"$metadata":{"$model":"dtmi:ex:Room;1"},"name":%q}`, id)), twins.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	if i > 0 {
+		if _, _, err := svc.PutRelationship(ctx, "a", id, "adj", []byte(fmt.Sprintf(`{"$targetId":"room-%d","$relationshipName":"adjacentTo"}`, i-1)), twins.Cond{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestRestartFromSnapshot restarts a node from a snapshot plus a log tail
 // and expects exactly the twins it had, and those of a full replay.
 func TestRestartFromSnapshot(t *testing.T) {
@@ -45,24 +73,10 @@ func TestRestartFromSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc := n.Twins()
-	model := `{"@context":"dtmi:dtdl:context;3","@id":"dtmi:ex:Room;1","@type":"Interface","contents":[
-		{"@type":"Property","name":"temperature","schema":"double"},
-		{"@type":"Property","name":"name","schema":"string"},
-		{"@type":"Relationship","name":"adjacentTo"}]}`
-	if _, err := svc.AddModels(ctx, "a", []json.RawMessage{json.RawMessage(model)}); err != nil {
-		t.Fatal(err)
-	}
+	addRoomModel(t, svc)
 	write := func(from, to int) {
 		for i := from; i < to; i++ {
-			id := fmt.Sprintf("room-%d", i)
-			if _, _, err := svc.PutTwin(ctx, "a", id, []byte(fmt.Sprintf(`{"$metadata":{"$model":"dtmi:ex:Room;1"},"name":%q}`, id)), twins.Cond{}); err != nil {
-				t.Fatal(err)
-			}
-			if i > 0 {
-				if _, _, err := svc.PutRelationship(ctx, "a", id, "adj", []byte(fmt.Sprintf(`{"$targetId":"room-%d","$relationshipName":"adjacentTo"}`, i-1)), twins.Cond{}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			putRoom(t, svc, i)
 			if _, err := svc.PatchTwin(ctx, "a", fmt.Sprintf("room-%d", i/2), []byte(fmt.Sprintf(`[{"op":"add","path":"/temperature","value":%d}]`, i)), twins.Cond{}); err != nil {
 				t.Fatal(err)
 			}
