@@ -103,6 +103,50 @@ func BenchmarkPatchTwin(b *testing.B) {
 	}
 }
 
+// BenchmarkPatchTwins patches one property of random twins as
+// BenchmarkPatchTwin does, in groups through PatchTwins: a few goroutines,
+// each waiting for a group of patches at a time.
+func BenchmarkPatchTwins(b *testing.B) {
+	for _, kind := range []string{"mem", "file"} {
+		for _, group := range []int{64, 512} {
+			b.Run(fmt.Sprintf("log=%s/goroutines=4/group=%d", kind, group), func(b *testing.B) {
+				e := benchEnv(b, kind)
+				b.SetParallelism(2)
+				b.ReportAllocs()
+				cpu0 := bench.CPUTime()
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					r := rand.New(rand.NewPCG(rand.Uint64(), 1))
+					ps := make([]twins.Patch, 0, group)
+					flush := func() bool {
+						for _, res := range e.svc.PatchTwins(context.Background(), "bench", ps) {
+							if res.Err != nil {
+								b.Error(res.Err)
+								return false
+							}
+						}
+						ps = ps[:0]
+						return true
+					}
+					for pb.Next() {
+						id := "room" + strconv.Itoa(r.IntN(benchTwins))
+						patch := `[{"op":"replace","path":"/temperature","value":` + strconv.Itoa(15+r.IntN(15)) + `}]`
+						ps = append(ps, twins.Patch{ID: id, Patch: []byte(patch)})
+						if len(ps) == group && !flush() {
+							return
+						}
+					}
+					if len(ps) > 0 {
+						flush()
+					}
+				})
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "patches/s")
+				b.ReportMetric(float64(bench.CPUTime()-cpu0)/float64(b.N), "cpu-ns/patch")
+			})
+		}
+	}
+}
+
 // BenchmarkGetTwin reads random twins as ADT JSON.
 // BenchmarkGetTwin reads random twins' JSON on every core: api=get into a
 // new buffer per read (GetTwin), api=append into each reader's own buffer

@@ -81,6 +81,25 @@ type write struct {
 	err    error
 	done   bool
 	signal chan bool // false: done; true: lead
+	// grp is the group the write was submitted with (doGroup), nil for
+	// a write on its own: then its group's channel is signalled instead.
+	grp *group
+}
+
+// group is writes submitted together by one caller (doGroup). Their
+// signals go to one channel, which the caller reads once per write.
+type group struct {
+	signal    chan bool
+	remaining int // writes not yet done; only the caller touches it
+}
+
+// notify sends v to the caller waiting for w.
+func (w *write) notify(v bool) {
+	if w.grp != nil {
+		w.grp.signal <- v
+		return
+	}
+	w.signal <- v
 }
 
 var writePool = sync.Pool{New: func() any { return &write{signal: make(chan bool, 1)} }}
@@ -111,7 +130,7 @@ func (c *combiner) do(ctx context.Context, w *write) {
 	c.mu.Unlock()
 	for {
 		if lead {
-			c.lead(ctx, w) // returns once w is done
+			c.lead(ctx, w, nil) // returns once w is done
 			return
 		}
 		// A waiting write is not abandoned when ctx ends: it may
@@ -123,9 +142,55 @@ func (c *combiner) do(ctx context.Context, w *write) {
 	}
 }
 
-// lead executes batches until self is done, then passes the lead on or
-// goes idle.
-func (c *combiner) lead(ctx context.Context, self *write) {
+// doGroup submits ws, which must be at least one, and returns once every
+// one is executed (or failed). Each is decided first against one snapshot,
+// as do decides a write; those that need executing are queued together,
+// in order, so writes of ws to one twin are carried out in turn.
+func (c *combiner) doGroup(ctx context.Context, ws []*write) {
+	snap := c.g.Snapshot()
+	cause, _ := causeOf(ctx)
+	g := &group{}
+	queued := ws[:0:0]
+	for _, w := range ws {
+		var err error
+		if w.preEv, w.preExp, err = w.decide(snap); err != nil || w.preEv == nil {
+			w.err, w.idx, w.done = err, -1, true
+			continue
+		}
+		w.prePos = snap.Position()
+		if w.cause == (Cause{}) {
+			w.cause = cause
+		}
+		w.grp = g
+		queued = append(queued, w)
+	}
+	if len(queued) == 0 {
+		return
+	}
+	g.remaining = len(queued)
+	g.signal = make(chan bool, len(queued))
+	c.mu.Lock()
+	c.mu.queue = append(c.mu.queue, queued...)
+	lead := !c.mu.leading
+	c.mu.leading = true
+	c.mu.Unlock()
+	for {
+		if lead {
+			c.lead(ctx, nil, g) // returns once every write of g is done
+			return
+		}
+		// As in do: not abandoned when ctx ends.
+		if lead = <-g.signal; !lead {
+			if g.remaining--; g.remaining == 0 {
+				return
+			}
+		}
+	}
+}
+
+// lead executes batches until self is done (or, for a group, every write
+// of grp), then passes the lead on or goes idle.
+func (c *combiner) lead(ctx context.Context, self *write, grp *group) {
 	ctx = context.WithoutCancel(ctx)
 	for {
 		c.mu.Lock()
@@ -133,11 +198,15 @@ func (c *combiner) lead(ctx context.Context, self *write) {
 		c.mu.Unlock()
 		c.execute(ctx, batch)
 		for _, w := range batch {
-			if w != self {
-				w.signal <- false
+			switch {
+			case w == self:
+			case grp != nil && w.grp == grp:
+				grp.remaining--
+			default:
+				w.notify(false)
 			}
 		}
-		if !self.done {
+		if (grp == nil && !self.done) || (grp != nil && grp.remaining > 0) {
 			continue
 		}
 		c.mu.Lock()
@@ -148,7 +217,7 @@ func (c *combiner) lead(ctx context.Context, self *write) {
 		}
 		next := c.mu.queue[0]
 		c.mu.Unlock()
-		next.signal <- true
+		next.notify(true)
 		return
 	}
 }

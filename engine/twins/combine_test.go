@@ -116,3 +116,94 @@ func TestPatchKeepsNoBytes(t *testing.T) {
 	replay := newEnvOn(t, e.log)
 	check("replayed", replay.svc)
 }
+
+// TestPatchTwins applies a group of patches: each stands on its own, and
+// patches to one twin apply in order.
+func TestPatchTwins(t *testing.T) {
+	e := withModels(t)
+	e.put("a", roomBody)
+	etagB := e.put("b", roomBody)
+	res := e.svc.PatchTwins(e.ctx, "test", []twins.Patch{
+		{ID: "a", Patch: []byte(`[{"op":"replace","path":"/temperature","value":30}]`)},
+		{ID: "a", Patch: []byte(`[{"op":"add","path":"/capacity","value":4}]`)},
+		{ID: "missing", Patch: []byte(`[{"op":"add","path":"/capacity","value":4}]`)},
+		{ID: "b", Patch: []byte(`[{"op":"replace","path":"/temperature","value":"warm"}]`)},
+		{ID: "b", Patch: []byte(`not json`)},
+		{ID: "b", Patch: []byte(`[{"op":"replace","path":"/temperature","value":31}]`), Cond: twins.Cond{IfMatch: etagB}},
+		{ID: "b", Patch: []byte(`[{"op":"replace","path":"/temperature","value":32}]`), Cond: twins.Cond{IfMatch: etagB}},
+		{ID: "b", Component: "thermostat", Patch: []byte(`[{"op":"add","path":"/setpoint","value":20}]`)},
+	})
+	want := []string{"", "", "DigitalTwinNotFound", "ValidationFailed", "JsonPatchInvalid", "", "PreconditionFailed", ""}
+	for i, r := range res {
+		if code(r.Err) != want[i] {
+			t.Errorf("patch %d: %v, want %q", i, r.Err, want[i])
+		}
+		if (r.Err == nil) != (r.ETag != "") {
+			t.Errorf("patch %d: ETag %q with error %v", i, r.ETag, r.Err)
+		}
+	}
+	a, b := e.twin("a"), e.twin("b")
+	if a["temperature"] != 30.0 || a["capacity"] != 4.0 || b["temperature"] != 31.0 || b["thermostat"].(map[string]any)["setpoint"] != 20.0 {
+		t.Fatalf("a = %v\nb = %v", a, b)
+	}
+	if a["$etag"] != res[1].ETag || b["$etag"] != res[7].ETag {
+		t.Errorf("ETags %v, %v; the last patches returned %q, %q", a["$etag"], b["$etag"], res[1].ETag, res[7].ETag)
+	}
+}
+
+// TestPatchTwinsConcurrent runs groups, each patching its twins twice, and
+// single patches at once: every twin ends at the value its writer last had
+// acknowledged.
+func TestPatchTwinsConcurrent(t *testing.T) {
+	e := withModels(t)
+	const groups, singles, per = 4, 4, 8
+	for i := range (groups + singles) * per {
+		e.put("t"+strconv.Itoa(i), roomBody)
+	}
+	var wg sync.WaitGroup
+	last := make([]int, (groups+singles)*per)
+	for g := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; k < 60; k += 2 {
+				var ps []twins.Patch
+				for j := range per {
+					id := "t" + strconv.Itoa(g*per+j)
+					for _, v := range []int{k, k + 1} {
+						ps = append(ps, twins.Patch{ID: id, Patch: []byte(`[{"op":"replace","path":"/temperature","value":` + strconv.Itoa(v) + `}]`)})
+					}
+				}
+				for i, r := range e.svc.PatchTwins(e.ctx, "test", ps) {
+					if r.Err != nil {
+						t.Errorf("group %d patch %d: %v", g, i, r.Err)
+						return
+					}
+				}
+				for j := range per {
+					last[g*per+j] = k + 1
+				}
+			}
+		}()
+	}
+	for s := range singles {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range 60 {
+				n := (groups+s)*per + k%per
+				if _, err := e.svc.PatchTwin(e.ctx, "test", "t"+strconv.Itoa(n), []byte(`[{"op":"replace","path":"/temperature","value":`+strconv.Itoa(k)+`}]`), twins.Cond{}); err != nil {
+					t.Error(err)
+					return
+				}
+				last[n] = k
+			}
+		}()
+	}
+	wg.Wait()
+	for i, v := range last {
+		if got := e.twin("t" + strconv.Itoa(i))["temperature"]; got != float64(v) {
+			t.Errorf("t%d: temperature %v, last acknowledged %d", i, got, v)
+		}
+	}
+}
