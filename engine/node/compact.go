@@ -99,21 +99,29 @@ func applyLog(ctx context.Context, l eventlog.Log, g *twingraph.Graph, to uint64
 	return nil
 }
 
-// heapFragmented reports whether the Go heap's in-use spans hold at least
-// half as many bytes of free slots as of live objects, with enough live to
-// matter, and the live heap's size.
-func heapFragmented() (bool, uint64) {
+// heapStats returns the Go heap's live bytes and the free bytes in its
+// in-use spans.
+func heapStats() (live, unused uint64) {
 	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/heap/unused:bytes"}}
 	metrics.Read(s)
 	if s[0].Value.Kind() != metrics.KindUint64 || s[1].Value.Kind() != metrics.KindUint64 {
-		return false, 0
+		return 0, 0
 	}
-	live, unused := s[0].Value.Uint64(), s[1].Value.Uint64()
-	return live >= compactMinLive && unused >= live/2, live
+	return s[0].Value.Uint64(), s[1].Value.Uint64()
+}
+
+// compactDue reports whether the graph should be rebuilt now, given the
+// heap's live and unused bytes, and the time and live bytes of the last
+// rebuild (zero for none). See the compaction policy above.
+func compactDue(live, unused uint64, now, last time.Time, lastLive uint64) bool {
+	if live < compactMinLive || unused < live/2 {
+		return false
+	}
+	return last.IsZero() || now.Sub(last) >= compactEvery || live >= lastLive+lastLive/2
 }
 
 // compactor checks the heap every interval and compacts the twin graph
-// when it is fragmented, until ctx ends.
+// when it is due, until ctx ends.
 func (n *Node) compactor(ctx context.Context, interval time.Duration) {
 	defer close(n.compactDone)
 	t := time.NewTicker(interval)
@@ -126,8 +134,8 @@ func (n *Node) compactor(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
-		frag, live := heapFragmented()
-		if !frag || (time.Since(last) < compactEvery && live < lastLive+lastLive/2) {
+		live, unused := heapStats()
+		if !compactDue(live, unused, time.Now(), last, lastLive) {
 			continue
 		}
 		last, lastLive = time.Now(), live
