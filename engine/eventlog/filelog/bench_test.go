@@ -108,22 +108,40 @@ func BenchmarkRead(b *testing.B) {
 
 // BenchmarkOpen measures Open of a pre-built log (page cache warm) of 1M
 // events, or 10M with TWINLOG_BENCH_LARGE=1; one op is one Open+Close.
+// streams=1000 spreads the events over 1,000 streams; streams=250000 over
+// 250,000, in 16 MiB segments, as a node's log of twins is: many streams,
+// most of them in several sealed segments, whose versions Open rebuilds.
 func BenchmarkOpen(b *testing.B) {
 	n := benchLogSize()
-	b.Run(fmt.Sprintf("events=%d", n), func(b *testing.B) {
-		dir := b.TempDir()
-		buildBenchLog(b, dir, n)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			l := mustOpen(b, dir, Options{})
-			if h := l.Recovered().Head; h != uint64(n) {
-				b.Fatalf("head %d, want %d", h, n)
+	for _, c := range []struct {
+		streams int
+		opts    Options
+	}{{1000, Options{}}, {250_000, Options{SegmentSize: 16 << 20}}} {
+		b.Run(fmt.Sprintf("events=%d/streams=%d", n, c.streams), func(b *testing.B) {
+			dir := b.TempDir()
+			l := mustOpen(b, dir, Options{NoSync: true, SegmentSize: c.opts.SegmentSize})
+			for i := 0; i < n; i += 1000 {
+				evs := benchEvents(min(1000, n-i), i)
+				for j := range evs {
+					evs[j].Stream = fmt.Sprintf("twin/%d", (i+j)%c.streams)
+				}
+				mustAppend(b, l, evs...)
 			}
-			l.Close()
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/event")
-	})
+			if err := l.Close(); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				l := mustOpen(b, dir, c.opts)
+				if h := l.Recovered().Head; h != uint64(n) {
+					b.Fatalf("head %d, want %d", h, n)
+				}
+				l.Close()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/event")
+		})
+	}
 }
 
 // BenchmarkDiskSync measures the disk alone: one write of a batch-sized

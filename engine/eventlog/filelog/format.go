@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // On-disk constants; doc.go describes the layout.
@@ -227,7 +228,61 @@ type segMeta struct {
 	last     uint64
 	lastTime int64
 	index    []indexEntry
-	streams  map[string]uint64 // stream -> its last position in this segment
+	streams  map[string]uint64 // stream -> its last position in this segment; written by encodeIndex
+	// table is the stream table of a decoded index file (checked, not
+	// yet read into a map: see streamSet).
+	table streamSet
+}
+
+// streamSet is the streams of one segment with their last positions in it:
+// a map (a scanned or the active segment), or the stream table of its index
+// file, read only when merged (Open reads each stream's newest position
+// from the newest segment that has it, and skips its older ones).
+type streamSet struct {
+	m     map[string]uint64
+	table []byte // entries as in an index file, checked by decodeIndex
+	n     int
+}
+
+func (ss streamSet) len() int {
+	if ss.m != nil {
+		return len(ss.m)
+	}
+	return ss.n
+}
+
+// each calls fn for every stream of ss. name is only valid during the call.
+func (ss streamSet) each(fn func(name []byte, pos uint64)) {
+	for k, v := range ss.m {
+		fn(unsafe.Slice(unsafe.StringData(k), len(k)), v)
+	}
+	p := ss.table
+	for range ss.n {
+		l, n := binary.Uvarint(p)
+		name := p[n : n+int(l)]
+		p = p[n+int(l):]
+		v, n := binary.Uvarint(p)
+		p = p[n:]
+		fn(name, v)
+	}
+}
+
+// mergeOlder adds to dst the streams of ss that dst does not have: ss is
+// older than every segment merged before it.
+func (ss streamSet) mergeOlder(dst map[string]uint64) {
+	if ss.m != nil {
+		for k, v := range ss.m {
+			if _, ok := dst[k]; !ok {
+				dst[k] = v
+			}
+		}
+		return
+	}
+	ss.each(func(name []byte, pos uint64) {
+		if _, ok := dst[string(name)]; !ok {
+			dst[string(name)] = pos
+		}
+	})
 }
 
 func encodeIndex(m *segMeta) []byte {
@@ -310,21 +365,20 @@ func decodeIndex(b []byte, base uint64, segSize int64) (*segMeta, error) {
 	if ns > len(p) {
 		return nil, errors.New("index stream count over file size")
 	}
-	m.streams = make(map[string]uint64, ns)
+	table := p
 	for i := 0; i < ns; i++ {
 		l, n := binary.Uvarint(p)
 		if n <= 0 || l > uint64(len(p)-n) {
 			return nil, errors.New("malformed index stream table")
 		}
-		s := string(p[n : n+int(l)])
 		p = p[n+int(l):]
 		v, n := binary.Uvarint(p)
 		if n <= 0 || v < m.base || v > m.last {
 			return nil, errors.New("malformed index stream table")
 		}
 		p = p[n:]
-		m.streams[s] = v
 	}
+	m.table = streamSet{table: table[:len(table)-len(p)], n: ns}
 	if len(p) != 0 {
 		return nil, errors.New("trailing bytes in index file")
 	}

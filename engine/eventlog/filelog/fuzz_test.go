@@ -109,6 +109,8 @@ func FuzzIndex(f *testing.F) {
 		if err != nil {
 			return
 		}
+		m.streams = map[string]uint64{}
+		m.table.each(func(name []byte, pos uint64) { m.streams[string(name)] = pos })
 		if got := encodeIndex(m); len(got) != len(b) {
 			t.Fatalf("re-encoded index has %d bytes, was %d", len(got), len(b))
 		}

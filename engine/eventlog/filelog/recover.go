@@ -41,8 +41,8 @@ func (l *Log) recover() error {
 		}
 	}
 	slices.Sort(bases)
-	l.mu.streams = make(map[string]uint64)
 	if len(bases) == 0 {
+		l.mu.streams = make(map[string]uint64)
 		s, err := l.createSegment(1)
 		if err != nil {
 			return err
@@ -55,6 +55,8 @@ func (l *Log) recover() error {
 	if next != 1 {
 		return fmt.Errorf("%w: first segment starts at %d, not 1", eventlog.ErrCorrupt, next)
 	}
+	sets := make([]streamSet, len(bases))
+	most := 0
 	for i, base := range bases {
 		if base != next {
 			return fmt.Errorf("%w: segment %s starts at %d, previous ends at %d", eventlog.ErrCorrupt, segName(base), base, next-1)
@@ -66,13 +68,18 @@ func (l *Log) recover() error {
 		}
 		l.mu.segs = append(l.mu.segs, s)
 		if active {
-			l.w.init(l, s, streams)
+			l.w.init(l, s, streams.m)
 		}
-		for k, v := range streams {
-			l.mu.streams[k] = v
-		}
+		sets[i], most = streams, max(most, streams.len())
 		l.mu.head = s.last
 		next = s.last + 1
+	}
+	// Each stream's version is its position in the newest segment that
+	// has it: merge from the newest, reading an older segment's entry
+	// only for a stream not met yet.
+	l.mu.streams = make(map[string]uint64, most)
+	for i := len(sets) - 1; i >= 0; i-- {
+		sets[i].mergeOlder(l.mu.streams)
 	}
 	return nil
 }
@@ -81,7 +88,7 @@ func (l *Log) recover() error {
 // when that is valid, else from a strict scan (any bad frame is corruption),
 // after which its index file is rewritten. The active one is always scanned,
 // and its torn tail cut.
-func (l *Log) loadSegment(base uint64, active, hasIdx bool) (*segment, map[string]uint64, error) {
+func (l *Log) loadSegment(base uint64, active, hasIdx bool) (*segment, streamSet, error) {
 	fsys := l.opts.FS
 	name := segName(base)
 	path := filepath.Join(l.dir, name)
@@ -91,13 +98,13 @@ func (l *Log) loadSegment(base uint64, active, hasIdx bool) (*segment, map[strin
 	}
 	f, err := fsys.OpenFile(path, flag, 0)
 	if err != nil {
-		return nil, nil, fmt.Errorf("open segment: %w", err)
+		return nil, streamSet{}, fmt.Errorf("open segment: %w", err)
 	}
 	s := &segment{base: base, name: name, f: f, last: base - 1}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, nil, fmt.Errorf("stat %s: %w", name, err)
+		return nil, streamSet{}, fmt.Errorf("stat %s: %w", name, err)
 	}
 	size := fi.Size()
 
@@ -107,7 +114,7 @@ func (l *Log) loadSegment(base uint64, active, hasIdx bool) (*segment, map[strin
 			var m *segMeta
 			if m, err = decodeIndex(b, base, size); err == nil {
 				s.last, s.lastTime, s.size, s.index = m.last, m.lastTime, m.size, m.index
-				return s, m.streams, nil
+				return s, m.table, nil
 			}
 		}
 		l.logWarn("filelog: invalid index file, rebuilding", "segment", name, "err", err)
@@ -117,7 +124,7 @@ func (l *Log) loadSegment(base uint64, active, hasIdx bool) (*segment, map[strin
 	n, err := f.ReadAt(hdr, 0)
 	if err != nil && err != io.EOF {
 		f.Close()
-		return nil, nil, fmt.Errorf("read %s: %w", name, err)
+		return nil, streamSet{}, fmt.Errorf("read %s: %w", name, err)
 	}
 	if herr := checkSegHeader(hdr[:n], base); herr != nil {
 		// A segment is created with its header synced before any frame is
@@ -125,27 +132,27 @@ func (l *Log) loadSegment(base uint64, active, hasIdx bool) (*segment, map[strin
 		// remains of a crash during creation of the last segment.
 		if !active || size > segHeaderSize {
 			f.Close()
-			return nil, nil, fmt.Errorf("%w: %s: %v", eventlog.ErrCorrupt, name, herr)
+			return nil, streamSet{}, fmt.Errorf("%w: %s: %v", eventlog.ErrCorrupt, name, herr)
 		}
 		if err := l.rewriteHeader(f, base); err != nil {
 			f.Close()
-			return nil, nil, err
+			return nil, streamSet{}, err
 		}
 		l.recovered.TornSegment, l.recovered.TornOffset = name, 0
 		l.recovered.TornBytes, l.recovered.TornReason = size, herr.Error()
 		s.size = segHeaderSize
-		return s, map[string]uint64{}, nil
+		return s, streamSet{m: map[string]uint64{}}, nil
 	}
 
 	sc, err := scanSegment(f, base, size, int64(l.opts.IndexInterval))
 	if err != nil {
 		f.Close()
-		return nil, nil, fmt.Errorf("scan %s: %w", name, err)
+		return nil, streamSet{}, fmt.Errorf("scan %s: %w", name, err)
 	}
 	s.last, s.lastTime, s.size, s.index = sc.last, sc.lastTime, sc.end, sc.index
 	if sc.torn != "" && !active {
 		f.Close()
-		return nil, nil, fmt.Errorf("%w: sealed segment %s at offset %d: %s", eventlog.ErrCorrupt, name, sc.end, sc.torn)
+		return nil, streamSet{}, fmt.Errorf("%w: sealed segment %s at offset %d: %s", eventlog.ErrCorrupt, name, sc.end, sc.torn)
 	}
 	if active {
 		// Cut everything after the data, torn frames and the zeros of the
@@ -154,14 +161,14 @@ func (l *Log) loadSegment(base uint64, active, hasIdx bool) (*segment, map[strin
 		if size > sc.end {
 			if err := f.Truncate(sc.end); err != nil {
 				f.Close()
-				return nil, nil, fmt.Errorf("truncate %s: %w", name, err)
+				return nil, streamSet{}, fmt.Errorf("truncate %s: %w", name, err)
 			}
 		}
 		l.allocate(f, name)
 		if !l.opts.NoSync {
 			if err := f.Sync(); err != nil {
 				f.Close()
-				return nil, nil, fmt.Errorf("sync %s: %w", name, err)
+				return nil, streamSet{}, fmt.Errorf("sync %s: %w", name, err)
 			}
 		}
 		if sc.torn != "" {
@@ -173,7 +180,7 @@ func (l *Log) loadSegment(base uint64, active, hasIdx bool) (*segment, map[strin
 		// sealing it and writing its index file.
 		if err := l.truncateSealed(name, sc.end); err != nil {
 			f.Close()
-			return nil, nil, err
+			return nil, streamSet{}, err
 		}
 	}
 	if !active {
@@ -184,7 +191,7 @@ func (l *Log) loadSegment(base uint64, active, hasIdx bool) (*segment, map[strin
 			l.logWarn("filelog: write index file", "segment", name, "err", err)
 		}
 	}
-	return s, sc.streams, nil
+	return s, streamSet{m: sc.streams}, nil
 }
 
 // truncateSealed cuts a sealed segment to the end of its data and syncs it.

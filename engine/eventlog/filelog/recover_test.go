@@ -260,6 +260,10 @@ func multiSegment(t *testing.T, dir string, n int) []event.Event {
 		batch := make([]event.Event, 1+i%3)
 		for j := range batch {
 			batch[j] = testEvent(fmt.Sprintf("s%d", (i+j)%5), i+j)
+			if (i+j)%7 == 0 {
+				// A stream of one event: most end in an older segment.
+				batch[j] = testEvent(fmt.Sprintf("once%d", i+j), i+j)
+			}
 		}
 		mustAppend(t, l, batch...)
 		want = append(want, batch...)
@@ -288,6 +292,17 @@ func TestSegmentRollover(t *testing.T) {
 		evs, err := l.Read(ctx, from, 5)
 		if err != nil || len(evs) == 0 || evs[0].Position != from {
 			t.Fatalf("Read(%d, 5) = %d events, %v", from, len(evs), err)
+		}
+	}
+	// Every stream's version is its last event's position, whichever
+	// segment holds it.
+	last := map[string]uint64{}
+	for i, e := range want {
+		last[e.Stream] = uint64(i + 1)
+	}
+	for stream, pos := range last {
+		if v, _ := l.StreamVersion(ctx, stream); v != pos {
+			t.Fatalf("StreamVersion(%s) = %d, want %d", stream, v, pos)
 		}
 	}
 	// Streams span segments.
