@@ -39,7 +39,7 @@ type CompactStats struct {
 // spread over memory among their garbage, in more objects than a loaded
 // one, and every garbage collection pays for it: on the standard graph of
 // 1,011,000 twins loaded through the twin service, a collection costs
-// about 5.4 s of CPU before and 1.2 s after. The node runs it on its own
+// about 5 s of CPU before and 1.2-1.4 s after. The node runs it on its own
 // when the heap is fragmented (see Config.CompactCheck). While it runs, the
 // node holds both graphs: about twice the graph's memory.
 func (n *Node) CompactGraph(ctx context.Context) (CompactStats, error) {

@@ -10,7 +10,7 @@ import (
 // graph built by many small writes has its twins and relationships spread
 // over memory among the garbage of the writes that made them, in more
 // objects than a loaded graph; the garbage collector pays for both on every
-// cycle (on the standard graph of 1,011,000 twins, about 4.5 times the CPU).
+// cycle (on the standard graph of 1,011,000 twins, about four times the CPU).
 // opts must be the graph's own. The result is at snap's position: apply the
 // log after it, then Adopt it.
 func Rebuild(snap *Snapshot, opts Options) (*Graph, error) {
