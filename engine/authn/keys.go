@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/twinlog/twinlog/engine"
 	"github.com/twinlog/twinlog/engine/authz"
@@ -54,6 +55,8 @@ type Keys struct {
 		keys map[string]*KeyInfo
 		pos  uint64
 	}
+	// gen counts the key events applied (see Generation).
+	gen atomic.Uint64
 }
 
 var _ engine.Projection = (*Keys)(nil)
@@ -81,6 +84,7 @@ func (k *Keys) Apply(batch []event.Event) error {
 		if e.SchemaVersion != SchemaVersion {
 			return fmt.Errorf("%s at %d: unknown schema version %d", e.Type, e.Position, e.SchemaVersion)
 		}
+		k.gen.Add(1)
 		switch e.Type {
 		case TypeKeyCreated:
 			var ki KeyInfo
@@ -189,6 +193,11 @@ func (k *Keys) Revoke(ctx context.Context, eng *engine.Engine, actor, id string)
 	}))
 	return err
 }
+
+// Generation changes whenever a key is created or revoked: a caller that
+// remembers what Verify said of a key may trust it while Generation, read
+// before the Verify, is unchanged.
+func (k *Keys) Generation() uint64 { return k.gen.Load() }
 
 // Verify returns the principal of an API key ("apikey:<id>"), or an error
 // wrapping ErrToken when the key is unknown, revoked or wrong.

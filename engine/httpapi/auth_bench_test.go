@@ -19,36 +19,42 @@ import (
 	"github.com/twinlog/twinlog/projections/twingraph"
 )
 
-// BenchmarkAuthz compares GET twin and a query as the admin (no grant
-// checks) with the same requests by an API key holding a subtree grant and
-// by a JWT holding a model grant, in one run.
-func BenchmarkAuthz(b *testing.B) {
+// authAPI returns an API with access control over a memory log, a way to
+// serve a request on a connection (its context, from newConn), and newConn.
+// Each connection has its caller slot, as a node's do.
+func authAPI(tb testing.TB) (serveOn func(conn context.Context, tok, method, path, body string) (int, string), newConn func() context.Context) {
+	tb.Helper()
 	g := twingraph.New(twingraph.Options{})
 	store := authz.New(authz.Options{Models: func() authz.ModelChecker { return g.Snapshot().Models() }})
 	keys := authn.NewKeys()
 	eng, err := engine.New(memlog.New(memlog.Options{}), engine.Options{}, g, store, keys)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := eng.Start(context.Background(), nil); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	defer eng.Stop()
+	tb.Cleanup(eng.Stop)
 	v, _ := authn.NewVerifier(authn.Config{Issuers: []*authn.Issuer{{Issuer: "dev", HS256Secret: authSecret}}, Audience: "twinlog"})
 	api := httpapi.New(httpapi.Config{Engine: eng, Token: token})
 	api.RegisterTwins(twins.New(eng, g, twins.Options{}))
 	api.RegisterQuery(graphquery.New(g, graphquery.Options{}))
 	api.RegisterAuth(&httpapi.Auth{Verifier: v, Keys: keys, Grants: store, Graph: g})
-	// Each goroutine is a connection: its requests share the
-	// connection's caller slot, as a node's do.
-	serveOn := func(conn context.Context, tok, method, path, body string) (int, string) {
+	serveOn = func(conn context.Context, tok, method, path, body string) (int, string) {
 		req := httptest.NewRequestWithContext(conn, method, path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+tok)
 		rec := httptest.NewRecorder()
 		api.ServeHTTP(rec, req)
 		return rec.Code, rec.Body.String()
 	}
-	newConn := func() context.Context { return api.ConnContext(context.Background(), nil) }
+	return serveOn, func() context.Context { return api.ConnContext(context.Background(), nil) }
+}
+
+// BenchmarkAuthz compares GET twin and a query as the admin (no grant
+// checks) with the same requests by an API key holding a subtree grant and
+// by a JWT holding a model grant, in one run.
+func BenchmarkAuthz(b *testing.B) {
+	serveOn, newConn := authAPI(b)
 	setup := newConn()
 	serve := func(tok, method, path, body string) (int, string) { return serveOn(setup, tok, method, path, body) }
 	serve(token, "POST", "/models", authModels)
