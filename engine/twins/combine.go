@@ -54,7 +54,7 @@ type combiner struct {
 
 // write is one member of a combined command: a JSON Patch of one twin
 // (see Service.patch and write.decide). Writes are recycled (getWrite,
-// putWrite) with their signal channel.
+// putWrite) with their own group's channel.
 type write struct {
 	svc       *Service
 	actor     string
@@ -75,86 +75,54 @@ type write struct {
 	preExp eventlog.Expect
 	prePos uint64
 
-	cause  Cause  // recorded in its event (see WithCause)
-	idx    int    // index of its event in the batch, -1 for none
-	pos    uint64 // position of its event once appended
-	err    error
-	done   bool
-	signal chan bool // false: done; true: lead
-	// grp is the group the write was submitted with (doGroup), nil for
-	// a write on its own: then its group's channel is signalled instead.
+	cause Cause  // recorded in its event (see WithCause)
+	idx   int    // index of its event in the batch, -1 for none
+	pos   uint64 // position of its event once appended
+	err   error
+	// grp is the group of writes the write was submitted with: own for
+	// a write submitted alone (do), or the group of submit's caller.
 	grp *group
+	own group
 }
 
-// group is writes submitted together by one caller (doGroup). Their
-// signals go to one channel, which the caller reads once per write.
+// group is writes submitted together by one caller. The leader signals
+// the caller on the group's channel once per write it executes (false)
+// and when it hands the caller the lead (true).
 type group struct {
 	signal    chan bool
 	remaining int // writes not yet done; only the caller touches it
 }
 
-// notify sends v to the caller waiting for w.
-func (w *write) notify(v bool) {
-	if w.grp != nil {
-		w.grp.signal <- v
-		return
-	}
-	w.signal <- v
-}
-
-var writePool = sync.Pool{New: func() any { return &write{signal: make(chan bool, 1)} }}
+var writePool = sync.Pool{New: func() any {
+	w := &write{}
+	w.own.signal = make(chan bool, 1)
+	return w
+}}
 
 func getWrite() *write { return writePool.Get().(*write) }
 
 // putWrite recycles w once its caller is done with it: by then no leader
 // refers to it (a leader signals a member last).
 func putWrite(w *write) {
-	*w = write{signal: w.signal}
+	*w = write{own: group{signal: w.own.signal}}
 	writePool.Put(w)
 }
 
-// do submits w and returns once it is executed (or failed).
-func (c *combiner) do(ctx context.Context, w *write) {
-	snap := c.g.Snapshot()
-	var err error
-	if w.preEv, w.preExp, err = w.decide(snap); err != nil || w.preEv == nil {
-		w.err, w.idx, w.done = err, -1, true
-		return
-	}
-	w.prePos = snap.Position()
-	w.cause, _ = causeOf(ctx)
-	c.mu.Lock()
-	c.mu.queue = append(c.mu.queue, w)
-	lead := !c.mu.leading
-	c.mu.leading = true
-	c.mu.Unlock()
-	for {
-		if lead {
-			c.lead(ctx, w, nil) // returns once w is done
-			return
-		}
-		// A waiting write is not abandoned when ctx ends: it may
-		// already be in an executing batch, and it may be handed the
-		// lead. Its fields are the leader's until the signal.
-		if lead = <-w.signal; !lead {
-			return
-		}
-	}
-}
+// do submits w alone and returns once it is executed (or failed).
+func (c *combiner) do(ctx context.Context, w *write) { c.submit(ctx, &w.own, w) }
 
-// doGroup submits ws, which must be at least one, and returns once every
-// one is executed (or failed). Each is decided first against one snapshot,
-// as do decides a write; those that need executing are queued together,
-// in order, so writes of ws to one twin are carried out in turn.
-func (c *combiner) doGroup(ctx context.Context, ws []*write) {
+// submit submits ws as group g and returns once every one is executed (or
+// failed). Each is decided first by the caller, against one snapshot; those
+// that need executing are queued together, in order, so writes of ws to one
+// twin are carried out in turn.
+func (c *combiner) submit(ctx context.Context, g *group, ws ...*write) {
 	snap := c.g.Snapshot()
 	cause, _ := causeOf(ctx)
-	g := &group{}
-	queued := ws[:0:0]
+	g.remaining = 0
 	for _, w := range ws {
 		var err error
 		if w.preEv, w.preExp, err = w.decide(snap); err != nil || w.preEv == nil {
-			w.err, w.idx, w.done = err, -1, true
+			w.err, w.idx = err, -1
 			continue
 		}
 		w.prePos = snap.Position()
@@ -162,24 +130,31 @@ func (c *combiner) doGroup(ctx context.Context, ws []*write) {
 			w.cause = cause
 		}
 		w.grp = g
-		queued = append(queued, w)
+		g.remaining++
 	}
-	if len(queued) == 0 {
+	if g.remaining == 0 {
 		return
 	}
-	g.remaining = len(queued)
-	g.signal = make(chan bool, len(queued))
+	if cap(g.signal) < g.remaining {
+		g.signal = make(chan bool, g.remaining)
+	}
 	c.mu.Lock()
-	c.mu.queue = append(c.mu.queue, queued...)
+	for _, w := range ws {
+		if w.grp == g {
+			c.mu.queue = append(c.mu.queue, w)
+		}
+	}
 	lead := !c.mu.leading
 	c.mu.leading = true
 	c.mu.Unlock()
 	for {
 		if lead {
-			c.lead(ctx, nil, g) // returns once every write of g is done
+			c.lead(ctx, g) // returns once every write of g is done
 			return
 		}
-		// As in do: not abandoned when ctx ends.
+		// A waiting write is not abandoned when ctx ends: it may
+		// already be in an executing batch, and it may be handed the
+		// lead. Its fields are the leader's until the signal.
 		if lead = <-g.signal; !lead {
 			if g.remaining--; g.remaining == 0 {
 				return
@@ -188,9 +163,9 @@ func (c *combiner) doGroup(ctx context.Context, ws []*write) {
 	}
 }
 
-// lead executes batches until self is done (or, for a group, every write
-// of grp), then passes the lead on or goes idle.
-func (c *combiner) lead(ctx context.Context, self *write, grp *group) {
+// lead executes batches until every write of own is done, then passes the
+// lead on or goes idle.
+func (c *combiner) lead(ctx context.Context, own *group) {
 	ctx = context.WithoutCancel(ctx)
 	for {
 		c.mu.Lock()
@@ -198,15 +173,13 @@ func (c *combiner) lead(ctx context.Context, self *write, grp *group) {
 		c.mu.Unlock()
 		c.execute(ctx, batch)
 		for _, w := range batch {
-			switch {
-			case w == self:
-			case grp != nil && w.grp == grp:
-				grp.remaining--
-			default:
-				w.notify(false)
+			if w.grp == own {
+				own.remaining--
+			} else {
+				w.grp.signal <- false
 			}
 		}
-		if (grp == nil && !self.done) || (grp != nil && grp.remaining > 0) {
+		if own.remaining > 0 {
 			continue
 		}
 		c.mu.Lock()
@@ -217,7 +190,7 @@ func (c *combiner) lead(ctx context.Context, self *write, grp *group) {
 		}
 		next := c.mu.queue[0]
 		c.mu.Unlock()
-		next.notify(true)
+		next.grp.signal <- true
 		return
 	}
 }
@@ -283,7 +256,6 @@ func (c *combiner) execute(ctx context.Context, batch []*write) {
 		return d, nil
 	}))
 	for _, w := range batch {
-		w.done = true
 		switch {
 		case err != nil && w.err == nil:
 			w.err = engine.AsError(err)

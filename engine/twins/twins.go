@@ -318,28 +318,40 @@ func (s *Service) PatchTwins(ctx context.Context, actor string, patches []Patch)
 			out[i].Err = err
 			continue
 		}
-		w := getWrite()
-		w.svc, w.actor, w.id, w.component, w.ops, w.cond, w.cause = s, actor, p.ID, p.Component, ops, p.Cond, p.Cause
-		w.stream = twingraph.TwinStream(p.ID)
+		w := s.newWrite(actor, p.ID, p.Component, ops, p.Cond)
+		w.cause = p.Cause
 		ws = append(ws, w)
 		at = append(at, i)
 	}
 	if len(ws) > 0 {
-		s.writes.doGroup(ctx, ws)
+		s.writes.submit(ctx, &group{}, ws...)
 	}
 	for k, w := range ws {
-		if w.err != nil {
-			out[at[k]].Err = w.err
-		} else {
-			etagPos := w.etagPos
-			if w.pos != 0 {
-				etagPos = w.pos
-			}
-			out[at[k]].ETag = twingraph.ETag(etagPos)
-		}
+		out[at[k]].ETag, out[at[k]].Err = w.result()
 		putWrite(w)
 	}
 	return out
+}
+
+// newWrite returns a recycled write of ops to twin id (see putWrite).
+func (s *Service) newWrite(actor, id, component string, ops []Op, cond Cond) *write {
+	w := getWrite()
+	w.svc, w.actor, w.id, w.component, w.ops, w.cond = s, actor, id, component, ops, cond
+	w.stream = twingraph.TwinStream(id)
+	return w
+}
+
+// result returns the outcome of an executed write: the twin's ETag after
+// it, or its error.
+func (w *write) result() (string, error) {
+	if w.err != nil {
+		return "", w.err
+	}
+	etagPos := w.etagPos
+	if w.pos != 0 {
+		etagPos = w.pos
+	}
+	return twingraph.ETag(etagPos), nil
 }
 
 // parseOps parses a twin or component patch into operations on the twin.
@@ -367,19 +379,10 @@ func (s *Service) patch(ctx context.Context, actor, id, component string, patch 
 	if err != nil {
 		return "", err
 	}
-	w := getWrite()
+	w := s.newWrite(actor, id, component, ops, cond)
 	defer putWrite(w)
-	w.svc, w.actor, w.id, w.component, w.ops, w.cond = s, actor, id, component, ops, cond
-	w.stream = twingraph.TwinStream(id)
 	s.writes.do(ctx, w)
-	if w.err != nil {
-		return "", w.err
-	}
-	etagPos := w.etagPos
-	if w.pos != 0 {
-		etagPos = w.pos
-	}
-	return twingraph.ETag(etagPos), nil
+	return w.result()
 }
 
 // decide decides w's patch against snap: its event (nil when the patch
