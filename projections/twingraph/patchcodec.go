@@ -34,7 +34,7 @@ func NewPatchedEvent(stream, actor string, p *TwinPatched) event.Event {
 	b := make([]byte, 0, n)
 	b = appendStr(b, p.ID)
 	b = appendStr(b, p.Model)
-	b = appendBytes(b, p.Patch)
+	b = appendStr(b, p.Patch)
 	b = appendChange(b, &p.SectionChange)
 	b = binary.AppendUvarint(b, uint64(len(p.Components)))
 	for _, name := range sortedKeys(p.Components) {
@@ -76,12 +76,7 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-func appendStr(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-func appendBytes(b []byte, s []byte) []byte {
+func appendStr[S ~string | ~[]byte](b []byte, s S) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
 }
@@ -91,12 +86,12 @@ func appendChange(b []byte, c *SectionChange) []byte {
 	if len(c.Set) == 1 { // the common case: no sorting
 		for k, v := range c.Set {
 			b = appendStr(b, k)
-			b = appendBytes(b, v)
+			b = appendStr(b, v)
 		}
 	} else {
 		for _, k := range sortedKeys(c.Set) {
 			b = appendStr(b, k)
-			b = appendBytes(b, c.Set[k])
+			b = appendStr(b, c.Set[k])
 		}
 	}
 	b = binary.AppendUvarint(b, uint64(len(c.Unset)))
