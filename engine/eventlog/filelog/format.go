@@ -7,7 +7,6 @@ import (
 	"hash/crc32"
 	"strconv"
 	"strings"
-	"unsafe"
 )
 
 // On-disk constants; doc.go describes the layout.
@@ -251,20 +250,37 @@ func (ss streamSet) len() int {
 	return ss.n
 }
 
-// each calls fn for every stream of ss. name is only valid during the call.
+// each calls fn for every stream of ss's table (not its map). name is only
+// valid during the call.
 func (ss streamSet) each(fn func(name []byte, pos uint64)) {
-	for k, v := range ss.m {
-		fn(unsafe.Slice(unsafe.StringData(k), len(k)), v)
+	walkStreams(ss.table, ss.n, func(name []byte, pos uint64) error {
+		fn(name, pos)
+		return nil
+	})
+}
+
+var errStreamTable = errors.New("malformed index stream table")
+
+// walkStreams reads n entries of an index file's stream table from p,
+// calling fn for each, and returns the bytes after them.
+func walkStreams(p []byte, n int, fn func(name []byte, pos uint64) error) ([]byte, error) {
+	for range n {
+		l, k := binary.Uvarint(p)
+		if k <= 0 || l > uint64(len(p)-k) {
+			return nil, errStreamTable
+		}
+		name := p[k : k+int(l)]
+		p = p[k+int(l):]
+		v, k := binary.Uvarint(p)
+		if k <= 0 {
+			return nil, errStreamTable
+		}
+		p = p[k:]
+		if err := fn(name, v); err != nil {
+			return nil, err
+		}
 	}
-	p := ss.table
-	for range ss.n {
-		l, n := binary.Uvarint(p)
-		name := p[n : n+int(l)]
-		p = p[n+int(l):]
-		v, n := binary.Uvarint(p)
-		p = p[n:]
-		fn(name, v)
-	}
+	return p, nil
 }
 
 // mergeOlder adds to dst the streams of ss that dst does not have: ss is
@@ -366,17 +382,14 @@ func decodeIndex(b []byte, base uint64, segSize int64) (*segMeta, error) {
 		return nil, errors.New("index stream count over file size")
 	}
 	table := p
-	for i := 0; i < ns; i++ {
-		l, n := binary.Uvarint(p)
-		if n <= 0 || l > uint64(len(p)-n) {
-			return nil, errors.New("malformed index stream table")
+	p, err := walkStreams(p, ns, func(_ []byte, pos uint64) error {
+		if pos < m.base || pos > m.last {
+			return errStreamTable
 		}
-		p = p[n+int(l):]
-		v, n := binary.Uvarint(p)
-		if n <= 0 || v < m.base || v > m.last {
-			return nil, errors.New("malformed index stream table")
-		}
-		p = p[n:]
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	m.table = streamSet{table: table[:len(table)-len(p)], n: ns}
 	if len(p) != 0 {
