@@ -7,7 +7,7 @@ import (
 	"runtime/metrics"
 	"time"
 
-	"github.com/twinlog/twinlog/engine/eventlog"
+	"github.com/twinlog/twinlog/projections/timetravel"
 	"github.com/twinlog/twinlog/projections/twingraph"
 )
 
@@ -57,10 +57,10 @@ func (n *Node) CompactGraph(ctx context.Context) (CompactStats, error) {
 	// applied since) while it waits.
 	for {
 		applied := n.eng.Applied()
-		if c.Position() >= applied || applied-c.Position() <= 4096 {
+		if applied <= c.Position()+4096 {
 			break
 		}
-		if err := applyLog(ctx, n.log, c, applied); err != nil {
+		if err := timetravel.Replay(ctx, n.log, c, applied); err != nil {
 			return st, err
 		}
 	}
@@ -68,7 +68,7 @@ func (n *Node) CompactGraph(ctx context.Context) (CompactStats, error) {
 	err = n.eng.Exclusive(func(applied uint64) error {
 		start := time.Now()
 		defer func() { st.Pause = time.Since(start) }()
-		if err := applyLog(ctx, n.log, c, applied); err != nil {
+		if err := timetravel.Replay(ctx, n.log, c, applied); err != nil {
 			return err
 		}
 		st.Position = applied
@@ -80,23 +80,6 @@ func (n *Node) CompactGraph(ctx context.Context) (CompactStats, error) {
 	n.cfg.Logger.Info("twin graph rebuilt", "position", st.Position, "rebuild", st.Rebuild.Round(time.Millisecond),
 		"catch_up", st.CatchUp.Round(time.Millisecond), "pause", st.Pause.Round(time.Microsecond))
 	return st, nil
-}
-
-// applyLog applies the log to g up to position to.
-func applyLog(ctx context.Context, l eventlog.Log, g *twingraph.Graph, to uint64) error {
-	for g.Position() < to {
-		evs, err := l.Read(ctx, g.Position()+1, int(min(to-g.Position(), 4096)))
-		if err != nil {
-			return fmt.Errorf("read log at %d: %w", g.Position()+1, err)
-		}
-		if len(evs) == 0 {
-			return fmt.Errorf("the log ends before %d", to)
-		}
-		if err := g.Apply(evs); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // heapStats returns the Go heap's live bytes and the free bytes in its

@@ -367,6 +367,12 @@ func Backfill(ctx context.Context, log eventlog.Log, dir string, graph twingraph
 // A replay holds two batches (see replay), ~15 MB each of small events.
 const defaultReadBatch = 65536
 
+// Replay applies the log after g's position up to and including pos,
+// reading the next batch while it applies one.
+func Replay(ctx context.Context, log eventlog.Log, g *twingraph.Graph, pos uint64) error {
+	return replay(ctx, log, g, pos, defaultReadBatch)
+}
+
 // replay applies the log after g's position up to and including pos, in
 // batches of at most batch events. The next batch is read on another
 // goroutine while one is applied.
