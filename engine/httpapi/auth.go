@@ -92,19 +92,6 @@ type callerSlot struct {
 	}
 }
 
-// sameSecret reports whether a and b are equal, in a time that depends on
-// their length only.
-func sameSecret(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	var d byte
-	for i := 0; i < len(a); i++ {
-		d |= a[i] ^ b[i]
-	}
-	return d == 0
-}
-
 // ConnContext gives each connection its caller slot; it is meant for
 // http.Server.ConnContext. Without it (or for HTTP/2, whose requests share
 // a connection concurrently) the caller travels in the request's context.
@@ -215,7 +202,7 @@ func (s *Server) authenticate(r *http.Request) (*http.Request, error) {
 	switch {
 	case strings.HasPrefix(tok, authn.KeyPrefix):
 		gen := s.auth.Keys.Generation()
-		if sl != nil && sl.key.tok != "" && sl.key.gen == gen && sameSecret(tok, sl.key.tok) {
+		if sl != nil && sl.key.tok != "" && sl.key.gen == gen && subtle.ConstantTimeCompare([]byte(tok), []byte(sl.key.tok)) == 1 {
 			p = sl.key.p
 			break
 		}
